@@ -1,0 +1,128 @@
+"""Every email the service sends: a name, a subject, a text part and an MJML template.
+
+``templates/emails/<name>.mjml`` is compiled by mjml-python into HTML once per
+process (it keeps its Jinja2 placeholders; loops go inside ``<mj-raw>``), then
+rendered per person with Jinja2. Subjects and text parts use a second Jinja2
+environment with autoescape off: they are not HTML.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from email.utils import make_msgid
+from pathlib import Path
+
+import jinja2
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from mjml import mjml2html
+
+TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates" / "emails"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def _truncate_words(value: str, length: int = 45) -> str:
+    words = (value or "").split()
+    return " ".join(words[:length]) + ("…" if len(words) > length else "")
+
+
+def _environment(*, autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=autoescape,  # noqa: S701 (off only for text parts and subjects)
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["excerpt"] = _truncate_words
+    return env
+
+
+_html_env = _environment(autoescape=True)
+_text_env = _environment(autoescape=False)
+
+
+@functools.cache
+def compiled_html(name: str) -> jinja2.Template:
+    """The MJML template compiled to HTML, once per process, as a Jinja2 template."""
+    source = (TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8")
+    result = mjml2html(source)
+    return _html_env.from_string(str(result))
+
+
+@functools.cache
+def _text_template(name: str) -> jinja2.Template:
+    return _text_env.get_template(f"{name}.txt")
+
+
+@functools.cache
+def _subject_template(name: str) -> jinja2.Template:
+    return _text_env.get_template(f"{name}.subject.txt")
+
+
+def render(name: str, context: dict) -> RenderedEmail:
+    """Render email ``name`` for one person."""
+    context = {
+        "site_url": settings.SITE_URL,
+        "sender_name": settings.SENDER_NAME,
+        "sender_address": settings.SENDER_POSTAL_ADDRESS,
+        **context,
+    }
+    subject = " ".join(_subject_template(name).render(context).split())
+    return RenderedEmail(
+        subject=subject,
+        text=_text_template(name).render(context).strip() + "\n",
+        html=compiled_html(name).render(context),
+    )
+
+
+def _single_line(value: str) -> str:
+    """Header values never carry a line break (no header injection)."""
+    return " ".join(str(value).split())
+
+
+def new_message_id() -> str:
+    return make_msgid(domain=settings.MAIL_DOMAIN)
+
+
+def build_message(
+    rendered: RenderedEmail,
+    *,
+    to: str,
+    unsubscribe_url: str | None = None,
+    list_id: str | None = None,
+    message_id: str | None = None,
+    connection=None,
+) -> EmailMultiAlternatives:
+    """A multipart text + HTML message with our headers.
+
+    ``unsubscribe_url`` adds ``List-Unsubscribe`` (URL, plus mailto when
+    configured) and ``List-Unsubscribe-Post`` for RFC 8058 one-click.
+    """
+    headers = {"Message-ID": message_id or new_message_id()}
+    if unsubscribe_url:
+        targets = [f"<{_single_line(unsubscribe_url)}>"]
+        if settings.UNSUBSCRIBE_MAILTO:
+            targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe>")
+        headers["List-Unsubscribe"] = ", ".join(targets)
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if list_id:
+        headers["List-Id"] = _single_line(list_id)
+    message = EmailMultiAlternatives(
+        subject=_single_line(rendered.subject),
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[_single_line(to)],
+        headers=headers,
+        connection=connection,
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    return message

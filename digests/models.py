@@ -1,0 +1,56 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Issue(models.Model):
+    """One edition per frequency and period, e.g. weekly ``2026-W48`` or daily ``2026-11-26``."""
+
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly"
+        DAILY = "daily"
+
+    frequency = models.CharField(max_length=8, choices=Frequency.choices)
+    period = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["frequency", "period"], name="uniq_issue_period")]
+
+    def __str__(self):
+        return f"{self.frequency} {self.period}"
+
+
+class Delivery(models.Model):
+    """One subscriber's copy of one issue; the row that makes each send happen once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        SUPPRESSED = "suppressed"
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey("subscriptions.Subscriber", on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    paper_ids = models.JSONField(default=list, blank=True, help_text="Papers this copy carries, in order.")
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["subscriber", "issue"], name="uniq_delivery")]
+        indexes = [
+            models.Index(fields=["issue", "status"], name="delivery_issue_status_idx"),
+            models.Index(fields=["status", "updated_at"], name="delivery_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.issue} → {self.subscriber_id} ({self.status})"

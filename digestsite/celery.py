@@ -1,0 +1,63 @@
+"""The Celery app; configuration comes from Django settings (``CELERY_*``)."""
+
+import logging
+import os
+import time
+
+from celery import Celery
+from celery.signals import task_failure, task_postrun, task_prerun, task_retry
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digestsite.settings")
+
+app = Celery("digestsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+logger = logging.getLogger("digestsite.tasks")
+_started: dict[str, float] = {}
+
+
+@task_prerun.connect
+def _log_task_start(task_id=None, task=None, args=None, kwargs=None, **_):
+    _started[task_id] = time.monotonic()
+    logger.info(
+        "task started",
+        extra={"task": task.name, "task_id": task_id, "task_args": _summarise(args), "task_kwargs": kwargs or {}},
+    )
+
+
+@task_postrun.connect
+def _log_task_end(task_id=None, task=None, state=None, retval=None, **_):
+    started = _started.pop(task_id, None)
+    duration = round(time.monotonic() - started, 4) if started is not None else None
+    logger.info(
+        "task finished",
+        extra={
+            "task": task.name,
+            "task_id": task_id,
+            "state": state,
+            "duration_s": duration,
+            "result": retval if isinstance(retval, (int, str, dict, type(None))) else repr(retval)[:200],
+        },
+    )
+
+
+@task_retry.connect
+def _log_task_retry(request=None, reason=None, **_):
+    logger.warning("task retry", extra={"task": request.task, "task_id": request.id, "reason": str(reason)[:500]})
+
+
+@task_failure.connect
+def _log_task_failure(task_id=None, sender=None, exception=None, **_):
+    logger.error("task failed", extra={"task": sender.name, "task_id": task_id, "error": repr(exception)[:500]})
+
+
+def _summarise(args):
+    """Long id lists would flood the log; keep the count and the first few."""
+    out = []
+    for arg in args or ():
+        if isinstance(arg, (list, tuple)) and len(arg) > 5:
+            out.append({"count": len(arg), "first": list(arg[:5])})
+        else:
+            out.append(arg)
+    return out

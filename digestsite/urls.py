@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from digestsite.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", include("digests.admin_urls")),
+    path("admin/", admin.site.urls),
+    path("d/", include("digests.urls")),
+    path("f/", include("digests.ranking.urls")),
+    path("", include("subscriptions.urls")),
+]

@@ -1,0 +1,9 @@
+from django.shortcuts import render
+
+from papers.models import Paper
+
+
+def signup(request):
+    """The landing page; the signup flow itself is built in subscriptions.services."""
+    recent = Paper.objects.order_by("-upvotes")[:5]
+    return render(request, "subscriptions/signup.html", {"recent_papers": recent})
