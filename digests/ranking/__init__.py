@@ -50,3 +50,33 @@ def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=
                 best[paper.id] = RankedPaper(paper, score, query, f"{query}: {', '.join(hits)}", hits)
     ranked = sorted(best.values(), key=lambda r: (-r.score, -r.paper.upvotes))
     return ranked[:limit]
+
+
+def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, list[RankedPaper]]:
+    """Each subscriber's digest papers, best first: the union of their topics, followed
+    authors' papers first, no paper sent to them before, at most ``limit``
+    (``settings.DIGEST_MAX_PAPERS`` by default). Empty list: nothing relevant, send nothing.
+
+    First version: one ``rank_topics`` call per subscriber.
+    """
+    from django.conf import settings
+
+    from digests.models import Delivery
+
+    limit = limit or settings.DIGEST_MAX_PAPERS
+    result = {}
+    for subscriber in subscribers:
+        sent = set()
+        for ids in Delivery.objects.filter(subscriber=subscriber, status=Delivery.Status.SENT).values_list(
+            "paper_ids", flat=True
+        ):
+            sent.update(ids)
+        queries = [t.query for t in subscriber.topics.all()]
+        result[subscriber.id] = rank_topics(
+            queries, since=since, limit=limit, authors=subscriber.authors, exclude_paper_ids=sent
+        )
+    return result
+
+
+def rank_papers_for(subscriber, *, since=None, limit=None) -> list[RankedPaper]:
+    return rank_for_subscribers([subscriber], since=since, limit=limit)[subscriber.id]

@@ -1,2 +1,8 @@
+from django.urls import path
+
+from digests.ranking import views
+
 app_name = "ranking"
-urlpatterns: list = []
+urlpatterns = [
+    path("<str:token>/", views.feedback, name="feedback"),
+]
