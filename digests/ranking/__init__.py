@@ -80,3 +80,10 @@ def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, li
 
 def rank_papers_for(subscriber, *, since=None, limit=None) -> list[RankedPaper]:
     return rank_for_subscribers([subscriber], since=since, limit=limit)[subscriber.id]
+
+
+def embed_papers(papers) -> None:
+    """Compute and store sentence embeddings for new or changed papers (called by the
+    importers inside the import transaction). The semantic extra fills this in; without
+    it ranking is lexical and this does nothing."""
+    return None
