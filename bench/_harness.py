@@ -1,0 +1,522 @@
+"""What the benchmark and drill scripts share: scratch services on loopback and process care.
+
+Everything here binds 127.0.0.1, starts its processes in sessions of their own (so a
+SIGKILL reaches a worker and its pool children together) and stops them on exit;
+every wait is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so stdout keeps only the results (and its last line)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            result = predicate()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def stop_process(proc: subprocess.Popen | None, *, timeout: float = 10.0, sig=signal.SIGTERM) -> None:
+    """Signal a process started with ``start_new_session=True`` and its group; SIGKILL after ``timeout``."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- memory (from /proc)
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    return 0
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The peak resident set size (VmHWM) of a live process, in KiB; 0 once it is gone."""
+    return _status_kb(pid, "VmHWM")
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _pg_url(base: str, dbname: str) -> str:
+    return base.rsplit("/", 1)[0] + "/" + dbname
+
+
+class ScratchDatabase:
+    """A PostgreSQL database made for one run (``bench_<purpose>_<pid>``), migrated, then dropped."""
+
+    def __init__(self, purpose: str, *, keep: bool = False):
+        self.name = f"bench_{purpose}_{os.getpid()}"
+        self.url = _pg_url(PG_ADMIN_URL, self.name)
+        self.keep = keep
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> ScratchDatabase:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        log(f"created database {self.name}; migrating")
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO,
+            env=django_env(database_url=self.url),
+            check=True,
+        )
+        return self
+
+    def drop(self) -> None:
+        if self.keep:
+            log(f"keeping database {self.name}")
+            return
+        with contextlib.suppress(Exception):
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def __enter__(self):
+        return self.create()
+
+    def __exit__(self, *exc):
+        self.drop()
+
+
+def django_env(*, database_url: str, broker_url: str | None = None, email_url: str | None = None, **extra) -> dict:
+    """The environment for a Django/Celery process of the bench: production-style settings on loopback."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "CELERY_", "EMAIL_", "REDIS_", "DATABASE_", "CACHE_"))
+    }
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=BENCH_SECRET_KEY,
+        SITE_URL="http://127.0.0.1:8000",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=database_url,
+        LOG_FORMAT="plain",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="digestsite.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    if broker_url:
+        env["CELERY_BROKER_URL"] = broker_url
+    if email_url:
+        env["EMAIL_URL"] = email_url
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def setup_django(env: dict) -> None:
+    """Configure Django in this process from ``env`` (once, before any model import)."""
+    os.environ.update(env)
+    for key in ("CELERY_BROKER_URL", "EMAIL_URL", "REDIS_URL"):
+        if key not in env:
+            os.environ.pop(key, None)
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+# ---------------------------------------------------------------- Redis (private server)
+
+
+class PrivateRedis:
+    """A redis-server of the bench's own on a free loopback port, never the machine's shared one.
+
+    No persistence (``--save "" --appendonly no``): a restart loses every queued message,
+    which is what drill 4 is about.
+    """
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{HOST}:{self.port}/{db}"
+
+    def start(self) -> PrivateRedis:
+        logfile = open(self.workdir / f"redis-{self.port}.log", "ab")  # noqa: SIM115 (kept for the process)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self.ping, timeout=15, what=f"redis-server on port {self.port}")
+        return self
+
+    def ping(self) -> bool:
+        import redis
+
+        return bool(redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5).ping())
+
+    def client(self, db: int = 0):
+        import redis
+
+        return redis.Redis(host=HOST, port=self.port, db=db, socket_connect_timeout=2, socket_timeout=10)
+
+    def restart(self, *, down_for: float = 1.0) -> None:
+        """Kill the server (losing everything in it) and start it again on the same port."""
+        stop_process(self.proc, sig=signal.SIGKILL)
+        time.sleep(down_for)
+        self.restarts += 1
+        self.start()
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- SMTP sink (own process)
+
+
+class SmtpSink:
+    """Client for ``bench/smtp_sink.py`` running in its own process."""
+
+    def __init__(self, workdir: Path):
+        self.smtp_port = free_port()
+        self.control_port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def email_url(self) -> str:
+        return f"smtp://{HOST}:{self.smtp_port}"
+
+    def start(self) -> SmtpSink:
+        logfile = open(self.workdir / "smtp-sink.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "bench.smtp_sink",
+                "--smtp-port",
+                str(self.smtp_port),
+                "--control-port",
+                str(self.control_port),
+            ],
+            cwd=REPO,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(lambda: self.summary() is not None, timeout=20, what="the SMTP sink")
+        wait_until(lambda: port_open(self.smtp_port), timeout=20, what="the SMTP sink's port")
+        return self
+
+    def _call(self, path: str, payload: dict | None = None):
+        url = f"http://{HOST}:{self.control_port}{path}"
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return body if path == "/sample" else json.loads(body)
+
+    def summary(self) -> dict:
+        return self._call("/summary")
+
+    def stats(self) -> dict:
+        return self._call("/stats")
+
+    def sample(self) -> bytes:
+        return self._call("/sample")
+
+    def reset(self) -> dict:
+        return self._call("/reset", {})
+
+    def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
+        return self._call(
+            "/configure",
+            {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms},
+        )
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- Celery workers
+
+
+@dataclass
+class Worker:
+    index: int
+    proc: subprocess.Popen
+    ready_file: Path
+    peak_main_kb: int = 0
+    peak_pool_kb: int = 0
+    kills: int = 0
+    history: list[int] = field(default_factory=list)  # peak pool RSS of earlier incarnations
+
+
+class WorkerPool:
+    """N Celery worker processes (``-c 1 --pool=prefork``), each in its own session.
+
+    The workers run ``bench.worker_app`` (the project's app plus timing probes) and touch a
+    ready file on ``worker_ready``. A sampler thread records peak RSS (VmHWM from /proc)
+    of each worker's main process and of its pool process, which does the work.
+    """
+
+    def __init__(self, count: int, *, env: dict, workdir: Path, app: str = "bench.worker_app"):
+        self.count = count
+        self.env = env
+        self.workdir = workdir
+        self.app = app
+        self.workers: list[Worker] = []
+        self._stop_sampling = threading.Event()
+        self._sampler: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _spawn(self, index: int) -> tuple[subprocess.Popen, Path]:
+        ready = self.workdir / f"worker{index}.ready"
+        ready.unlink(missing_ok=True)
+        logfile = open(self.workdir / f"worker{index}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                self.app,
+                "worker",
+                "-c",
+                "1",
+                "--pool=prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "-n",
+                f"bench{index}@%h",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=REPO,
+            env={**self.env, "BENCH_READY_FILE": str(ready)},
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return proc, ready
+
+    def _wait_ready(self, worker: Worker, timeout: float = 60) -> None:
+        def ready():
+            if worker.proc.poll() is not None:
+                code = worker.proc.returncode
+                raise RuntimeError(f"worker {worker.index} exited with {code}: {self.log_tail(worker.index)}")
+            return worker.ready_file.exists()
+
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker {worker.index} not ready after {timeout}s: {self.log_tail(worker.index)}")
+            time.sleep(0.1)
+
+    def log_tail(self, index: int, lines: int = 30) -> str:
+        path = self.workdir / f"worker{index}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def start(self) -> WorkerPool:
+        for index in range(self.count):
+            proc, ready = self._spawn(index)
+            self.workers.append(Worker(index, proc, ready))
+        for worker in self.workers:
+            self._wait_ready(worker)
+        self._sampler = threading.Thread(target=self._sample_forever, daemon=True)
+        self._sampler.start()
+        return self
+
+    def sample(self) -> None:
+        with self._lock:
+            for worker in self.workers:
+                if worker.proc.poll() is not None:
+                    continue
+                worker.peak_main_kb = max(worker.peak_main_kb, peak_rss_kb(worker.proc.pid))
+                for child in child_pids(worker.proc.pid):
+                    worker.peak_pool_kb = max(worker.peak_pool_kb, peak_rss_kb(child))
+
+    def _sample_forever(self) -> None:
+        while not self._stop_sampling.wait(0.2):
+            self.sample()
+
+    def pool_pids(self, index: int) -> list[int]:
+        return child_pids(self.workers[index].proc.pid)
+
+    def kill(self, index: int, *, restart: bool = True) -> None:
+        """SIGKILL a worker and its pool process (the whole session), then start a new one."""
+        self.sample()
+        with self._lock:
+            worker = self.workers[index]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait(timeout=10)
+            worker.kills += 1
+            if restart:
+                worker.proc, worker.ready_file = self._spawn(index)
+        if restart:
+            self._wait_ready(worker)
+
+    def stop(self) -> None:
+        self.sample()
+        self._stop_sampling.set()
+        for worker in self.workers:
+            stop_process(worker.proc, timeout=15)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+@contextlib.contextmanager
+def run_directory(prefix: str):
+    """A temporary folder for logs and pid files; kept (and named) when BENCH_KEEP_LOGS is set."""
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            log(f"logs kept in {path}")
+        else:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the delivery pipeline, as the bench drives it
+# The few places that know the pipeline's API (digests.services / send_digests), kept
+# together so a change there is a change here only.
+
+TERMINAL_STATUSES = ("sent", "failed", "skipped", "suppressed")
+OPEN_STATUSES = ("queued", "sending")
+
+
+def dispatch_in_process(*, now, frequency: str = "weekly", force: bool = False):
+    """Run the dispatcher here (it creates the issue's Delivery rows and enqueues the batches)."""
+    from digests import services
+
+    return services.dispatch_due(frequency=frequency, now=now, force=force)
+
+
+def dispatch_command(env: dict, *, frequency: str = "weekly") -> subprocess.Popen:
+    """Start ``manage.py send_digests`` as its own process (for running it twice at once)."""
+    return subprocess.Popen(
+        [PYTHON, "manage.py", "send_digests", "--frequency", frequency],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def latest_issue(frequency: str = "weekly"):
+    from digests.models import Issue
+
+    return Issue.objects.filter(frequency=frequency).order_by("-created_at", "-id").first()
+
+
+def delivery_status_counts(issue) -> dict[str, int]:
+    from django.db.models import Count
+
+    from digests.models import Delivery
+
+    if issue is None:
+        return {}
+    rows = Delivery.objects.filter(issue=issue).values_list("status").annotate(n=Count("id"))
+    return dict(rows)
