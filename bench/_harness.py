@@ -505,18 +505,32 @@ def dispatch_command(env: dict, *, frequency: str = "weekly") -> subprocess.Pope
     )
 
 
-def latest_issue(frequency: str = "weekly"):
+def time_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def issues() -> list:
     from digests.models import Issue
 
-    return Issue.objects.filter(frequency=frequency).order_by("-created_at", "-id").first()
+    return list(Issue.objects.order_by("created_at", "id"))
 
 
-def delivery_status_counts(issue) -> dict[str, int]:
+def delivery_status_counts() -> dict[str, int]:
+    """Delivery rows by status over the whole (scratch) database: an issue may span periods
+    when subscribers' local days fall in different weeks."""
     from django.db.models import Count
 
     from digests.models import Delivery
 
-    if issue is None:
-        return {}
-    rows = Delivery.objects.filter(issue=issue).values_list("status").annotate(n=Count("id"))
-    return dict(rows)
+    return dict(Delivery.objects.order_by().values_list("status").annotate(n=Count("id")))
+
+
+def apply_setting_overrides(overrides: dict) -> None:
+    """Set Django settings the pipeline reads with ``getattr`` but the environment cannot
+    reach (e.g. ``DIGEST_RETRY_BASE_SECONDS``): only timing knobs, named in each report."""
+    from django.conf import settings
+
+    for name, value in overrides.items():
+        setattr(settings, name, value)

@@ -76,14 +76,13 @@ def wait_for_issue(*, sink: h.SmtpSink, timeout: float, poll: float = 0.5) -> di
     deadline = time.monotonic() + timeout
     last_progress, last_accepted = time.monotonic(), -1
     while True:
-        issue = h.latest_issue()
-        counts = h.delivery_status_counts(issue)
+        counts = h.delivery_status_counts()
         open_rows = sum(counts.get(s, 0) for s in h.OPEN_STATUSES)
         accepted = sink.summary()["accepted_total"]
         if accepted != last_accepted:
             last_accepted, last_progress = accepted, time.monotonic()
             h.log(f"  {accepted} emails accepted; deliveries {counts}")
-        if issue is not None and counts and open_rows == 0:
+        if counts and open_rows == 0:
             return counts
         if time.monotonic() > deadline:
             h.log(f"timed out; deliveries {counts}; no progress for {time.monotonic() - last_progress:.0f}s")
