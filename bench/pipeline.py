@@ -184,6 +184,7 @@ def run(args) -> dict:
 
             if not args.no_baseline and stats["accepted_total"]:
                 message = sink.sample()
+                (workdir / "sample.eml").write_bytes(message)
                 recipients = sorted(accepted)
                 sink.reset()
                 h.log(f"raw baseline: {len(recipients)} messages of {len(message)} bytes over one connection")

@@ -28,6 +28,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, syntax
 
 HOST = "127.0.0.1"
 
@@ -124,6 +125,47 @@ class CountingHandler:
         return summary
 
 
+class BulkDataSMTP(SMTP):
+    """aiosmtpd's server, reading the DATA phase in blocks instead of line by line.
+
+    aiosmtpd's own loop costs about 15 µs per line (about 130 digests per second on this
+    machine, one core busy): the sink would be the slowest part of every measurement.
+    Reading blocks until the ``<CRLF>.<CRLF>`` terminator and undoing dot-stuffing gives
+    the handler the same bytes. No size limit: this server only ever hears loopback.
+    """
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        buffer = bytearray()
+        while not (buffer.endswith(b"\r\n.\r\n") or buffer == b".\r\n"):
+            chunk = await self._reader.read(1 << 18)
+            if not chunk:  # the client went away mid-message
+                return
+            buffer += chunk
+        # A line "." inside the message was sent as "..", so the terminator is unambiguous.
+        content = bytes(buffer[:-3]).replace(b"\r\n..", b"\r\n.")
+        if content.startswith(b".."):
+            content = content[1:]
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is None else status)
+
+
+class BulkController(Controller):
+    def factory(self):
+        return BulkDataSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def control_server(handler: CountingHandler, port: int) -> ThreadingHTTPServer:
     class Control(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
@@ -172,7 +214,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     handler = CountingHandler()
-    controller = Controller(handler, hostname=HOST, port=args.smtp_port, data_size_limit=10 * 1024 * 1024)
+    controller = BulkController(handler, hostname=HOST, port=args.smtp_port)
     controller.start()
     http = control_server(handler, args.control_port)
     stop = threading.Event()
