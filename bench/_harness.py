@@ -24,7 +24,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 HOST = "127.0.0.1"
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_url() -> str:
+    """The server to make scratch databases on: BENCH_PG_URL, else DATABASE_URL's server when
+    that is PostgreSQL (as in CI), else the local default; always its ``postgres`` database."""
+    url = os.environ.get("BENCH_PG_URL")
+    if url:
+        return url
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith(("postgres://", "postgresql://")):
+        return database_url.split("?", 1)[0].rsplit("/", 1)[0] + "/postgres"
+    return "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+PG_ADMIN_URL = _pg_admin_url()
 BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 

@@ -60,6 +60,7 @@ class DrillResult:
     missing: int
     duplicated: int
     notes: list[str] = field(default_factory=list)
+    resent_same_id: int = 0  # of the duplicated: every copy carried the same Message-ID
     problems: int = 0  # other broken promises (e.g. a 550 address not suppressed)
     seconds: float = 0.0
 
@@ -196,6 +197,11 @@ class Rig:
         result.delivered_once = sum(1 for a in due if accepted.get(a, 0) == 1)
         result.missing = sum(1 for a in due if accepted.get(a, 0) == 0)
         result.duplicated = sum(1 for n in accepted.values() if n > 1)
+        result.resent_same_id = sum(1 for _r, ids in stats["repeated"] if len(set(ids)) == 1)
+        if result.duplicated:
+            result.notes.append(
+                f"DUPLICATED {result.duplicated} ({result.resent_same_id} resent with the same Message-ID)"
+            )
         stray = sum(n for a, n in accepted.items() if a in excluded)
         if stray:
             result.problems += stray
@@ -275,7 +281,7 @@ def drill_redis(rig: Rig, rng: random.Random, *, timeout: float) -> DrillResult:
     rig.dispatch()
     # Tasks lost with Redis leave rows QUEUED with nothing coming for them: after a short
     # quiet spell, the next beat tick is what brings them back.
-    rig.settle(result, timeout=timeout, during=during, stall=20.0)
+    rig.settle(result, timeout=timeout, during=during, stall=10.0)
     result.notes.insert(0, f"restarted at {done[0] if done else '-'} accepted")
     return rig.count(result)
 

@@ -10,7 +10,8 @@ in-process shortcut) and is steered over a tiny HTTP control port:
 - ``POST /configure`` with JSON ``{"fail_every": 5, "reject": [...], "reject_at": "rcpt", "delay_ms": 0}``:
   answer ``451`` to every ``fail_every``-th message (0: never), and ``550`` for the
   listed addresses, at ``RCPT TO`` (as real servers do for unknown users) or at ``DATA``;
-  ``delay_ms`` makes each ``DATA`` take that long (per connection, like a slow server);
+  ``delay_ms`` makes each ``RCPT TO`` take that long (a slow server; before the message
+  is sent, so it does not widen the window between "accepted" and "recorded as sent");
 - ``POST /reset``: forget all counts (the configuration stays).
 
 Usage: ``python -m bench.smtp_sink --smtp-port P --control-port C`` (both on 127.0.0.1).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import threading
 import time
@@ -31,6 +33,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, syntax
 
 HOST = "127.0.0.1"
+
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_id(content: bytes) -> str:
+    match = _MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
+    return match.group(1).strip().decode(errors="replace") if match else ""
 
 
 class CountingHandler:
@@ -47,6 +57,7 @@ class CountingHandler:
     def reset(self):
         with self.lock:
             self.accepted: Counter[str] = Counter()
+            self.message_ids: dict[str, list[str]] = {}
             self.deferred: Counter[str] = Counter()
             self.rejected: Counter[str] = Counter()
             self.messages_seen = 0
@@ -70,6 +81,8 @@ class CountingHandler:
                 self.reject_at = reject_at
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a slower server, so drills can strike mid-issue
         lowered = address.lower()
         if self.reject_at == "rcpt" and lowered in self.reject:
             with self.lock:
@@ -79,8 +92,6 @@ class CountingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)  # a slower server, so drills can strike mid-issue
         recipients = [address.lower() for address in envelope.rcpt_tos]
         with self.lock:
             if self.reject_at == "data" and any(r in self.reject for r in recipients):
@@ -93,8 +104,10 @@ class CountingHandler:
                     self.deferred[recipient] += 1
                 return "451 4.3.0 Try again later"
             now = time.time()
+            message_id = _message_id(envelope.original_content or b"")
             for recipient in recipients:
                 self.accepted[recipient] += 1
+                self.message_ids.setdefault(recipient, []).append(message_id)
             self.accepted_total += 1
             self.bytes_accepted += len(envelope.original_content or b"")
             if self.first_accepted_at is None:
@@ -121,7 +134,14 @@ class CountingHandler:
     def stats(self) -> dict:
         summary = self.summary()
         with self.lock:
-            summary.update(accepted=dict(self.accepted), deferred=dict(self.deferred), rejected=dict(self.rejected))
+            summary.update(
+                accepted=dict(self.accepted),
+                deferred=dict(self.deferred),
+                rejected=dict(self.rejected),
+                # Message-IDs of recipients who got more than one message: a resend of the
+                # same message keeps its ID (receivers may fold it), a true duplicate does not.
+                repeated=[[r, self.message_ids[r]] for r, n in self.accepted.items() if n > 1],
+            )
         return summary
 
 
