@@ -40,8 +40,11 @@ PROBES = ",".join(
     [
         "match_and_rank=digests.ranking:rank_for_subscribers",
         "match_and_rank=digests.services:rank_for_subscribers",
+        "context=digests.services:digest_context",
         "render=digests.emails:render",
         "render=digests.services:render",
+        "rate_limit=digests.ratelimit:_Limiter.acquire",
+        "claim_build_send_record=digests.services:_send_one",
         "build_message=digests.emails:build_message",
         "send=django.core.mail.backends.smtp:EmailBackend.send_messages",
     ]
@@ -220,20 +223,20 @@ def report(result: dict) -> list[str]:
         f"{mix.get('subscriptions', 0)} subscriptions; generated in {result.get('generate_seconds', 0):.1f} s",
         f"time to dispatch               {result.get('dispatch_seconds', 0):8.2f} s wall",
     ]
-    for label, name in (
-        ("match and rank", "match_and_rank"),
-        ("render", "render"),
-        ("build MIME message", "build_message"),
-        ("send (SMTP)", "send"),
-    ):
-        seconds = probe.get(name)
+    phases = [
+        ("match and rank", probe.get("match_and_rank"), calls.get("match_and_rank")),
+        ("render", _sum(probe, "context", "render"), calls.get("render")),
+        ("send (SMTP)", probe.get("send"), calls.get("send")),
+        ("claim + record (DB)", _claim_and_record(probe), calls.get("claim_build_send_record")),
+        ("wait for rate limit", probe.get("rate_limit"), calls.get("rate_limit")),
+    ]
+    for label, seconds, count in phases:
         if seconds is None:
             lines.append(f"time to {label:<22} {'n/a':>8}   (probe not hit)")
         else:
-            per = 1000 * seconds / max(1, n)
             lines.append(
                 f"time to {label:<22} {seconds:8.2f} s busy in workers, summed "
-                f"({per:.2f} ms per subscriber, {calls.get(name, 0)} calls)"
+                f"({1000 * seconds / max(1, n):.2f} ms per subscriber, {count or 0} calls)"
             )
     lines += [
         f"end to end (dispatch to last email) {wall:6.2f} s wall -> {result.get('subscribers_per_second', 0):.0f} "
@@ -262,6 +265,18 @@ def report(result: dict) -> list[str]:
             f"{rk['with_papers']} got papers)"
         )
     return lines
+
+
+def _sum(probe: dict, *names: str) -> float | None:
+    found = [probe[name] for name in names if name in probe]
+    return sum(found) if found else None
+
+
+def _claim_and_record(probe: dict) -> float | None:
+    """_send_one claims the row, builds the MIME message, sends and records: the DB part is the rest."""
+    if "claim_build_send_record" not in probe:
+        return None
+    return probe["claim_build_send_record"] - probe.get("send", 0.0) - probe.get("build_message", 0.0)
 
 
 def memory_check(args) -> int:
