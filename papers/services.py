@@ -369,3 +369,43 @@ def fetch_sources(sources: list[str] | None = None) -> FetchReport:
         else:
             report.results[entry] = result
     return report
+
+
+# --- bundled sample papers ----------------------------------------------------------
+
+SAMPLE_PAPERS_FILE = Path(__file__).resolve().parent / "sample_data" / "sample_papers.json"
+SAMPLE_SOURCE = "sample"
+
+
+def load_sample_papers(*, now=None) -> ImportResult:
+    """Load the bundled sample papers (written for this project; no real ids or links).
+
+    Idempotent: known papers are matched by title key. Each run moves their first-seen
+    and published dates to a few hours or days before ``now`` so a fresh install always
+    has recent papers for previews and digests.
+    """
+    import json
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    entries = json.loads(SAMPLE_PAPERS_FILE.read_text(encoding="utf-8"))
+    records = [
+        PaperRecord(
+            title=entry["title"],
+            abstract=entry["abstract"],
+            authors=entry["authors"],
+            categories=entry["categories"],
+            upvotes=entry["upvotes"],
+            comment_count=entry["comments"],
+        )
+        for entry in entries
+    ]
+    with transaction.atomic():
+        result = upsert_papers(records, source=SAMPLE_SOURCE)
+        papers = Paper.objects.in_bulk([normalise_record(r).key for r in records], field_name="key")
+        for record, entry in zip(records, entries, strict=True):
+            paper = papers[normalise_record(record).key]
+            paper.first_seen_at = now - timedelta(hours=entry["hours_ago"])
+            paper.published_at = paper.first_seen_at - timedelta(days=1)
+        Paper.objects.bulk_update(papers.values(), ["first_seen_at", "published_at"])
+    return result
