@@ -38,6 +38,9 @@ USER_AGENT = "paper-digest/1.0 (+papers importer)"
 TEXT_FIELDS = ("title", "abstract", "arxiv_id", "abs_url", "pdf_url", "page_url", "thumbnail_url")
 LIST_FIELDS = ("authors", "categories")
 VALUE_FIELDS = ("published_at", "upvotes", "comment_count")
+# Feeds disagree on these (the paper page vs arXiv's announcement): the first known value
+# stays, so two feeds of one paper do not flip it back and forth on every fetch.
+FILL_ONLY_FIELDS = ("published_at", "page_url", "thumbnail_url")
 _SOURCE_ENTRY = re.compile(rf"^({'|'.join(map(re.escape, importers.FORMATS))}):(?!//)(.+)$")
 
 
@@ -129,9 +132,7 @@ def _upsert(papers: dict[str, CleanPaper], *, source: str, progress) -> ImportRe
                         unchanged += 1
                 created.extend(Paper.objects.bulk_create(new_papers))
                 if changed_papers:
-                    Paper.objects.bulk_update(
-                        changed_papers, [*TEXT_FIELDS, *LIST_FIELDS, *VALUE_FIELDS, "updated_at"]
-                    )
+                    Paper.objects.bulk_update(changed_papers, [*TEXT_FIELDS, *LIST_FIELDS, *VALUE_FIELDS, "updated_at"])
                     changed.extend(changed_papers)
                 if bar is not None:
                     bar.update(len(chunk))
@@ -156,6 +157,8 @@ def _apply(paper: Paper, clean: CleanPaper) -> bool:
     for name in (*TEXT_FIELDS, *LIST_FIELDS, *VALUE_FIELDS):
         value = getattr(clean, name)
         if value in (None, "", []) or getattr(paper, name) == value:
+            continue
+        if name in FILL_ONLY_FIELDS and getattr(paper, name) not in (None, "", []):
             continue
         setattr(paper, name, value)
         changed = True
@@ -318,8 +321,13 @@ def _recorded_import(source: str, fmt: str, load: Callable[[], Body], progress) 
         source,
         fmt,
         result,
-        extra={"source": source, "format": fmt, "papers_created": result.created,
-               "papers_updated": result.updated, "papers_unchanged": result.unchanged},
+        extra={
+            "source": source,
+            "format": fmt,
+            "papers_created": result.created,
+            "papers_updated": result.updated,
+            "papers_unchanged": result.unchanged,
+        },
     )
     return result
 

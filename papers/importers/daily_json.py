@@ -33,6 +33,8 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
             document = [document]
     if not isinstance(document, list):
         raise BadInput(f"expected a list of papers, got a JSON {type(document).__name__}")
+    if not document:
+        raise BadInput("no papers found: the JSON list is empty")
     return records_from_items(document, site=site_of(url))
 
 

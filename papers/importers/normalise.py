@@ -42,6 +42,40 @@ _MARKUP = re.compile(
     re.IGNORECASE,
 )
 _DROPPED_ELEMENTS = ("script", "style", "noscript", "template", "iframe", "object", "embed")
+_BLOCK_ELEMENTS = (
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+)
 # Control and format characters (zero-width space, soft hyphen, BOM, bidi marks...).
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"\s+")
@@ -66,7 +100,10 @@ def _clean_once(text: str) -> str:
         soup = BeautifulSoup(text, "html.parser")
         for element in soup(_DROPPED_ELEMENTS):
             element.decompose()
-        text = soup.get_text(" ")
+        for element in soup(_BLOCK_ELEMENTS):  # words in separate blocks stay separate
+            element.insert_before(" ")
+            element.insert_after(" ")
+        text = soup.get_text()
     text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", text)
     return _SPACES.sub(" ", text).strip()

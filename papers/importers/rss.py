@@ -10,7 +10,7 @@ import re
 from papers.importers.base import BadInput, PaperRecord, child_text, children, local_name, parse_xml
 from papers.importers.normalise import clean_text, normalise_arxiv_id
 
-_OLD_TITLE_SUFFIX = re.compile(r"\s*\(arXiv:[^)]*\)\s*$")
+_OLD_TITLE_SUFFIX = re.compile(r"\.?\s*\(arXiv:[^)]*\)\s*$")
 _ANNOUNCE_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*(?:Abstract:)?\s*", re.IGNORECASE)
 
 
@@ -37,7 +37,7 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
         creators = [clean_text("".join(c.itertext())) for c in children(item, "creator")]
         authors = creators
         if len(creators) == 1:
-            authors = [name for name in re.split(r",\s*|\s+and\s+", creators[0]) if name.strip()]
+            authors = [name.strip() for name in re.split(r",|\band\b", creators[0]) if name.strip()]
         categories = [clean_text("".join(c.itertext())) for c in children(item, "category")]
         records.append(
             PaperRecord(
