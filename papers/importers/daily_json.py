@@ -21,9 +21,10 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        ends_early = exc.pos >= len(text.rstrip())
-        what = "JSON ends early (truncated?)" if ends_early else f"malformed JSON: {exc.msg}"
-        raise BadInput(f"{what} at line {exc.lineno} column {exc.colno}") from None
+        # An unterminated string runs to the end of the text, so it is cut short too.
+        ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "JSON ends early (truncated?)" if ends_early else "malformed JSON"
+        raise BadInput(f"{what}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if isinstance(document, dict):
         for name in ("dailyPapers", "papers", "items", "results"):
             if isinstance(document.get(name), list):

@@ -162,7 +162,8 @@ def text_page(papers: list[Sample], *, header: str | None = None) -> str:
         header
         if header is not None
         else (
-            "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\nNov 20\n\n"
+            "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n"
+            "byAK and the research community\n\nNov 20\n\n"
         )
     )
     return header + "\n\n".join(f"{p.title}\n\n{p.abstract.strip()}" for p in papers) + "\n"

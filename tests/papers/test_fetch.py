@@ -129,8 +129,8 @@ def test_fetch_sources_imports_each_source_and_logs_a_line_each(feed_server, set
     summaries = [r.getMessage() for r in caplog.records if "retrying" not in r.getMessage()]
     assert len(summaries) == 5
     assert (
-        summaries[0]
-        == f"paper source imported: {feed_server.base_url}/api/daily_papers (daily-json): created 3, updated 0, unchanged 0"
+        summaries[0] == f"paper source imported: {feed_server.base_url}/api/daily_papers (daily-json): "
+        "created 3, updated 0, unchanged 0"
     )
     assert ImportRun.objects.filter(format="rss", status="ok").count() == 1
 

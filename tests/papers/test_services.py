@@ -156,7 +156,9 @@ def bad(tmp_path, name, data, fmt="auto"):
 
 
 def test_malformed_json(tmp_path):
-    assert "malformed JSON: Expecting ',' delimiter at line 1" in bad(tmp_path, "x.json", b'[{"paper": {"id": 1} "x"}]')
+    assert "malformed JSON: Expecting ',' delimiter (line 1, column 22)" in bad(
+        tmp_path, "x.json", b'[{"paper": {"id": 1} "x"}]'
+    )
 
 
 def test_json_that_is_not_a_list_of_papers(tmp_path):
