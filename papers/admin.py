@@ -2,6 +2,7 @@
 list pages need no ``list_select_related``; every value is shown escaped."""
 
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -18,6 +19,7 @@ class PaperAdmin(admin.ModelAdmin):
     readonly_fields = ("first_seen_at", "updated_at", "embedding_model", "link")
     list_per_page = 50
     show_full_result_count = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="title", ordering="title")
     def short_title(self, paper):
