@@ -33,7 +33,7 @@ class PreferencesFields(forms.Form):
         widget=forms.RadioSelect,
     )
     weekday = forms.TypedChoiceField(
-        label="On",
+        label="Day",
         choices=WEEKDAY_CHOICES,
         coerce=int,
         initial=0,
