@@ -98,6 +98,8 @@ def signup(request):
         return _signup_page(request, form)
     form = SignupForm(request.POST)
     if request.POST.get("action") == "preview":
+        if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+            return _too_many(request)
         preview_form = PreviewForm(request.POST)
         preview_form.is_valid()
         topics = preview_form.cleaned_data.get("topics", [])
