@@ -185,7 +185,7 @@ def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timez
             defaults={"frequency": frequency, "weekday": weekday, "timezone": timezone, "authors": names},
         )
         if not created and subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
-            transaction.on_commit(functools.partial(tasks.send_manage_email.delay, subscriber.id), robust=True)
+            _after_commit(tasks.send_manage_email, subscriber.id)
             return SignupOutcome.MANAGE_LINK_SENT
         if not created:
             subscriber.status = Subscriber.Status.PENDING
@@ -194,8 +194,19 @@ def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timez
         subscriber.confirmation_sent_at = dj_timezone.now()
         subscriber.save()
         _set_topics(subscriber, queries)
-        transaction.on_commit(functools.partial(tasks.send_confirmation_email.delay, subscriber.id), robust=True)
+        _after_commit(tasks.send_confirmation_email, subscriber.id)
     return SignupOutcome.CONFIRMATION_SENT
+
+
+def _after_commit(task, subscriber_id: int) -> None:
+    """Queue an email once the transaction commits. A broker or mail outage is logged
+    and never undoes the signup: the person can ask again."""
+
+    def enqueue():
+        task.delay(subscriber_id)
+
+    enqueue.__qualname__ = f"enqueue {task.name}"
+    transaction.on_commit(enqueue, robust=True)
 
 
 def resend_confirmation(subscriber: Subscriber) -> bool:
@@ -207,7 +218,7 @@ def resend_confirmation(subscriber: Subscriber) -> bool:
             confirmation_sent_at=dj_timezone.now()
         )
         if updated:
-            transaction.on_commit(functools.partial(tasks.send_confirmation_email.delay, subscriber.id), robust=True)
+            _after_commit(tasks.send_confirmation_email, subscriber.id)
     return bool(updated)
 
 
