@@ -96,7 +96,6 @@ def signup(request):
         form = SignupForm()
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
-    form = SignupForm(request.POST)
     if request.POST.get("action") == "preview":
         if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
             return _too_many(request)
@@ -104,27 +103,22 @@ def signup(request):
         preview_form.is_valid()
         topics = preview_form.cleaned_data.get("topics", [])
         authors = preview_form.cleaned_data.get("authors", [])
+        typed = {key: request.POST.get(key, "") for key in SignupForm.base_fields if key != "website"}
         return _signup_page(
             request,
-            _unvalidated(form),
+            SignupForm(initial=typed),  # shown back as typed, without errors: a preview is not a submit
             preview=services.preview_papers(topics, authors),
             preview_topics=topics,
         )
     if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
         return _too_many(request)
+    form = SignupForm(request.POST)
     if not form.is_valid():
         return _signup_page(request, form, status=400)
     email = form.cleaned_data["email"]
     if not form.is_bot() and not _address_limited(request, "signup-address", email):
         services.subscribe(email=email, **form.service_kwargs())
     return _check_inbox(request, email)
-
-
-def _unvalidated(form):
-    """The bound form, shown back as typed without error messages (a preview is not a submit)."""
-    form.errors  # noqa: B018 (runs validation so the template can render bound values)
-    form._errors = {}
-    return form
 
 
 def _check_inbox(request, email: str) -> HttpResponse:

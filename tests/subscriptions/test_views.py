@@ -377,3 +377,13 @@ def test_unsubscribe_after_data_was_deleted_is_still_200(active):
     services.delete_subscriber_data(active)
     response = Client(enforce_csrf_checks=True).post(url, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
+
+
+def test_preview_without_javascript_keeps_what_was_typed(client):
+    response = client.post(
+        "/", {**FORM, "topics": "graphs\nrl", "frequency": "daily", "timezone": "Asia/Tokyo", "action": "preview"}
+    )
+    html = response.content.decode()
+    assert 'value="ada@example.org"' in html and 'value="Asia/Tokyo"' in html
+    assert ">\ngraphs\nrl</textarea>" in html
+    assert re.search(r'value="daily"[^>]*checked', html) and not re.search(r'value="weekly"[^>]*checked', html)
