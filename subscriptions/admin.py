@@ -49,6 +49,10 @@ class SubscriberAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(topic_count=Count("subscriptions", distinct=True))
 
+    def save_model(self, request, obj, form, change):
+        obj.email = obj.email.strip().lower()  # one row per address, as signup stores it
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="Topics", ordering="topic_count")
     def topic_count(self, obj):
         return obj.topic_count
@@ -62,9 +66,13 @@ class SubscriberAdmin(admin.ModelAdmin):
 class TopicAdmin(admin.ModelAdmin):
     list_display = ["query", "subscriber_count", "active_subscriber_count", "created_at"]
     search_fields = ["query"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["query", "created_at"]
     fields = ["query", "created_at"]
     list_per_page = 100
+
+    def has_add_permission(self, request):
+        # Topics come from subscribers' own words, normalised by the signup service.
+        return False
 
     def get_queryset(self, request):
         return (
