@@ -1,4 +1,4 @@
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subscriptions.services import clean_authors, clean_topics, normalise_topic, split_lines
@@ -58,6 +58,7 @@ def test_authors_keep_their_case_and_split_on_commas():
     ]
 
 
+@settings(database=None, deadline=None)
 @given(st.text(max_size=600))
 def test_normal_form_is_stable_single_line_and_bounded(text):
     topic = normalise_topic(text)
