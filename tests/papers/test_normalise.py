@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from papers.importers.base import BadInput, PaperRecord
@@ -55,22 +55,26 @@ def test_arxiv_ids_lose_their_version_and_wrapping(raw, expected):
     assert normalise_arxiv_id(raw) == expected
 
 
+@settings(database=None, deadline=None)  # no example files; a loaded CI machine is slow
 @given(new_ids, versions)
 def test_new_style_version_is_stripped(arxiv_id, version):
     assert normalise_arxiv_id(arxiv_id + version) == normalise_arxiv_id(arxiv_id) == arxiv_id
 
 
+@settings(database=None, deadline=None)
 @given(old_ids, versions)
 def test_old_style_version_is_stripped(arxiv_id, version):
     assert normalise_arxiv_id(arxiv_id + version) == normalise_arxiv_id(arxiv_id) == arxiv_id
 
 
+@settings(database=None, deadline=None)
 @given(st.one_of(new_ids, old_ids, st.text(max_size=40)))
 def test_arxiv_id_normalising_is_idempotent(value):
     once = normalise_arxiv_id(value)
     assert normalise_arxiv_id(once) == once
 
 
+@settings(database=None, deadline=None)
 @given(st.one_of(st.text(), texty))
 def test_clean_text_is_idempotent(value):
     once = clean_text(value)
@@ -79,6 +83,7 @@ def test_clean_text_is_idempotent(value):
     assert "  " not in once and "\n" not in once
 
 
+@settings(database=None, deadline=None)
 @given(texty)
 def test_title_key_is_stable_under_cleaning_case_and_spacing(title):
     key = title_key(title)
