@@ -204,16 +204,19 @@ def read_file(path: str, *, max_bytes: int) -> Body:
     return Body(data=data, name=file.name)
 
 
-def fetch_url(url: str, *, timeout: float, max_bytes: int, retries: int = 2, backoff: float = 1.0) -> Body:
+def fetch_url(
+    url: str, *, timeout: float, max_bytes: int, retries: int = 2, backoff: float = 1.0, deadline: float | None = None
+) -> Body:
     """GET ``url`` with a whole-download deadline and a size cap, retrying network
-    failures (with exponential backoff); other failures raise at once."""
+    failures (with exponential backoff); other failures raise at once. No retry starts
+    that could run past ``deadline`` (a ``time.monotonic()`` value)."""
     for attempt in range(retries + 1):
         try:
             return _download(url, timeout=timeout, max_bytes=max_bytes)
         except FetchFailed as exc:
-            if attempt == retries:
-                raise
             delay = backoff * 2**attempt
+            if attempt == retries or (deadline is not None and time.monotonic() + delay + 2 * timeout > deadline):
+                raise
             log.warning(
                 "paper source fetch failed, retrying in %s s: %s", delay, exc, extra={"source": url, "retry_in": delay}
             )
@@ -263,7 +266,7 @@ def _short(exc: Exception) -> str:
     return text[:300]
 
 
-def read_source(source: str) -> Body:
+def read_source(source: str, *, deadline: float | None = None) -> Body:
     if is_url(source):
         return fetch_url(
             source,
@@ -271,6 +274,7 @@ def read_source(source: str) -> Body:
             max_bytes=settings.PAPER_MAX_BYTES,
             retries=getattr(settings, "PAPER_FETCH_RETRIES", 2),
             backoff=getattr(settings, "PAPER_FETCH_BACKOFF", 1.0),
+            deadline=deadline,
         )
     return read_file(source, max_bytes=settings.PAPER_MAX_BYTES)
 
@@ -278,9 +282,9 @@ def read_source(source: str) -> Body:
 # --- imports ------------------------------------------------------------------------
 
 
-def import_source(source: str, *, fmt: str = "auto", progress=None) -> ImportResult:
+def import_source(source: str, *, fmt: str = "auto", progress=None, deadline: float | None = None) -> ImportResult:
     """Import a file path or an http(s) URL; ``fmt`` is a format name or "auto"."""
-    return _recorded_import(source, fmt, lambda: read_source(source), progress)
+    return _recorded_import(source, fmt, lambda: read_source(source, deadline=deadline), progress)
 
 
 def import_bytes(data: bytes, *, fmt: str = "auto", source_name: str, progress=None) -> ImportResult:
@@ -356,17 +360,33 @@ def parse_source_entry(entry: str) -> tuple[str, str]:
 class FetchReport:
     results: dict[str, ImportResult] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
-    unreachable: list[str] = field(default_factory=list)  # entries that failed on the network
+    unreachable: list[str] = field(default_factory=list)  # failed on the network: worth a later try
+    postponed: list[str] = field(default_factory=list)  # not tried: the time budget ran out
+
+    @property
+    def to_retry(self) -> list[str]:
+        return self.unreachable + self.postponed
 
 
-def fetch_sources(sources: list[str] | None = None) -> FetchReport:
+def fetch_sources(sources: list[str] | None = None, *, time_budget: float | None = None) -> FetchReport:
     """Import each configured source (``settings.PAPER_SOURCES`` unless given), one log
-    line per source; a failing source does not stop the others."""
+    line per source; a failing source does not stop the others.
+
+    With ``time_budget`` (seconds), no source or retry starts that could end after it;
+    the sources left over are reported as postponed (the task runs them later).
+    """
     report = FetchReport()
-    for entry in settings.PAPER_SOURCES if sources is None else sources:
+    entries = settings.PAPER_SOURCES if sources is None else sources
+    deadline = time.monotonic() + time_budget if time_budget is not None else None
+    worst_case = 2 * settings.PAPER_FETCH_TIMEOUT  # connect + whole-download deadline
+    for number, entry in enumerate(entries):
+        if deadline is not None and number and time.monotonic() + worst_case > deadline:
+            report.postponed = list(entries[number:])
+            log.warning("paper sources postponed, out of time: %s", ", ".join(report.postponed))
+            break
         fmt, location = parse_source_entry(entry)
         try:
-            result = import_source(location, fmt=fmt)
+            result = import_source(location, fmt=fmt, deadline=deadline)
         except FetchFailed as exc:
             report.failed[entry] = exc.reason
             report.unreachable.append(entry)

@@ -150,3 +150,20 @@ def test_source_entries_may_name_their_format():
     assert services.parse_source_entry("daily-json:/srv/x.json") == ("daily-json", "/srv/x.json")
     assert services.parse_source_entry("https://example.org/feed") == ("auto", "https://example.org/feed")
     assert services.parse_source_entry("/srv/html:odd/file") == ("auto", "/srv/html:odd/file")
+
+
+def test_sources_that_do_not_fit_the_time_budget_are_postponed(feed_server, settings):
+    settings.PAPER_FETCH_TIMEOUT = 5  # worst case per source: 10 s
+    settings.PAPER_SOURCES = [feed_server.add(f"/{n}.json", feeds.daily_json(feeds.samples(n + 1))) for n in range(3)]
+    report = services.fetch_sources(time_budget=8)
+    assert list(report.results) == settings.PAPER_SOURCES[:1]  # the first source always runs
+    assert report.postponed == report.to_retry == settings.PAPER_SOURCES[1:]
+    assert [route.hits for route in feed_server.routes.values()] == [1, 0, 0]
+
+
+def test_no_retry_starts_that_would_overrun_the_budget(feed_server, settings):
+    settings.PAPER_FETCH_TIMEOUT, settings.PAPER_FETCH_RETRIES = 5, 3
+    url = feed_server.add("/down.json", b"", status=503)
+    report = services.fetch_sources([url], time_budget=8)
+    assert report.unreachable == [url]
+    assert feed_server.routes["/down.json"].hits == 1

@@ -70,3 +70,11 @@ def test_backoff_stays_below_the_visibility_timeout(feed_server, settings, monke
     assert fetch_sources.delay().state == "FAILURE"
     assert len(countdowns) == fetch_sources.max_retries + 1
     assert all(0 <= c <= settings.CELERY_VISIBILITY_TIMEOUT - 60 for c in countdowns)
+
+
+def test_a_long_source_list_is_spread_over_retries(feed_server, settings):
+    settings.PAPER_FETCH_TIMEOUT, settings.CELERY_TASK_SOFT_TIME_LIMIT = 5, 15  # one source per run
+    settings.PAPER_SOURCES = [feed_server.add(f"/{n}.json", feeds.daily_json(feeds.samples(n + 1))) for n in range(3)]
+    assert fetch_sources.delay().state == "SUCCESS"
+    assert [route.hits for route in feed_server.routes.values()] == [1, 1, 1]
+    assert Paper.objects.count() == 3
