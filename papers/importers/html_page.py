@@ -90,6 +90,15 @@ def _count(card: Tag, *words: str) -> int | None:
     return None
 
 
+def _community_count(card: Tag) -> str | None:
+    """The number on a card's link to the paper's discussion (``/papers/<id>#community``)."""
+    for link in card.find_all("a", href=re.compile(r"#community$")):
+        match = _NUMBER.search(link.get_text(" "))
+        if match:
+            return match.group(0)
+    return None
+
+
 def _from_cards(soup: BeautifulSoup, base: str) -> list[PaperRecord]:
     records = []
     for card in soup.find_all("article"):
@@ -113,7 +122,7 @@ def _from_cards(soup: BeautifulSoup, base: str) -> list[PaperRecord]:
                 arxiv_id=arxiv_id,
                 authors=authors,
                 upvotes=_count(card, "upvote", "vote"),
-                comment_count=_count(card, "comment"),
+                comment_count=_count(card, "comment") or _community_count(card),
                 abs_url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else "",
                 pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else "",
                 page_url=_absolute(href, base),

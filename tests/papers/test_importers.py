@@ -53,6 +53,11 @@ def test_html_cards_when_there_are_no_props():
     assert card.thumbnail_url == "https://papers.example.org/thumbs/2611.10002.png"
 
 
+def test_html_cards_comment_count_from_the_discussion_link():
+    page = feeds.html_with_cards(PAPERS[:1]).replace(b'class="comments" ', b"")
+    assert importers.parse(page, "html")[0].comment_count == "0"
+
+
 def test_html_cards_used_when_props_are_broken():
     page = feeds.html_with_cards(PAPERS).replace(b"<main>", b"<main><div data-props='{not json'></div>")
     assert len(importers.parse(page, "html")) == 3
