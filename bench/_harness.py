@@ -39,6 +39,7 @@ def _pg_admin_url() -> str:
 
 
 PG_ADMIN_URL = _pg_admin_url()
+CACHE_DIR = Path(os.environ.get("BENCH_CACHE_DIR", str(REPO / "var" / "bench-cache")))
 BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 

@@ -7,6 +7,8 @@ papers to receive: a missing email is then the pipeline's fault, not the data's.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import random
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,12 +21,53 @@ TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australi
 _HEAD_WEIGHTS = [1 / (rank + 1) ** 1.1 for rank in range(len(HEAD_TOPICS))]
 
 
+@contextlib.contextmanager
+def cached_embeddings(folder):
+    """Keep the sentence embeddings of the synthetic texts between runs (in ``folder``).
+
+    Embedding is the importers' and the signup's work, not the pipeline's, and on two busy
+    cores it takes minutes per run; the product's own code still computes whatever is new
+    (``semantic.encode`` is wrapped, nothing else changes).
+    """
+    try:
+        import numpy as np
+
+        from digests.ranking import semantic
+    except ImportError:
+        yield
+        return
+    path = folder / f"{semantic.MODEL_NAME}.npz"
+    cache: dict[str, object] = {}
+    if path.exists():
+        with np.load(path) as stored:
+            cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+    known = len(cache)
+    original = semantic.encode
+
+    def encode(texts):
+        keys = [hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest() for t in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}
+        if missing:
+            cache.update(zip(missing, original(list(missing.values())), strict=True))
+        return np.stack([cache[k] for k in keys]).astype(np.float32) if keys else original(texts)
+
+    semantic.encode = encode
+    try:
+        yield
+    finally:
+        semantic.encode = original
+        if len(cache) > known:
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(path, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
+
+
 def email_for(prefix: str, index: int) -> str:
     return f"{prefix}{index:06d}@{EMAIL_DOMAIN}"
 
 
-def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6) -> int:
-    """``count`` papers first seen in the ``days`` before ``now``."""
+def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6, embed: bool = True) -> int:
+    """``count`` papers first seen in the ``days`` before ``now``, with their embeddings
+    computed as the importers do."""
     from papers.models import Paper
 
     rng = random.Random(seed)
@@ -56,8 +99,32 @@ def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6) ->
                 source="bench",
             )
         )
+    if embed:
+        from digests.ranking import embed_papers
+
+        embed_papers(papers)  # what the importers do (a no-op without the semantic extra)
     Paper.objects.bulk_create(papers, batch_size=1000)
     return count
+
+
+def embed_topics(chunk: int = 2000) -> int:
+    """Store the sentence embedding of every topic that has none, through the ranking's own
+    code, as a week of previews and earlier issues would have; returns how many."""
+    try:
+        from digests.ranking.ranker import TopicRef, parsed, topic_vectors
+
+        from digests.ranking import semantic
+    except ImportError:  # the ranking without embeddings
+        return 0
+    if not semantic.is_available():
+        return 0
+    from subscriptions.models import Topic
+
+    rows = list(Topic.objects.filter(embedding__isnull=True).order_by("id").values_list("id", "query"))
+    for offset in range(0, len(rows), chunk):
+        part = rows[offset : offset + chunk]
+        topic_vectors([TopicRef(query=q, id=i) for i, q in part], [parsed(q) for _i, q in part])
+    return len(rows)
 
 
 def _topic_ids(queries: set[str]) -> dict[str, int]:
@@ -141,6 +208,27 @@ def topic_mix(count: int, seed: int = 2) -> dict[str, int]:
         "followed_by_one": sum(1 for n in followers.values() if n == 1),
         "subscriptions": sum(followers.values()),
     }
+
+
+def populate(*, papers: int, subscribers: int, now: datetime, seed: int, warm_topics: bool = True) -> dict:
+    """Papers (with embeddings, as imported) and subscribers; ``warm_topics`` also stores every
+    topic's embedding, as the weeks before an issue would have. Returns seconds per step."""
+    import time
+
+    from bench._harness import CACHE_DIR
+
+    timings = {}
+    with cached_embeddings(CACHE_DIR):
+        started = time.perf_counter()
+        create_papers(papers, now=now, seed=seed)
+        timings["papers"] = time.perf_counter() - started
+        started = time.perf_counter()
+        create_subscribers(subscribers, now=now, seed=seed + 1)
+        timings["subscribers"] = time.perf_counter() - started
+        started = time.perf_counter()
+        timings["topics_embedded"] = embed_topics() if warm_topics else 0
+        timings["topics"] = time.perf_counter() - started
+    return timings
 
 
 def now_utc() -> datetime:

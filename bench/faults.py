@@ -102,8 +102,7 @@ class Rig:
             from bench import datagen
 
             now = datagen.now_utc()
-            datagen.create_papers(self.papers, now=now, seed=self.seed)
-            datagen.create_subscribers(self.subscribers, now=now, seed=self.seed + 1)
+            datagen.populate(papers=self.papers, subscribers=self.subscribers, now=now, seed=self.seed)
             self.emails = [datagen.email_for("sub", i) for i in range(self.subscribers)]
             worker_env = {
                 **self.env,

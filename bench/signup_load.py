@@ -170,8 +170,7 @@ def main(argv=None) -> int:
         from bench import datagen
 
         now = datagen.now_utc()
-        datagen.create_papers(args.papers, now=now, seed=args.seed)
-        datagen.create_subscribers(args.subscribers, now=now, seed=args.seed)
+        datagen.populate(papers=args.papers, subscribers=args.subscribers, now=now, seed=args.seed)
         from django.db import connections
 
         connections.close_all()
