@@ -549,3 +549,25 @@ def apply_setting_overrides(overrides: dict) -> None:
 
     for name, value in overrides.items():
         setattr(settings, name, value)
+
+
+def machine_description() -> str:
+    """Cores, memory, CPU model, versions and the load average: numbers mean little without them."""
+    import platform
+
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gib = 0.0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as handle:
+        memory_gib = int(handle.readline().split()[1]) / 1024 / 1024
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    redis_version = next((part[2:] for part in redis_version if part.startswith("v=")), "?")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, Python {platform.python_version()}, "
+        f"Redis {redis_version}; load average now {load}"
+    )

@@ -375,6 +375,7 @@ def main(argv=None) -> int:
         f"batch size {batch}; visibility timeout {VISIBILITY_TIMEOUT} s, task time limit {SOFT_TIME_LIMIT + 60} s, "
         f"overrides {SETTING_OVERRIDES}"
     )
+    print(h.machine_description())
     for line in table(results):
         print(line)
     problems = sum(r.problems for r in results)

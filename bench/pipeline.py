@@ -157,6 +157,7 @@ def _semantic():
 
 def run(args) -> dict:
     result: dict = {"subscribers": args.subscribers, "papers": args.papers, "workers": args.workers}
+    result["machine_at_start"] = h.machine_description()
     with h.run_directory("pipeline") as workdir:
         database = h.ScratchDatabase("pipeline")
         redis_server = h.PrivateRedis(workdir)
@@ -246,6 +247,7 @@ def report(result: dict) -> list[str]:
     wall = result.get("end_to_end_seconds", 0.0)
     mix = result.get("topic_mix", {})
     lines = [
+        result.get("machine", ""),
         f"pipeline benchmark: {n} subscribers, {result['papers']} papers, {result['workers']} Celery workers "
         f"(-c 1 prefork), PostgreSQL, private Redis, SMTP sink process, all on 127.0.0.1",
         f"data: {mix.get('distinct', 0)} distinct topics ({mix.get('followed_by_one', 0)} followed by one person), "
@@ -357,6 +359,7 @@ def main(argv=None) -> int:
     if args.memory_check:
         return memory_check(args)
     result = run(args)
+    result["machine"] = result["machine_at_start"] + "; at the end " + h.machine_description().split("now ")[-1]
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2, default=str)

@@ -210,6 +210,7 @@ def main(argv=None) -> int:
         f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({workers}), "
         f"DEBUG off, PostgreSQL, {args.papers} papers, {args.subscribers} subscribers, on 127.0.0.1"
     )
+    print(h.machine_description())
     print(f"{'endpoint':<9} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")
     total_requests = total_errors = 0
     for name, path in (("page", args.page_url), ("preview", args.preview_url)):
