@@ -1,0 +1,28 @@
+"""The web version of a delivered digest ("view in browser"), at a signed URL."""
+
+from django.http import Http404, HttpResponse
+from django.views.decorators.http import require_GET
+
+from digests import services
+from digests.models import Delivery
+from subscriptions.tokens import BadToken, read_token
+
+
+@require_GET
+def web_version(request, token):
+    try:
+        payload = read_token("webview", token)
+    except BadToken:
+        raise Http404("This link is not valid.") from None
+    delivery = (
+        Delivery.objects.select_related("issue", "subscriber")
+        .prefetch_related("subscriber__topics")
+        .filter(id=payload.get("d"), subscriber_id=payload.get("s"), status=Delivery.Status.SENT)
+        .first()
+    )
+    if delivery is None:
+        raise Http404("This digest is not available.")
+    response = HttpResponse(services.web_version(delivery))
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"  # the URL is a capability: do not leak it
+    return response
