@@ -168,17 +168,19 @@ def dispatch_due(
                 ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
                 batch_size=1000,
             )
-            new_ids = list(
-                Delivery.objects.filter(issue=issue, created_at=now, status=Status.QUEUED)
+        # Rows this call created carry its ``now``; a concurrent dispatcher's rows do not.
+        if issues:
+            to_send = list(
+                Delivery.objects.filter(issue__in=list(issues.values()), created_at=now, status=Status.QUEUED)
                 .order_by("id")
                 .values_list("id", flat=True)
             )
-            to_send.extend(new_ids)
-            result.created += len(new_ids)
+        result.created = len(to_send)
         result.issues = sorted(f"{freq} {period}" for freq, period in issues)
         rescued = _rescue_ids(now=now, frequency=frequency)
         result.rescued = len(rescued)
-        to_send.extend(i for i in rescued if i not in set(to_send))
+        fresh = set(to_send)
+        to_send.extend(i for i in rescued if i not in fresh)
         result.enqueued = len(to_send)
         result.batches = _enqueue(to_send) if to_send else 0
     logger.info("digests dispatched", extra=result.as_dict())

@@ -10,28 +10,30 @@ from django.utils import timezone
 from papers.models import Paper
 from subscriptions.models import Subscriber, Subscription, Topic
 
+# Topic vocabularies do not overlap, so which papers a subscriber should get is clear.
 TOPIC_PAPERS = {
-    "diffusion models": [
-        ("Faster diffusion models for image synthesis", "We make diffusion models sample images ten times faster."),
-        ("Diffusion models as video world simulators", "Video diffusion models learn physics from pixels."),
+    "diffusion sampling": [
+        ("Faster diffusion sampling for image synthesis", "Diffusion sampling in ten steps."),
+        ("Diffusion sampling as video world simulators", "Video diffusion sampling learns physics."),
     ],
     "reinforcement learning": [
         ("Offline reinforcement learning from human play", "Reinforcement learning agents trained offline."),
-        ("Reward shaping for sparse reinforcement learning", "Dense rewards help reinforcement learning agents."),
+        ("Reward shaping for sparse reinforcement learning", "Dense rewards help reinforcement learning."),
     ],
     "protein folding": [
-        ("Protein folding with language models", "A protein language model predicts folding structure."),
+        ("Protein folding with sequence transformers", "A protein transformer predicts folding structure."),
     ],
-    "graph neural networks": [
-        ("Graph neural networks for molecules", "Message passing graph neural networks predict molecule energy."),
+    "graph networks": [
+        ("Graph networks for molecule energies", "Message passing graph networks predict energies."),
     ],
     "speech recognition": [
-        ("Streaming speech recognition on phones", "Low latency speech recognition runs on a phone chip."),
+        ("Streaming speech recognition on phones", "Low latency speech recognition on a phone chip."),
     ],
     "quantum error correction": [
-        ("Surface codes for quantum error correction", "Quantum error correction with surface codes at scale."),
+        ("Surface codes for quantum error correction", "Quantum error correction with surface codes."),
     ],
 }
+FILLER = "We evaluate on standard benchmarks and release code. " * 6
 
 _counter = itertools.count(1)
 
@@ -46,7 +48,7 @@ def make_papers(*, first_seen_at=None) -> dict[str, list[Paper]]:
                     key=f"2611.{n:05d}",
                     arxiv_id=f"2611.{n:05d}",
                     title=title,
-                    abstract=abstract + " " + "We evaluate on standard benchmarks and release code. " * 6,
+                    abstract=abstract + " " + FILLER,
                     authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"],
                     upvotes=10 + n,
                     page_url=f"https://papers.example.org/papers/2611.{n:05d}",
