@@ -138,7 +138,8 @@ def dispatch_due(
     ``force`` treats every active subscriber as due for their current period. Also
     re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired.
     """
-    now = now or timezone.now()
+    stamp = timezone.now()  # the real clock, for row timestamps; ``now`` only decides who is due
+    now = now or stamp
     result = DispatchResult()
     active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
     if frequency:
@@ -164,20 +165,21 @@ def dispatch_due(
             if not due_ids:
                 continue
             Delivery.objects.bulk_create(
-                [Delivery(issue=issue, subscriber_id=sid, created_at=now) for sid in due_ids],
+                [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in due_ids],
                 ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
                 batch_size=1000,
             )
-        # Rows this call created carry its ``now``; a concurrent dispatcher's rows do not.
+        # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
         if issues:
             to_send = list(
-                Delivery.objects.filter(issue__in=list(issues.values()), created_at=now, status=Status.QUEUED)
+                Delivery.objects.filter(issue__in=list(issues.values()), created_at=stamp, status=Status.QUEUED)
                 .order_by("id")
                 .values_list("id", flat=True)
             )
         result.created = len(to_send)
-        result.issues = sorted(f"{freq} {period}" for freq, period in issues)
-        rescued = _rescue_ids(now=now, frequency=frequency)
+        with_new = set(Delivery.objects.filter(id__in=to_send).values_list("issue_id", flat=True).distinct())
+        result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
+        rescued = _rescue_ids(now=stamp, frequency=frequency)
         result.rescued = len(rescued)
         fresh = set(to_send)
         to_send.extend(i for i in rescued if i not in fresh)
@@ -221,6 +223,11 @@ def _authors(names) -> str:
     return ", ".join(names)
 
 
+def _safe_url(url: str) -> str:
+    """Only http(s) links reach a mailbox (an imported ``javascript:`` URL would not)."""
+    return url if (url or "").lower().startswith(("https://", "http://")) else settings.SITE_URL
+
+
 def _phrase(names: list[str]) -> str:
     if not names:
         return "your topics"
@@ -262,7 +269,7 @@ def digest_context(*, subscriber, frequency: str, period: str, items: list[Diges
         sections.setdefault(name, []).append(
             {
                 "title": " ".join((paper.title or "").split()),
-                "url": paper.url or settings.SITE_URL,
+                "url": _safe_url(paper.url),
                 "authors": _authors(paper.authors),
                 "upvotes": paper.upvotes or 0,
                 "excerpt": _excerpt(paper.abstract),
@@ -428,6 +435,8 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
 
     limiter = limiter or ratelimit.get_limiter()
     own_connection = connection is None
+    connection = connection or get_connection()
+    opened = opened_here = False
     pending = list(sendable)
     try:
         while pending:
@@ -452,9 +461,8 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                     result.failed.append(row.id)
                 continue
             try:
-                if connection is None:
-                    connection = get_connection()
-                    connection.open()
+                if not opened:  # lazily: a batch of skips never connects
+                    opened, opened_here = True, bool(connection.open())
                 limiter.acquire(max_wait=min(30.0, sending_lease().total_seconds() / 4))
             except Exception as exc:  # SMTP server down, Redis down, rate-limit wait too long
                 logger.warning("batch paused before sending", extra={"delivery": row.id, "error": repr(exc)})
@@ -470,11 +478,12 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                     result.retry.extend(r.id for r in pending)
                     pending = []
     finally:
-        if own_connection and connection is not None:
+        if opened and (own_connection or opened_here):
             connection.close()
     if result.busy and not result.retry:
         # Come back just after the other claim's lease ends: by then it is SENT, or reclaimable.
-        wait = max((until - timezone.now()).total_seconds() for until in busy_until) + 1
+        ends = busy_until or [timezone.now() + sending_lease()]
+        wait = max((until - timezone.now()).total_seconds() for until in ends) + 1
         result.retry_in = min(max(wait, 1.0), max_retry_delay())
     elif result.busy:
         result.retry_in = max(result.retry_in, 1.0)

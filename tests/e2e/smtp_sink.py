@@ -34,6 +34,7 @@ class SmtpSink:
         self._hold_after: int | None = None
         self._released = threading.Event()
         self.waiting = 0
+        self.sessions: set = set()  # (host, port) of each client connection that sent DATA
         self.controller = _AnyPortController(self, hostname="127.0.0.1", port=0)
 
     # -- control from the test
@@ -43,7 +44,8 @@ class SmtpSink:
 
     def stop(self):
         self.release()
-        self.controller.stop()
+        if self.controller._thread is not None:
+            self.controller.stop()
 
     @property
     def port(self) -> int:
@@ -83,6 +85,7 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0].lower()
         with self._lock:
+            self.sessions.add(tuple(session.peer))
             self.attempts[rcpt] += 1
             scripted = self._scripts[rcpt].pop(0) if self._scripts[rcpt] else None
             hold = self._hold_after is not None and len(self.messages) >= self._hold_after
