@@ -163,9 +163,8 @@ def test_rows_held_by_a_live_claim_are_left_alone_and_retried_after_the_lease(pa
 
 def test_an_expired_claim_is_reclaimed_and_keeps_its_message_id(papers):
     stale = timezone.now() - services.sending_lease() - dt.timedelta(seconds=1)
-    row = queued_delivery(
-        make_subscriber("a@example.org"), status=Status.SENDING, claimed_at=stale, attempts=1, message_id="<x@testserver>"
-    )
+    subscriber = make_subscriber("a@example.org")
+    row = queued_delivery(subscriber, status=Status.SENDING, claimed_at=stale, attempts=1, message_id="<x@testserver>")
     assert services.deliver_batch([row.id]).sent == [row.id]
     row.refresh_from_db()
     assert (row.status, row.attempts, row.message_id) == (Status.SENT, 2, "<x@testserver>")
@@ -205,7 +204,8 @@ def _fixed_ranking(monkeypatch, papers):
     chosen = [p for ps in papers.values() for p in ps][:5]
 
     def rank_for_subscribers(subscribers, *, since=None, limit=None):
-        return {s.id: [RankedPaper(p, 1.0, "diffusion sampling", "matches", ["x"]) for p in chosen] for s in subscribers}
+        ranked = [RankedPaper(p, 1.0, "diffusion sampling", "matches", ["x"]) for p in chosen]
+        return {s.id: ranked for s in subscribers}
 
     monkeypatch.setattr(digests.ranking, "rank_for_subscribers", rank_for_subscribers)
 
@@ -215,7 +215,8 @@ def test_batch_query_count_is_fixed_plus_claim_and_outcome_per_row(
     papers, monkeypatch, django_assert_num_queries, size
 ):
     _fixed_ranking(monkeypatch, papers)
-    rows = [queued_delivery(make_subscriber(f"q{n}@example.org", topics=["diffusion sampling", "x"])) for n in range(size)]
+    topics = ["diffusion sampling", "x"]
+    rows = [queued_delivery(make_subscriber(f"q{n}@example.org", topics=topics)) for n in range(size)]
     # 1 rows + subscribers + issues, 1 topics; then per row: 1 claim, 1 outcome.
     with django_assert_num_queries(2 + 2 * size):
         result = services.deliver_batch([r.id for r in rows])
