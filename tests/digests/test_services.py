@@ -383,3 +383,13 @@ def test_provider_events(event_type, reject_reason, action, status):
     )
     assert got == action
     assert Subscriber.objects.get(email="x@example.org").status == status
+
+
+def test_a_batch_stops_claiming_inside_the_task_time_limit(papers, settings, monkeypatch):
+    rows = [queued_delivery(make_subscriber(f"t{n}@example.org")) for n in range(3)]
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 10
+    clock = iter([0.0, 1.0, 2.0, 6.0, 7.0])  # budget ends at 5 s: the third row waits
+    monkeypatch.setattr(services, "monotonic", lambda: next(clock))
+    result = services.deliver_batch([r.id for r in rows], limiter=LocalRateLimiter(1000))
+    assert result.sent == [rows[0].id, rows[1].id] and result.retry == [rows[2].id]
+    assert Delivery.objects.get(id=rows[2].id).status == Status.QUEUED

@@ -298,3 +298,24 @@ def test_worker_killed_mid_batch_still_sends_exactly_one_each(worker_factory, pi
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 60
     reclaimed = Delivery.objects.filter(attempts__gt=1)
     assert reclaimed.count() == 2  # the two stale claims, recovered after their lease
+
+
+def test_batches_lost_with_a_redis_restart_are_sent_by_the_next_tick(worker_factory, pipeline_env, sink, clean_redis):
+    make_papers()
+    now = dt.datetime.now(dt.UTC)
+    addresses = [f"lost{n:02d}@example.org" for n in range(30)]
+    for n, address in enumerate(addresses):
+        make_subscriber(address, topics=[TOPICS[n % len(TOPICS)]], **_due_now("UTC", now))
+    out = send_digests(pipeline_env)  # no worker yet: the batches wait in Redis
+    assert "Deliveries created: 30" in out, out
+    clean_redis.flushdb()  # Redis restarted without persistence: the queued batches are gone
+
+    worker_factory()
+    time.sleep(3)  # longer than the rescue threshold of these settings (2 s)
+    assert sink.messages == [] and Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == 30
+
+    out = send_digests(pipeline_env)  # the next hourly tick
+    assert "Deliveries created: 0, re-enqueued: 30" in out, out
+    wait_until_settled()
+    received = sink.by_recipient()
+    assert sorted(received) == addresses and all(len(m) == 1 for m in received.values())
