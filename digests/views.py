@@ -1,6 +1,7 @@
 """The web version of a delivered digest ("view in browser"), at a signed URL."""
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from digests import services
@@ -13,7 +14,7 @@ def web_version(request, token):
     try:
         payload = read_token("webview", token)
     except BadToken:
-        raise Http404("This link is not valid.") from None
+        return _unavailable(request)
     delivery = (
         Delivery.objects.select_related("issue", "subscriber")
         .prefetch_related("subscriber__topics")
@@ -21,8 +22,12 @@ def web_version(request, token):
         .first()
     )
     if delivery is None:
-        raise Http404("This digest is not available.")
+        return _unavailable(request)
     response = HttpResponse(services.web_version(delivery))
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the URL is a capability: do not leak it
     return response
+
+
+def _unavailable(request):
+    return render(request, "digests/unavailable.html", status=404)

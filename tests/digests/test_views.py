@@ -43,7 +43,8 @@ def test_view_in_browser_shows_the_same_digest(client, delivered):
 
 
 def test_web_version_needs_a_valid_token_for_a_sent_copy(client, delivered):
-    assert client.get("/d/not-a-token/").status_code == 404
+    missing = client.get("/d/not-a-token/")
+    assert missing.status_code == 404 and b"This digest is not available" in missing.content
     other_purpose = make_token("unsubscribe", delivered.subscriber_id, d=delivered.id)
     assert client.get(f"/d/{other_purpose}/").status_code == 404
     wrong_subscriber = make_token("webview", delivered.subscriber_id + 1, d=delivered.id)
