@@ -186,7 +186,7 @@ def dispatch_due(
         to_send.extend(i for i in rescued if i not in fresh)
         result.enqueued = len(to_send)
         result.batches = _enqueue(to_send) if to_send else 0
-    logger.info("digests dispatched", extra=result.as_dict())
+    logger.info("digests dispatched", extra={f"dispatch_{key}": value for key, value in result.as_dict().items()})
     return result
 
 
@@ -374,7 +374,7 @@ def _finish(delivery: Delivery, claimed_at: dt.datetime, **fields) -> bool:
         updated_at=timezone.now(), **fields
     )
     if not updated:
-        logger.error("claim lost before its outcome was recorded", extra={"delivery": delivery.id, **fields})
+        logger.error("claim lost before its outcome was recorded", extra={"delivery": delivery.id})
     return bool(updated)
 
 
@@ -495,7 +495,7 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
         result.retry_in = min(max(wait, 1.0), max_retry_delay())
     elif result.busy:
         result.retry_in = max(result.retry_in, 1.0)
-    logger.info("digest batch delivered", extra=result.as_dict())
+    logger.info("digest batch delivered", extra={f"batch_{key}": value for key, value in result.as_dict().items()})
     return result
 
 

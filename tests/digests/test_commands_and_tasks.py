@@ -1,6 +1,7 @@
 """``send_digests`` and the thin tasks, run eagerly (no broker): logic, not the pipeline."""
 
 import datetime as dt
+import logging
 
 import pytest
 from django.core import mail
@@ -13,7 +14,8 @@ from tests.digests.helpers import make_papers, make_subscriber
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_send_digests_now_sends_everyone_once(capsys):
+def test_send_digests_now_sends_everyone_once(capsys, caplog):
+    caplog.set_level(logging.DEBUG)  # every log call on the way must be valid
     make_papers()
     make_subscriber("w@example.org", topics=["protein folding"], weekday=(dt.date.today().weekday() + 3) % 7)
     make_subscriber("d@example.org", topics=["graph networks"], frequency="daily", send_hour=23)
@@ -28,6 +30,8 @@ def test_send_digests_now_sends_everyone_once(capsys):
     assert "Deliveries created: 0, re-enqueued: 0, enqueued: 0" in capsys.readouterr().out
     assert sorted(m.to[0] for m in mail.outbox) == ["d@example.org", "w@example.org"]
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    dispatched = [r for r in caplog.records if r.getMessage() == "digests dispatched"]
+    assert [r.dispatch_created for r in dispatched] == [1, 1, 0]
 
 
 def test_dispatch_task_is_the_beat_entry_point(settings):
