@@ -26,6 +26,7 @@ from digestsite.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded database and outbox live here
 
 DEBUG = env_bool("DEBUG", False)
 
