@@ -43,6 +43,17 @@ CACHE_DIR = Path(os.environ.get("BENCH_CACHE_DIR", str(REPO / "var" / "bench-cac
 BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
+def stop_on_signals() -> None:
+    """Turn SIGTERM (and SIGINT, which a shell ignores in background jobs) into SystemExit, so
+    every ``finally`` runs: workers, servers and the scratch database go away with the script."""
+
+    def leave(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGINT, leave)
+
+
 def log(message: str) -> None:
     """Progress goes to stderr so stdout keeps only the results (and its last line)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -540,15 +551,6 @@ def delivery_status_counts() -> dict[str, int]:
     from digests.models import Delivery
 
     return dict(Delivery.objects.order_by().values_list("status").annotate(n=Count("id")))
-
-
-def apply_setting_overrides(overrides: dict) -> None:
-    """Set Django settings the pipeline reads with ``getattr`` but the environment cannot
-    reach (e.g. ``DIGEST_RETRY_BASE_SECONDS``): only timing knobs, named in each report."""
-    from django.conf import settings
-
-    for name, value in overrides.items():
-        setattr(settings, name, value)
 
 
 def machine_description() -> str:

@@ -339,7 +339,14 @@ def memory_check(args) -> int:
         if size == 10_000 or args.no_baseline:
             command.append("--no-baseline")
         h.log(f"memory check: {' '.join(command[2:])}")
-        subprocess.run(command, cwd=h.REPO, check=True, stdout=sys.stderr)
+        proc = subprocess.Popen(command, cwd=h.REPO, stdout=sys.stderr)
+        try:
+            if proc.wait() != 0:
+                raise SystemExit(f"{' '.join(command[2:])} failed with {proc.returncode}")
+        finally:
+            if proc.poll() is None:  # we were stopped: let it clean up after itself
+                proc.terminate()
+                proc.wait(timeout=120)
         results[size] = json.loads(out.read_text())
     small, large = (max(results[s]["peak_pool_kb"]) for s in (10_000, 100_000))
     for size in (10_000, 100_000):
@@ -355,6 +362,7 @@ def memory_check(args) -> int:
 
 
 def main(argv=None) -> int:
+    h.stop_on_signals()
     args = parse_args(argv)
     if args.memory_check:
         return memory_check(args)

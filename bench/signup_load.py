@@ -164,6 +164,7 @@ def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int
 
 
 def main(argv=None) -> int:
+    h.stop_on_signals()
     args = parse_args(argv)
     with h.run_directory("signup") as workdir, h.ScratchDatabase("signup") as database:
         h.setup_django(h.django_env(database_url=database.url))

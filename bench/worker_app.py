@@ -7,8 +7,6 @@
   at ``$BENCH_PROBE_REDIS`` (``bench:probe:seconds`` / ``bench:probe:calls``). This is how
   pipeline.py splits the workers' time into match-and-rank, render and send without a
   line of benchmark code in the product. A target that does not exist is left out.
-- ``$BENCH_SETTINGS`` (JSON) sets Django settings the pipeline reads with ``getattr`` but
-  no environment variable reaches (retry backoff base and the like); timing knobs only.
 - ``$BENCH_RESTORE_INTERVAL`` (seconds) makes the Redis transport look for unacknowledged
   messages of dead workers that often instead of about every 100 s (kombu's default sweep),
   so drill 1 waits for the visibility timeout, not for the sweep. It changes no semantics.
@@ -16,7 +14,6 @@
 
 import functools
 import importlib
-import json
 import os
 import time
 from pathlib import Path
@@ -82,11 +79,6 @@ def install_probes(spec: str) -> list[str]:
 @worker_process_init.connect
 def _install(**_):
     global _redis
-    if os.environ.get("BENCH_SETTINGS"):
-        from django.conf import settings
-
-        for name, value in json.loads(os.environ["BENCH_SETTINGS"]).items():
-            setattr(settings, name, value)
     spec = os.environ.get("BENCH_PROBES", "")
     url = os.environ.get("BENCH_PROBE_REDIS")
     if not spec or not url:
