@@ -48,8 +48,8 @@ VISIBILITY_TIMEOUT = 60  # the settings' minimum
 SOFT_TIME_LIMIT = 20  # hard limit = soft + 60 = the SENDING lease
 RETRY_BASE_SECONDS = 2
 RESCUE_AFTER_SECONDS = 10  # production: 30 minutes, and the beat ticks hourly
-STALL_SECONDS = 100.0  # no progress this long with rows open: run a beat tick
-MAX_BEAT_TICKS = 2
+STALL_SECONDS = 30.0  # no progress this long with rows open: run a beat tick (harmless if early: claims)
+MAX_BEAT_TICKS = 5
 
 
 @dataclass
