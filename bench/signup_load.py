@@ -126,6 +126,26 @@ def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
+def warm_up(port: int, args) -> None:
+    """Let every gunicorn worker load what it loads lazily (the sentence model on its first
+    preview: seconds each) before the clock starts; stop early on a broken endpoint."""
+    rng = random.Random(args.seed)
+
+    async def round_of_requests():
+        paths = [args.page_url, preview_path(args.preview_url, rng)] * (2 * args.gunicorn_workers)
+        return await asyncio.gather(*(fetch(port, path, timeout=180) for path in paths), return_exceptions=True)
+
+    started = time.perf_counter()
+    for _ in range(3):
+        outcomes = asyncio.run(round_of_requests())
+        failures = [
+            o if isinstance(o, BaseException) else o[0] for o in outcomes if isinstance(o, BaseException) or o[0] != 200
+        ]
+        if failures:
+            print(f"warning: warm-up answers {failures[:4]}", file=sys.stderr)
+    h.log(f"warm-up done in {time.perf_counter() - started:.1f}s")
+
+
 def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int]:
     port = h.free_port()
     env = h.django_env(
@@ -154,8 +174,9 @@ def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int
     ]
     if args.gunicorn_threads > 1:
         command += ["--worker-class", "gthread", "--threads", str(args.gunicorn_threads)]
+    server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
     proc = subprocess.Popen(
-        command, cwd=h.REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=h.REPO, env=env, start_new_session=True, stdout=server_log, stderr=subprocess.STDOUT
     )
     h.wait_until(lambda: h.port_open(port) or proc.poll() is not None, timeout=30, what="gunicorn")
     if proc.poll() is not None:
@@ -177,17 +198,7 @@ def main(argv=None) -> int:
         connections.close_all()
         server, port = serve(args, workdir, database.url)
         try:
-            # Warm up every gunicorn worker, and stop early on a broken endpoint.
-            rng = random.Random(args.seed)
-            for name, path in (("page", args.page_url), ("preview", preview_path(args.preview_url, rng))):
-                status, _ = asyncio.run(fetch(port, path))
-                if status != 200:
-                    print(f"warning: {name} {path} answered {status} before the load", file=sys.stderr)
-            asyncio.run(
-                load(
-                    port, clients=8, seconds=2, page_url=args.page_url, preview_url=args.preview_url, seed=args.seed + 1
-                )
-            )
+            warm_up(port, args)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
             results = asyncio.run(
                 load(
