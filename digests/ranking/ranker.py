@@ -30,8 +30,11 @@ MAX_PAPERS = 20
 FEEDBACK_WEIGHT = 0.25
 LIKED_INCLUDE = 0.75
 DISLIKED_EXCLUDE = 0.85
-LEXICAL_SIMILARITY_ZERO = 0.05
-LEXICAL_SIMILARITY_ONE = 0.45
+LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
+# Paper-to-paper similarity scales (0 = unrelated, 1 = same subject). Two papers of
+# one field are closer than a short topic and a paper, hence other bounds than fusion's.
+COSINE_ZERO, COSINE_ONE = 0.25, 0.75
+LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
 
 
 @dataclass
@@ -255,15 +258,15 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
 
     liked_col = None
     if request.liked_ids or request.disliked_ids:
+        # More like the liked, less like the disliked: the adjusted score must still
+        # clear the floor, and a paper very like a liked one comes in on its own.
         liked, liked_cols = feedback.best(request.liked_ids)
         disliked, _ = feedback.best(request.disliked_ids)
-        topical = np.isfinite(score)
-        score = np.where(topical, score, 0.0) + FEEDBACK_WEIGHT * (liked - disliked)
-        brought_in = (liked >= LIKED_INCLUDE) & ~eligible & np.isfinite(best)  # filters still apply
-        if not rows:
-            brought_in = liked >= LIKED_INCLUDE
-        eligible = (eligible | brought_in) & (disliked < DISLIKED_EXCLUDE)
-        liked_col = np.where(liked >= LIKED_INCLUDE * 0.8, liked_cols, -1)
+        allowed = np.isfinite(best) if rows else np.ones(size, dtype=bool)  # filters still apply
+        score = np.where(allowed, np.where(np.isfinite(score), score, 0.0), -np.inf)
+        score = score + FEEDBACK_WEIGHT * (liked - disliked)
+        eligible = allowed & ((score >= floor) | (liked >= LIKED_INCLUDE)) & (disliked < DISLIKED_EXCLUDE)
+        liked_col = np.where(liked >= LIKED_WHY, liked_cols, -1)
     score = score + config.trending_weight * prior
 
     excluded = np.zeros(size, dtype=bool)
@@ -342,7 +345,8 @@ class _FeedbackSimilarity:
                     if vector is None:
                         vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
                     vectors[col] = vector
-            self.matrix = semantic_scale(index.embeddings @ vectors.T)
+            cosine = index.embeddings @ vectors.T
+            self.matrix = np.clip((cosine - COSINE_ZERO) / (COSINE_ONE - COSINE_ZERO), 0.0, 1.0).astype(np.float32)
         else:
             from scipy import sparse
 
