@@ -4,7 +4,7 @@
                                     [--fusion weighted|rrf] [--json]
 
 Imports the papers page (``trending-papers-page.txt``) into a scratch SQLite database
-(the real settings and migrations, in a temporary folder), ranks every query of the
+with the real importer (the real settings and migrations, in a temporary folder), ranks every query of the
 judged topics (``dev_topics.json``: ``[{"query": ..., "relevant": {title: 1 or 2}}]``)
 with the code path of ``manage.py rank_papers`` (``digests.ranking.rank_topics``, as
 for a new subscriber), and measures in the same run:
@@ -58,45 +58,13 @@ def setup_django(scratch: Path, *, lexical_only: bool) -> None:
         semantic._availability = False
 
 
-def parse_text_page_minimal(text: str) -> list[tuple[str, str]]:
-    """(title, abstract) pairs of the plain-text papers page: after a header of short
-    lines, a one-line title then an abstract paragraph, separated by blank lines.
-
-    A stand-in for ``papers.importers.text_page`` until that importer is on main.
-    """
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if p.strip()]
-    pairs, index = [], 0
-    while index + 1 < len(paragraphs):
-        title, abstract = paragraphs[index], paragraphs[index + 1]
-        if "\n" not in title and len(title) <= 400 and len(abstract) >= 150 and len(title) < len(abstract):
-            pairs.append((title, " ".join(abstract.split())))
-            index += 2
-        else:
-            index += 1
-    return pairs
-
-
 def import_papers(path: Path) -> int:
-    """Store the page's papers as the importers would (including their embeddings)."""
-    import hashlib
+    """Import the page the way production does (``papers.services.import_source``, which
+    also stores each paper's embedding through ``digests.ranking.embed_papers``)."""
+    from papers import services
 
-    from django.db import transaction
-
-    from digests.ranking import embed_papers
-    from papers.models import Paper
-
-    pairs = parse_text_page_minimal(path.read_text(encoding="utf-8"))
-    with transaction.atomic():
-        created = []
-        for title, abstract in pairs:
-            key = "title:" + hashlib.sha1(" ".join(title.lower().split()).encode()).hexdigest()[:32]  # noqa: S324
-            paper, was_created = Paper.objects.get_or_create(
-                key=key, defaults={"title": title, "abstract": abstract, "source": "text_page"}
-            )
-            if was_created:
-                created.append(paper)
-        embed_papers(created)
-    return len(pairs)
+    result = services.import_source(str(path), fmt="text")
+    return result.created + result.updated + result.unchanged
 
 
 # -- reference rankers --------------------------------------------------------------

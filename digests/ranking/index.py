@@ -107,7 +107,7 @@ def index_papers(papers, *, use_semantic: bool) -> PaperIndex:
         embeddings = np.zeros((len(papers), semantic.DIMENSIONS), dtype=np.float32)
         missing = []
         for row, paper in enumerate(papers):
-            vector = semantic.from_bytes(paper.embedding) if paper.embedding_model == semantic.MODEL_NAME else None
+            vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
             if vector is None:
                 missing.append(row)
             else:

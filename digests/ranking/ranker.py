@@ -341,7 +341,7 @@ class _FeedbackSimilarity:
                     vectors[col] = index.embeddings[row]
                 elif paper_id in loaded:
                     paper = loaded[paper_id]
-                    vector = semantic.from_bytes(paper.embedding)
+                    vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
                     if vector is None:
                         vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
                     vectors[col] = vector

@@ -12,6 +12,7 @@ queries (signup preview, operator tool) are cached in this process.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -107,6 +108,18 @@ def embed_paper_texts(titles: list[str], abstracts: list[str]) -> np.ndarray:
     return mixed.astype(np.float32)
 
 
+def model_tag(title: str, abstract: str) -> str:
+    """What ``Paper.embedding_model`` records: the model and a short hash of the text it
+    embedded, so a re-import that changes only upvotes does not embed the paper again."""
+    digest = hashlib.blake2b(f"{title}\n{abstract}".encode(), digest_size=6).hexdigest()
+    return f"{MODEL_NAME}#{digest}"
+
+
+def is_current(paper) -> bool:
+    """The stored embedding was made by this model (whatever text it came from)."""
+    return bool(paper.embedding) and (paper.embedding_model or "").split("#")[0] == MODEL_NAME
+
+
 def to_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
@@ -145,7 +158,8 @@ def embed_papers(papers) -> int:
     """Compute and store the embeddings of ``papers`` (new or changed ``Paper`` objects).
 
     Called by the importers inside their transaction, so a paper and its embedding are
-    stored together. Saved papers are written with one ``bulk_update``; unsaved ones
+    stored together. Papers whose title and abstract are what their stored embedding was
+    made from are skipped. Saved papers are written with one ``bulk_update``; unsaved ones
     only get the attributes set (the caller's save stores them). Returns how many were
     embedded; 0 and one log line when the semantic extra is missing.
     """
@@ -154,10 +168,13 @@ def embed_papers(papers) -> int:
         return 0
     from papers.models import Paper
 
+    papers = [p for p in papers if not (p.embedding and p.embedding_model == model_tag(p.title, p.abstract or ""))]
+    if not papers:
+        return 0
     vectors = embed_paper_texts([p.title for p in papers], [p.abstract or "" for p in papers])
     for paper, vector in zip(papers, vectors, strict=True):
         paper.embedding = to_bytes(vector)
-        paper.embedding_model = MODEL_NAME
+        paper.embedding_model = model_tag(paper.title, paper.abstract or "")
     saved = [p for p in papers if p.pk is not None]
     if saved:
         Paper.objects.bulk_update(saved, ["embedding", "embedding_model"], batch_size=500)

@@ -28,11 +28,11 @@ def test_embeddings_are_stored_with_the_paper(db, with_model, django_assert_num_
     with transaction.atomic(), django_assert_num_queries(1):
         embed_papers([*papers, unsaved])  # one UPDATE for the saved ones; the unsaved one is the caller's to save
     for paper in Paper.objects.filter(key__in=["a", "b"]):
-        assert paper.embedding_model == semantic.MODEL_NAME
+        assert paper.embedding_model == semantic.model_tag(paper.title, paper.abstract)
         vector = np.frombuffer(bytes(paper.embedding), dtype=np.float32)
         assert vector.shape == (semantic.DIMENSIONS,)
         assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
-    assert semantic.from_bytes(unsaved.embedding) is not None and unsaved.embedding_model == semantic.MODEL_NAME
+    assert semantic.from_bytes(unsaved.embedding) is not None and semantic.is_current(unsaved)
     a, b = (semantic.from_bytes(Paper.objects.get(key=k).embedding) for k in "ab")
     assert float(a @ semantic.embed_queries(["video models"])[0]) > float(
         b @ semantic.embed_queries(["video models"])[0]
@@ -43,7 +43,19 @@ def test_papers_without_embeddings_get_them_when_first_ranked(db, with_model):
     make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
     assert Paper.objects.get(key="a").embedding is None
     assert [r.paper.key for r in rank_topics(["video understanding"])] == ["a"]
-    assert Paper.objects.get(key="a").embedding_model == semantic.MODEL_NAME
+    assert semantic.is_current(Paper.objects.get(key="a"))
+
+
+def test_unchanged_text_is_not_embedded_again(db, with_model, monkeypatch, django_assert_num_queries):
+    paper = make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
+    assert embed_papers([paper]) is None
+    stored = bytes(Paper.objects.get(key="a").embedding)
+    paper.upvotes = 99  # a re-import that changes only the upvotes
+    with django_assert_num_queries(0):
+        assert semantic.embed_papers([paper]) == 0
+    paper.abstract = "Models that watch long videos and answer questions about them."
+    assert semantic.embed_papers([paper]) == 1
+    assert bytes(Paper.objects.get(key="a").embedding) != stored
 
 
 def test_without_the_extra_nothing_is_stored_and_it_is_said_once(db, monkeypatch, caplog):
