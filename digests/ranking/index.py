@@ -1,20 +1,21 @@
 """The paper index: everything ranking needs about one set of papers, as arrays.
 
 Building it (tokenising, stemming, loading embeddings) costs far more than scoring,
-so it is cached per process, keyed by a fingerprint of the paper set (ids, update
-times and embedding models, read with one cheap query). Upvotes change often and
-are not part of the key: they are read with the fingerprint on every call.
+so it is cached per process, keyed by a fingerprint of the paper set read with one
+aggregate query: the number of papers, the newest id, the latest ``updated_at`` (the
+importers set it on every change) and how many have embeddings. Upvotes are not part
+of the key: when their total moved, they alone are read again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from django.db.models import Count, Max, Q, Sum
 
 from digests.ranking import semantic
 from digests.ranking.lexical import LexicalIndex, stem_sequence, words
@@ -39,22 +40,48 @@ class PaperIndex:
     first_seen: np.ndarray  # unix seconds
     embeddings: np.ndarray | None  # (papers x 384) unit vectors, or None when lexical only
     upvotes: np.ndarray | None = None
+    author_rows: dict[str, set[int]] = field(default_factory=dict)  # folded name word -> papers
+    category_rows: dict[str, set[int]] = field(default_factory=dict)  # "cs.cl" and "cs" -> papers
+
+    def __post_init__(self):
+        for row, names in enumerate(self.author_words):
+            for name_words in names:
+                for word in name_words:
+                    self.author_rows.setdefault(word, set()).add(row)
+        for row, categories in enumerate(self.categories):
+            for category in categories:
+                self.category_rows.setdefault(category, set()).add(row)
+                self.category_rows.setdefault(category.split(".")[0], set()).add(row)
 
     @property
     def size(self) -> int:
         return len(self.ids)
 
+    def papers_by_authors(self, names) -> np.ndarray:
+        """Papers with an author whose name has all the words of one of ``names``."""
+        found = np.zeros(self.size, dtype=bool)
+        for name in names:
+            parts = words(name)
+            if not parts:
+                continue
+            rows = set.intersection(*(self.author_rows.get(part, set()) for part in parts))
+            for row in rows:
+                if any(all(part in name_words for part in parts) for name_words in self.author_words[row]):
+                    found[row] = True
+        return found
+
+    def papers_in_categories(self, categories) -> np.ndarray:
+        """Papers in any of ``categories`` (``cs.CL``, or a whole archive such as ``cs``)."""
+        found = np.zeros(self.size, dtype=bool)
+        for category in categories:
+            rows = self.category_rows.get(str(category).lower(), ())
+            found[list(rows)] = True
+        return found
+
 
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
-
-
-def _fingerprint(rows) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for paper_id, updated_at, _upvotes, model in rows:
-        digest.update(f"{paper_id}:{updated_at.timestamp() if updated_at else 0}:{model};".encode())
-    return digest.hexdigest()
 
 
 def paper_queryset(since=None):
@@ -69,12 +96,27 @@ def paper_queryset(since=None):
 def get_index(since=None) -> PaperIndex:
     """The index of the papers first seen at or after ``since`` (all papers if None).
 
-    Queries: one for the fingerprint; on a cache miss, one to load the papers (and one
-    to store embeddings of papers imported before the semantic extra was installed).
+    Queries: one aggregate for the fingerprint (how many papers, the newest id, the
+    latest update, how many have embeddings, the upvote total); on a cache miss one
+    to load the papers (and one to store embeddings of papers that lack them); when
+    only upvotes moved (an update that did not touch ``updated_at``), one to read them.
     """
     use_semantic = semantic.is_available()
-    rows = list(paper_queryset(since).order_by("id").values_list("id", "updated_at", "upvotes", "embedding_model"))
-    key = (since.isoformat() if since else None, use_semantic, _fingerprint(rows))
+    stats = paper_queryset(since).aggregate(
+        count=Count("id"),
+        last_id=Max("id"),
+        last_update=Max("updated_at"),
+        embedded=Count("id", filter=~Q(embedding_model="")),
+        votes=Sum("upvotes"),
+    )
+    key = (
+        since.isoformat() if since else None,
+        use_semantic,
+        stats["count"],
+        stats["last_id"],
+        stats["last_update"].isoformat() if stats["last_update"] else None,
+        stats["embedded"],
+    )
     with _cache_lock:
         index = _cache.get(key)
         if index is not None:
@@ -85,8 +127,9 @@ def get_index(since=None) -> PaperIndex:
             _cache[key] = index
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
-    upvotes = dict((paper_id, votes) for paper_id, _u, votes, _m in rows)
-    index.upvotes = np.array([upvotes.get(int(i), 0) for i in index.ids], dtype=np.float32)
+    if int(index.upvotes.sum(dtype=np.float64)) != int(stats["votes"] or 0):
+        votes = dict(paper_queryset(since).values_list("id", "upvotes"))
+        index.upvotes = np.array([votes.get(int(i), 0) for i in index.ids], dtype=np.float32)
     return index
 
 

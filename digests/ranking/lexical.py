@@ -156,7 +156,7 @@ class LexicalIndex:
         if not queries_terms or not self.n_docs:
             return np.zeros((len(queries_terms), self.n_docs), dtype=np.float32)
         matrix, ceilings = self.query_matrix(queries_terms)
-        raw = (matrix @ self.weights.T).toarray()
+        raw = (matrix @ self.weights_by_term).toarray()
         ceilings[ceilings == 0] = 1.0
         return (raw / ceilings[:, None]).astype(np.float32)
 

@@ -20,7 +20,7 @@ from digests.ranking import fusion, semantic
 from digests.ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior
 from digests.ranking.index import PaperIndex, get_index
 from digests.ranking.lexical import stem, words
-from digests.ranking.query import ParsedQuery, author_matches, category_matches, parse_query
+from digests.ranking.query import ParsedQuery, author_matches, parse_query
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +145,10 @@ def _apply_syntax(index: PaperIndex, query: ParsedQuery, relevance: np.ndarray) 
     if query.phrases:
         allowed = _papers_with_phrases(index, query.stemmed_phrases())
     if query.authors:
-        by_author = np.array(
-            [any(any(author_matches(a, name) for a in query.authors) for name in names) for names in index.authors],
-            dtype=bool,
-        )
+        by_author = index.papers_by_authors(query.authors)
         allowed = by_author if allowed is None else allowed & by_author
     if query.categories:
-        in_category = np.array(
-            [any(category_matches(c, cats) for c in query.categories) for cats in index.categories], dtype=bool
-        )
+        in_category = index.papers_in_categories(query.categories)
         allowed = in_category if allowed is None else allowed & in_category
     excluded_terms, excluded_phrases = query.stemmed_exclusions()
     if excluded_terms or excluded_phrases:
@@ -278,7 +273,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
 
     chosen: list[_Choice] = []
     if request.authors:
-        by_author = _papers_by_authors(index, request.authors) & ~excluded
+        by_author = index.papers_by_authors(request.authors) & ~excluded
         author_rows = np.flatnonzero(by_author)
         author_rows = author_rows[np.lexsort((-prior[author_rows], -index.first_seen[author_rows]))]
         for row in author_rows[:limit]:
@@ -294,13 +289,6 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             chosen.append(_Choice(int(row), float(score[row]), topic_row=topic, liked_row=col))
     return chosen
-
-
-def _papers_by_authors(index: PaperIndex, followed: list[str]) -> np.ndarray:
-    wanted = [" ".join(words(name)) for name in followed if words(name)]
-    return np.array(
-        [any(author_matches(w, name) for w in wanted for name in names) for names in index.authors], dtype=bool
-    )
 
 
 def _followed_name(index: PaperIndex, row, request: Request) -> str:
