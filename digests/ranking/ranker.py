@@ -283,7 +283,8 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
     candidates = np.flatnonzero(eligible)
     room = limit - len(chosen)
     if room > 0 and candidates.size:
-        top = candidates[np.argsort(-score[candidates], kind="stable")[:room]]
+        # Best first; among equals (e.g. a category followed as a whole) the newest.
+        top = candidates[np.lexsort((-index.first_seen[candidates], -score[candidates]))[:room]]
         for row in top:
             topic = int(rows[best_topic[row]]) if rows and np.isfinite(best[row]) and best[row] >= floor else None
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
