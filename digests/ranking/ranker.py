@@ -374,21 +374,21 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilari
         topic, topic_id = ref.query, ref.id
         matched = matched_words(index, query, choice.row)
         close = scores.semantic is not None and scores.semantic[choice.topic_row, choice.row] >= 0.5
-        label = f"“{query.text}”"
+        # "<topic>: <its words this paper has>; close in meaning" (the digest shows it
+        # after "Why you see this:").
         if query.is_filter_only:
-            parts.append(f"Matches {label}")
-        elif matched and close:
-            parts.append(f"Matches {label}: {', '.join(matched)}; close in meaning")
-        elif matched:
-            parts.append(f"Matches {label}: {', '.join(matched)}")
+            parts.append(f"{query.text}: matches its filters")
         else:
-            parts.append(f"Close in meaning to {label}")
+            reasons = [", ".join(matched)] if matched else []
+            if close or not matched:
+                reasons.append("close in meaning")
+            parts.append(f"{query.text}: {'; '.join(reasons)}")
     if choice.liked_row is not None:
         title = feedback.titles[choice.liked_row]
         short = title if len(title) <= 70 else title[:67].rstrip() + "…"
-        parts.append(f"like “{short}”, which you liked")
+        parts.append(f"{'like' if parts else 'Like'} “{short}”, which you liked")
     why = "; ".join(parts) if parts else "Relevant to your topics"
-    return RankedPaper(paper, choice.score, topic, why[0].upper() + why[1:], matched, topic_id)
+    return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
 
 
 def matched_words(index: PaperIndex, query: ParsedQuery, row: int) -> list[str]:
