@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-
 from digests.models import Delivery, Issue
 from papers.models import ImportRun, Paper
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
