@@ -155,7 +155,7 @@ def growth_chart(growth: list[selectors.WeekPoint]) -> Chart:
 
 def papers_chart(papers: selectors.PaperImports) -> Chart:
     """New papers per day, stacked by source (the biggest five, then "other")."""
-    chart = Chart(title="Papers imported per day over the last 30 days")
+    chart = Chart(title="Papers imported per day over the last 30 days", width=1100, height=240)
     shown = papers.sources[:CHART_SOURCES]
     colors = {source: PALETTE[i % len(PALETTE)] for i, source in enumerate(shown)}
     stacks: list[tuple[date, list[tuple[str, int, str]]]] = []

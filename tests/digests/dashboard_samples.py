@@ -253,7 +253,7 @@ def build_showcase(now: datetime = NOW, *, subscribers: int = 600, seed: int = 7
         "552 5.2.2 Mailbox full",
     ]
     deliveries = []
-    for week in range(10):
+    for week in reversed(range(10)):  # oldest first, so the newest failures are the latest rows
         issue, _ = Issue.objects.get_or_create(
             frequency="weekly",
             period=f"2026-W{48 - week}",

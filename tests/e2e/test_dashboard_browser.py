@@ -1,0 +1,74 @@
+"""The dashboard driven in a real browser (Playwright + Debian's chromium), logged in as staff."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.digests.dashboard_samples import build_showcase, build_small
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def staff_page(page, live_server):
+    """A browser page logged in to the admin through its login form."""
+    get_user_model().objects.create_user(
+        "operator", "op@example.org", "a-long-password", is_staff=True, is_superuser=True
+    )
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "a-long-password")
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("operator")
+    return page
+
+
+def test_the_dashboard_in_a_browser_with_a_screenshot(staff_page, live_server):
+    build_showcase(timezone.now())
+    page = staff_page
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    page.click("text=Open the dashboard")
+
+    expect(page).to_have_url(f"{live_server.url}/admin/dashboard/")
+    for heading in ["Subscribers", "Issues", "Papers", "Topics", "Latest failures", "Actions"]:
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(page.locator("[data-testid=growth-chart] svg rect")).to_have_count(12)
+    expect(page.locator("[data-testid=papers-chart] figcaption")).to_contain_text("huggingface daily")
+    expect(page.locator("[data-testid=progress] .dash-progress-title")).to_have_text("Sending weekly 2026-W48")
+    expect(page.locator("[data-testid=imports-table]")).to_contain_text("HTTP 503 Service Unavailable")
+    expect(page.locator("[data-testid=topics-table] tbody tr").first).to_contain_text("large language models")
+    expect(page.locator("[data-testid=failures] li")).to_have_count(10)
+    # Charts, styles and script all come from this host: no request leaves it.
+    assert requested and all(url.startswith(live_server.url) for url in requested), requested
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1360, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 50_000
+
+
+def test_the_progress_bar_refreshes_itself(staff_page, live_server):
+    from digests.models import Delivery
+
+    build_small()
+    page = staff_page
+    page.goto(f"{live_server.url}/admin/dashboard/")
+    progress = page.locator("[data-testid=progress]")
+    expect(progress.locator(".dash-progress-text")).to_have_text("4 of 7 done (57.1%)")
+    expect(progress).to_have_attribute("data-state", "active")
+
+    Delivery.objects.filter(status="queued").update(status="sent")
+    expect(progress.locator(".dash-progress-text")).to_have_text("6 of 7 done (85.7%)")
+
+    Delivery.objects.filter(status="sending").update(status="sent")
+    expect(progress.locator(".dash-progress-title")).to_have_text("Last issue weekly 2026-W48: finished")
+    expect(progress).to_have_attribute("data-state", "idle")
+    assert progress.locator(".dash-progress-bar").evaluate("bar => bar.style.width") == "100%"
