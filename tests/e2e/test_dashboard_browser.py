@@ -72,3 +72,32 @@ def test_the_progress_bar_refreshes_itself(staff_page, live_server):
     expect(progress.locator(".dash-progress-title")).to_have_text("Last issue weekly 2026-W48: finished")
     expect(progress).to_have_attribute("data-state", "idle")
     assert progress.locator(".dash-progress-bar").evaluate("bar => bar.style.width") == "100%"
+
+
+def test_preview_a_digest_in_the_browser(staff_page, live_server):
+    from papers.models import Paper
+    from subscriptions.models import Subscriber, Subscription, Topic
+
+    reader = Subscriber.objects.create(email="reader@example.org", status="active", confirmed_at=timezone.now())
+    topic = Topic.objects.create(query="language models")
+    Subscription.objects.create(subscriber=reader, topic=topic)
+    Paper.objects.create(
+        key="2611.00001",
+        title="Small language models that reason",
+        abstract="Language models with few parameters can reason step by step.",
+        abs_url="https://arxiv.org/abs/2611.00001",
+        source="daily_json",
+        first_seen_at=timezone.now(),
+    )
+    page = staff_page
+    page.goto(f"{live_server.url}/admin/dashboard/")
+
+    form = page.locator("[data-testid=preview-form]")
+    form.get_by_label("Subscriber's email").fill("reader@example.org")
+    form.get_by_role("button", name="Preview").click()
+
+    expect(page.get_by_role("heading", name="Next digest of reader@example.org")).to_be_visible()
+    expect(page.locator("[data-testid=preview-text]")).to_contain_text("Small language models that reason")
+    email_html = page.frame_locator("[data-testid=preview-html]")
+    expect(email_html.get_by_text("Small language models that reason").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-preview.png"), full_page=True)
