@@ -476,6 +476,7 @@ def retry_failed_view(request, issue_id: int):
     from digests.services import retry_failed
 
     retried = retry_failed(issue)
+    selectors.forget_issue_counts(issue.pk)
     _record(request, f"Retried {retried} failed deliveries from the dashboard.", issue)
     messages.success(request, f"{retried:,} failed deliveries of {issue} are being sent again.")
     return _back()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber, TruncDate, TruncWeek
 from django.utils import timezone
@@ -25,6 +26,7 @@ RECENT_ISSUES = 8
 TOP_TOPICS = 10
 LATEST_FAILURES = 10
 MAX_IMPORT_SOURCES = 50
+FINISHED_ISSUE_CACHE_SECONDS = 600
 
 SUBSCRIBER_STATUSES = [value for value, _ in Subscriber.Status.choices]
 DONE_STATUSES = [Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.SKIPPED, Delivery.Status.SUPPRESSED]
@@ -168,20 +170,55 @@ def _progress_rows(issues: list[dict], counts: list[dict]) -> list[IssueProgress
     ]
 
 
+def _counts_cache_key(issue_id: int) -> str:
+    return f"dashboard:issue-counts:v1:{issue_id}"
+
+
+def forget_issue_counts(issue_id: int) -> None:
+    """Drop an issue's cached counts (after a retry makes it change again)."""
+    cache.delete(_counts_cache_key(issue_id))
+
+
 def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
-    """The newest issues with their deliveries counted by status: two queries."""
+    """The newest issues with their deliveries counted by status: two queries.
+
+    Counting is the costly part (an issue has a delivery per subscriber), and the
+    counts of a finished issue hardly change, so those are cached for a few
+    minutes; the newest issue and any issue still being sent are always counted.
+    """
     issues = list(
         Issue.objects.order_by("-created_at", "-id").values("id", "frequency", "period", "created_at")[:limit]
     )
-    recent_ids = Issue.objects.order_by("-created_at", "-id").values("id")[:limit]
+    if not issues:
+        return []
+    cached = cache.get_many([_counts_cache_key(issue["id"]) for issue in issues[1:]])
+    known = {
+        issue["id"]: cached[_counts_cache_key(issue["id"])]
+        for issue in issues
+        if _counts_cache_key(issue["id"]) in cached
+    }
     counts = list(
-        Delivery.objects.filter(issue_id__in=recent_ids)
+        Delivery.objects.filter(issue_id__in=[issue["id"] for issue in issues if issue["id"] not in known])
         .values("issue_id", "status")
         .annotate(n=Count("id"))
         .values("issue_id", "status", "n")
         .order_by()
     )
-    return _progress_rows(issues, counts)
+    counts += [
+        {"issue_id": issue_id, "status": status, "n": n}
+        for issue_id, by_status in known.items()
+        for status, n in by_status.items()
+    ]
+    rows = _progress_rows(issues, counts)
+    cache.set_many(
+        {
+            _counts_cache_key(row.issue_id): row.counts
+            for row in rows
+            if row.issue_id not in known and not row.in_progress
+        },
+        timeout=FINISHED_ISSUE_CACHE_SECONDS,
+    )
+    return rows
 
 
 def current_issue_progress() -> IssueProgress | None:

@@ -26,6 +26,14 @@ ACTION_URLS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings, request):
+    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
+    }
+
+
 @pytest.fixture
 def staff(client):
     user = get_user_model().objects.create_user("operator", "op@example.org", "pw", is_staff=True, is_superuser=True)
@@ -87,6 +95,30 @@ def test_recent_issues_count_deliveries_by_status(small):
     assert (newer.total, newer.pending, newer.done) == (7, 3, 4)
     assert newer.in_progress
     assert newer.percent == pytest.approx(57.1)
+
+
+def test_finished_issues_counts_are_cached_but_the_newest_issue_is_always_counted(small):
+    from digests.models import Delivery
+
+    selectors.recent_issues()
+    Delivery.objects.filter(status="failed").update(status="sent")
+
+    newer, older = selectors.recent_issues()
+
+    assert newer.counts["failed"] == 0  # recounted: newest
+    assert older.counts["failed"] == 1  # finished: from the cache
+    selectors.forget_issue_counts(older.issue_id)
+    assert selectors.recent_issues()[1].counts["failed"] == 0
+
+
+def test_an_issue_being_sent_is_never_cached(small):
+    from digests.models import Delivery, Issue
+
+    Issue.objects.create(frequency="daily", period="2026-11-26", created_at=NOW)  # now "newer" is not the newest
+    selectors.recent_issues()
+    Delivery.objects.filter(issue=small["newer"], status="queued").update(status="sent")
+
+    assert selectors.recent_issues()[1].counts["queued"] == 0
 
 
 def test_current_issue_is_the_one_being_sent_even_when_a_newer_one_is_done(small):
@@ -185,6 +217,8 @@ def test_the_dashboard_runs_a_fixed_number_of_queries_whatever_the_data_size(dja
     build_showcase(NOW, subscribers=300)
     with django_assert_num_queries(selectors.DASHBOARD_QUERIES):
         big = selectors.dashboard(now=NOW)
+    with django_assert_num_queries(selectors.DASHBOARD_QUERIES):  # finished issues now come from the cache
+        assert selectors.dashboard(now=NOW) == big
 
     assert big.subscribers.total == small.subscribers.total + 300
     assert len(big.issues) == selectors.RECENT_ISSUES

@@ -36,6 +36,14 @@ ATOM_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 """
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings, request):
+    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
+    }
+
+
 @pytest.fixture
 def staff(client):
     user = get_user_model().objects.create_user("operator", "op@example.org", "pw", is_staff=True, is_superuser=True)

@@ -14,6 +14,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings, request):
+    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
+    }
+
+
 @pytest.fixture
 def staff_page(page, live_server):
     """A browser page logged in to the admin through its login form."""
@@ -100,4 +108,5 @@ def test_preview_a_digest_in_the_browser(staff_page, live_server):
     expect(page.locator("[data-testid=preview-text]")).to_contain_text("Small language models that reason")
     email_html = page.frame_locator("[data-testid=preview-html]")
     expect(email_html.get_by_text("Small language models that reason").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-preview.png"), full_page=True)
