@@ -299,6 +299,14 @@ def test_text_from_users_and_feeds_is_escaped(client, staff, small):
     assert "&lt;active4@example.org&gt;" in html
 
 
+def test_element_ids_on_the_page_are_unique(client, staff, small):
+    import re
+
+    ids = re.findall(r'\sid="([^"]+)"', client.get(PAGE).content.decode())
+
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 def test_the_page_renders_without_any_data(client, staff):
     response = client.get(PAGE)
 

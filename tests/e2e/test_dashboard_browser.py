@@ -110,3 +110,36 @@ def test_preview_a_digest_in_the_browser(staff_page, live_server):
     expect(email_html.get_by_text("Small language models that reason").first).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-preview.png"), full_page=True)
+
+
+def test_sending_a_test_digest_is_confirmed_in_the_browser(staff_page, live_server):
+    from django.contrib.admin.models import LogEntry
+    from django.core import mail
+
+    from papers.models import Paper
+    from subscriptions.models import Subscriber, Subscription, Topic
+
+    reader = Subscriber.objects.create(email="reader@example.org", status="active", confirmed_at=timezone.now())
+    Subscription.objects.create(subscriber=reader, topic=Topic.objects.create(query="language models"))
+    Paper.objects.create(key="2611.00001", title="Small language models that reason", first_seen_at=timezone.now())
+    page = staff_page
+    page.goto(f"{live_server.url}/admin/dashboard/")
+
+    page.get_by_label("Digest of subscriber").fill("reader@example.org")
+    page.get_by_label("Send to").fill("qa@example.org")
+    page.locator("form[action='/admin/dashboard/send-test/'] button").click()
+
+    expect(page.locator("[data-testid=confirm]")).to_contain_text(
+        "Send the next digest of reader@example.org to qa@example.org now?"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-confirm.png"))
+    assert mail.outbox == []
+
+    page.get_by_role("button", name="Yes, send").click()
+
+    expect(page.locator(".messagelist")).to_contain_text(
+        "A test digest of reader@example.org was sent to qa@example.org."
+    )
+    assert [message.to for message in mail.outbox] == [["qa@example.org"]]
+    assert LogEntry.objects.get().object_repr == "reader@example.org"
