@@ -77,6 +77,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> str:
+    """A rate such as ``10/h`` (count per s, m, h or d), as django-ratelimit reads it."""
+    value = _raw(name) or default
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 10/h (count per s, m, h or d)")
+    return value
+
+
 def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...]) -> str | None:
     """A URL whose scheme is one of ``schemes``; None when unset and no default."""
     value = _raw(name) or default

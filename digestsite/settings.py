@@ -19,6 +19,7 @@ from digestsite.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
 )
@@ -183,6 +184,13 @@ CELERY_BEAT_SCHEDULE = {
 DIGEST_MAX_PAPERS = env_int("DIGEST_MAX_PAPERS", 10, minimum=1, maximum=20)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 100, minimum=1, maximum=1000)
 SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
+# Signup abuse limits (per client IP and per address), kept in the cache: point CACHE_URL
+# at Redis so every web process shares them. Behind a reverse proxy, name the header
+# that carries the client address (e.g. HTTP_X_REAL_IP) in RATELIMIT_IP_META_KEY.
+SIGNUP_RATE_PER_IP = env_rate("SIGNUP_RATE_PER_IP", "10/h")
+SIGNUP_RATE_PER_ADDRESS = env_rate("SIGNUP_RATE_PER_ADDRESS", "3/h")
+PREVIEW_RATE_PER_IP = env_rate("PREVIEW_RATE_PER_IP", "120/m")
+RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])
 PAPER_FETCH_TIMEOUT = env_int("PAPER_FETCH_TIMEOUT", 30, minimum=1)

@@ -1,21 +1,323 @@
-from django.shortcuts import render
+"""Signup, confirmation, preferences and unsubscribe pages.
 
-from papers.models import Paper
+Each view validates with a form, calls one service and renders. Links carry signed
+tokens (subscriptions.tokens): there are no passwords.
+"""
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from subscriptions import services
+from subscriptions.forms import PreferencesFields, PreviewForm, SignupForm
+from subscriptions.models import Subscriber
+from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
+
+SUGGESTED_TOPICS = [
+    "large language models",
+    "diffusion models",
+    "reinforcement learning",
+    "retrieval augmented generation",
+    "ai agents",
+    "computer vision",
+    "speech recognition",
+    "robotics",
+]
 
 
+def _rate(name: str, default: str) -> str:
+    """Rates are settings so an operator (or a test) can change them: ``"count/period"``."""
+    return getattr(settings, name, default)
+
+
+def _ip_limited(request, group: str, rate_setting: str, default: str) -> bool:
+    return is_ratelimited(request, group=group, key="ip", rate=_rate(rate_setting, default), increment=True)
+
+
+def _address_limited(request, group: str, email: str) -> bool:
+    return is_ratelimited(
+        request,
+        group=group,
+        key=lambda _group, _request: email,
+        rate=_rate("SIGNUP_RATE_PER_ADDRESS", "3/h"),
+        increment=True,
+    )
+
+
+def _message(request, title: str, message: str, *, status: int = 200, **extra) -> HttpResponse:
+    return render(request, "subscriptions/message.html", {"title": title, "message": message, **extra}, status=status)
+
+
+def _too_many(request) -> HttpResponse:
+    return _message(
+        request,
+        "Too many attempts",
+        "Too many requests came from your network in a short time. Please wait a while and try again.",
+        status=429,
+    )
+
+
+def _bad_link(request) -> HttpResponse:
+    return _message(
+        request,
+        "This link does not work",
+        "The link is incomplete or was changed. Open it again from the email, or sign up again.",
+        status=400,
+        show_signup_link=True,
+    )
+
+
+def _signup_page(request, form, *, preview=None, preview_topics=None, status=200):
+    return render(
+        request,
+        "subscriptions/signup.html",
+        {
+            "form": form,
+            "suggested_topics": SUGGESTED_TOPICS,
+            "trending": services.trending_papers(),
+            "preview": preview,
+            "preview_topics": preview_topics or [],
+            "timezones": sorted(services.known_timezones()),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
 def signup(request):
-    """The landing page; the signup flow itself is built in subscriptions.services."""
-    recent = Paper.objects.order_by("-upvotes")[:5]
-    return render(request, "subscriptions/signup.html", {"recent_papers": recent})
+    """The landing page. The answer to a signup is the same whatever the address's
+    state, so nobody can find out who is subscribed."""
+    if request.method == "GET":
+        form = SignupForm()
+        form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
+        return _signup_page(request, form)
+    if request.POST.get("action") == "preview":
+        if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+            return _too_many(request)
+        preview_form = PreviewForm(request.POST)
+        preview_form.is_valid()
+        topics = preview_form.cleaned_data.get("topics", [])
+        authors = preview_form.cleaned_data.get("authors", [])
+        typed = {key: request.POST.get(key, "") for key in SignupForm.base_fields if key != "website"}
+        return _signup_page(
+            request,
+            SignupForm(initial=typed),  # shown back as typed, without errors: a preview is not a submit
+            preview=services.preview_papers(topics, authors),
+            preview_topics=topics,
+        )
+    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+        return _too_many(request)
+    form = SignupForm(request.POST)
+    if not form.is_valid():
+        return _signup_page(request, form, status=400)
+    email = form.cleaned_data["email"]
+    if not form.is_bot() and not _address_limited(request, "signup-address", email):
+        services.subscribe(email=email, **form.service_kwargs())
+    return _check_inbox(request, email)
 
 
+def _check_inbox(request, email: str) -> HttpResponse:
+    # No form and no CSRF token on this page: its bytes depend only on the address typed.
+    return render(request, "subscriptions/check_inbox.html", {"email": email})
+
+
+@require_GET
+def preview_json(request):
+    """The papers the typed topics would bring this week (the signup page's live preview)."""
+    if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+        return JsonResponse({"error": "too many requests"}, status=429)
+    form = PreviewForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"error": "bad query", "fields": form.errors.get_json_data()}, status=400)
+    topics, authors = form.cleaned_data["topics"], form.cleaned_data["authors"]
+    papers = services.preview_papers(topics, authors)
+    return JsonResponse(
+        {"topics": topics, "papers": [{"title": p.title, "url": p.url, "why": p.why} for p in papers]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _subscriber_from(token: str, purpose: str, **kwargs) -> Subscriber | None:
+    payload = read_token(purpose, token, **kwargs)
+    return Subscriber.objects.filter(id=payload.get("s")).first()
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
 def confirm(request, token):
-    raise NotImplementedError("built by the subscriptions issue")
+    """GET shows one button (mail scanners follow links; a GET must not subscribe anyone);
+    POST confirms. An expired link offers a fresh one."""
+    try:
+        payload = read_token("confirm", token, max_age=CONFIRM_MAX_AGE)
+    except ExpiredToken:
+        return _message(
+            request,
+            "This link has expired",
+            "Confirmation links work for 7 days. Ask for a new one and we will email it to you.",
+            resend_url=reverse("subscriptions:resend", args=[token]),
+        )
+    except BadToken:
+        return _bad_link(request)
+    subscriber = Subscriber.objects.filter(id=payload.get("s"), email=payload.get("e")).first()
+    if subscriber is None or subscriber.status not in (
+        Subscriber.Status.PENDING,
+        Subscriber.Status.ACTIVE,
+        Subscriber.Status.PAUSED,
+    ):
+        return _message(
+            request,
+            "This link is no longer valid",
+            "This subscription was removed or cancelled. You are welcome to sign up again.",
+            show_signup_link=True,
+        )
+    if subscriber.status != Subscriber.Status.PENDING:
+        return redirect("subscriptions:preferences", token=_manage_token(subscriber))
+    if request.method == "POST":
+        services.confirm(subscriber)
+        return redirect(reverse("subscriptions:preferences", args=[_manage_token(subscriber)]) + "?welcome=1")
+    return render(
+        request,
+        "subscriptions/confirm.html",
+        {
+            "subscriber": subscriber,
+            "topics": subscriber.topics.all(),
+            "schedule": services.describe_schedule(subscriber),
+        },
+    )
 
 
+def _manage_token(subscriber) -> str:
+    from subscriptions.tokens import make_token
+
+    return make_token("manage", subscriber.id)
+
+
+@require_http_methods(["POST"])
+def resend_confirmation(request, token):
+    """The expired-link page's button: a new confirmation link, for a still-pending address."""
+    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+        return _too_many(request)
+    try:
+        payload = read_token("confirm", token)  # expired is fine here; tampered is not
+    except BadToken:
+        return _bad_link(request)
+    subscriber = Subscriber.objects.filter(id=payload.get("s"), email=payload.get("e")).first()
+    if subscriber is not None and not _address_limited(request, "signup-address", subscriber.email):
+        services.resend_confirmation(subscriber)
+    return _check_inbox(request, payload.get("e", ""))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
 def preferences(request, token):
-    raise NotImplementedError("built by the subscriptions issue")
+    """Everything a subscriber can change, from the signed link in every email."""
+    try:
+        subscriber = _subscriber_from(token, "manage")
+    except BadToken:
+        return _bad_link(request)
+    if subscriber is None:
+        return _message(request, "Nothing to manage", "There is no subscription for this link any more.")
+
+    form = None
+    if request.method == "POST":
+        action = request.POST.get("action", "save")
+        if action == "pause":
+            services.pause(subscriber)
+            return _back_to(token, "paused")
+        if action == "resume":
+            services.resume(subscriber)
+            return _back_to(token, "resumed")
+        if action == "delete":
+            return render(request, "subscriptions/delete_confirm.html", {"subscriber": subscriber, "token": token})
+        if action == "delete-confirmed":
+            services.delete_subscriber_data(subscriber)
+            return _message(
+                request,
+                "Your data is deleted",
+                "We removed your address, your topics and your history. We will not email you again.",
+                show_signup_link=True,
+            )
+        form = PreferencesFields(request.POST)
+        if form.is_valid():
+            services.update_preferences(subscriber, **form.service_kwargs())
+            return _back_to(token, "saved")
+
+    if form is None:
+        form = PreferencesFields(
+            initial={
+                "topics": "\n".join(t.query for t in subscriber.topics.all()),
+                "authors": "\n".join(subscriber.authors),
+                "frequency": subscriber.frequency,
+                "weekday": subscriber.weekday,
+                "timezone": subscriber.timezone,
+            }
+        )
+    notices = {
+        "saved": "Your preferences are saved.",
+        "paused": "Your digest is paused. Resume it whenever you like.",
+        "resumed": "Your digest is on again.",
+        "welcome": "You're subscribed. Your first digest arrives " + services.describe_schedule(subscriber) + ".",
+    }
+    notice = next((text for key, text in notices.items() if key in request.GET), "")
+    return render(
+        request,
+        "subscriptions/preferences.html",
+        {
+            "form": form,
+            "subscriber": subscriber,
+            "notice": notice,
+            "schedule": services.describe_schedule(subscriber),
+            "unsubscribe_url": reverse("subscriptions:unsubscribe", args=[_unsubscribe_token(subscriber)]),
+            "timezones": sorted(services.known_timezones()),
+            "suggested_topics": SUGGESTED_TOPICS,
+        },
+        status=400 if form.is_bound else 200,
+    )
 
 
+def _unsubscribe_token(subscriber) -> str:
+    from subscriptions.tokens import make_token
+
+    return make_token("unsubscribe", subscriber.id)
+
+
+def _back_to(token: str, notice: str):
+    return redirect(reverse("subscriptions:preferences", args=[token]) + f"?{notice}=1")
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
-    raise NotImplementedError("built by the subscriptions issue")
+    """RFC 8058 one-click unsubscribe.
+
+    A POST (the mail client's ``List-Unsubscribe=One-Click``, or this page's button)
+    unsubscribes at once: no cookie, login or CSRF token, and never a redirect. A GET
+    only shows the button, because mail scanners follow links.
+    """
+    try:
+        subscriber = _subscriber_from(token, "unsubscribe")
+    except BadToken:
+        return _bad_link(request)
+    if request.method == "GET":
+        return render(
+            request,
+            "subscriptions/unsubscribe.html",
+            {"subscriber": subscriber, "already": subscriber is None or subscriber.status == "unsubscribed"},
+        )
+    if subscriber is not None:
+        services.unsubscribe(subscriber)
+    return render(
+        request,
+        "subscriptions/unsubscribed.html",
+        {
+            "preferences_url": reverse("subscriptions:preferences", args=[_manage_token(subscriber)])
+            if subscriber
+            else ""
+        },
+    )

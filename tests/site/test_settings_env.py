@@ -37,6 +37,7 @@ def _start(extra_env: dict) -> subprocess.CompletedProcess:
         ("DIGEST_MAX_PAPERS", "50"),
         ("SEND_RATE_PER_SECOND", "fast"),
         ("TIME_ZONE", "Mars/Olympus"),
+        ("SIGNUP_RATE_PER_IP", "ten per hour"),
     ],
 )
 def test_bad_value_stops_start_naming_the_variable(name, value, tmp_path):

@@ -1,0 +1,158 @@
+// Signup and preferences pages: live preview, suggested-topic chips, the browser's
+// time zone, and the weekday only for weekly mail. Everything here is an
+// enhancement: without JavaScript the forms post and the server renders the same.
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-preferences], #signup-form");
+  if (!form) return;
+  var topics = form.querySelector("textarea[name=topics]");
+  var authors = form.querySelector("textarea[name=authors]");
+
+  // --- Time zone from the browser (only where the server left the default) ---
+  var tz = form.querySelector("input[name=timezone]");
+  if (tz && tz.dataset.autofill === "1") {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone) tz.value = zone;
+    } catch (e) { /* keep the server's default */ }
+  }
+
+  // --- Weekday only matters for weekly mail ---
+  var weekdayField = document.getElementById("weekday-field");
+  function syncWeekday() {
+    var checked = form.querySelector("input[name=frequency]:checked");
+    if (weekdayField) weekdayField.hidden = !!checked && checked.value === "daily";
+  }
+  form.querySelectorAll("input[name=frequency]").forEach(function (radio) {
+    radio.addEventListener("change", syncWeekday);
+  });
+  syncWeekday();
+
+  // --- Suggested topics: click to add or remove a line ---
+  function topicLines() {
+    return topics.value.split(/\r?\n/).map(function (l) { return l.trim(); }).filter(Boolean);
+  }
+  var chips = document.getElementById("suggested-topics");
+  function syncChips() {
+    if (!chips) return;
+    var current = topicLines().map(function (l) { return l.toLowerCase(); });
+    chips.querySelectorAll(".chip").forEach(function (chip) {
+      chip.setAttribute("aria-pressed", current.indexOf(chip.dataset.topic) >= 0 ? "true" : "false");
+    });
+  }
+  if (chips && topics) {
+    chips.hidden = false;
+    chips.addEventListener("click", function (event) {
+      var chip = event.target.closest(".chip");
+      if (!chip) return;
+      var lines = topicLines();
+      var wanted = chip.dataset.topic;
+      var at = lines.map(function (l) { return l.toLowerCase(); }).indexOf(wanted);
+      if (at >= 0) lines.splice(at, 1); else lines.push(wanted);
+      topics.value = lines.join("\n") + (lines.length ? "\n" : "");
+      syncChips();
+      schedulePreview(0);
+    });
+    syncChips();
+  }
+
+  // --- Live preview ---
+  var preview = document.getElementById("preview");
+  if (!preview || !topics) return;
+  var title = document.getElementById("preview-title");
+  var status = document.getElementById("preview-status");
+  var results = document.getElementById("preview-results");
+  var initial = { html: results.innerHTML, status: status.textContent, title: title.textContent };
+  var timer = null;
+  var inflight = null;
+  var lastQuery = null;
+
+  function render(data) {
+    var list = document.createElement("ol");
+    list.className = "papers";
+    data.papers.forEach(function (paper) {
+      var item = document.createElement("li");
+      item.className = "paper";
+      var link;
+      if (/^https?:\/\//i.test(paper.url)) {
+        link = document.createElement("a");
+        link.href = paper.url;
+        link.rel = "noopener";
+      } else {
+        link = document.createElement("span");
+      }
+      link.className = "paper-title";
+      link.textContent = paper.title;
+      item.appendChild(link);
+      if (paper.why) {
+        var why = document.createElement("span");
+        why.className = "paper-why";
+        why.textContent = paper.why;
+        item.appendChild(why);
+      }
+      list.appendChild(item);
+    });
+    results.replaceChildren(list);
+    title.textContent = title.dataset.personal;
+    var n = data.papers.length;
+    status.textContent = n
+      ? n + (n === 1 ? " paper" : " papers") + " for " + data.topics.join(", ") + "."
+      : "No papers this week match these topics yet. Try broader words.";
+  }
+
+  function restore() {
+    results.innerHTML = initial.html;
+    status.textContent = initial.status;
+    title.textContent = initial.title;
+  }
+
+  function runPreview() {
+    var query = new URLSearchParams({ topics: topics.value, authors: authors ? authors.value : "" }).toString();
+    if (!topics.value.trim() && !(authors && authors.value.trim())) {
+      lastQuery = null;
+      if (inflight) inflight.abort();
+      restore();
+      return;
+    }
+    if (query === lastQuery) return;
+    lastQuery = query;
+    if (inflight) inflight.abort();
+    inflight = new AbortController();
+    preview.setAttribute("aria-busy", "true");
+    fetch(preview.dataset.endpoint + "?" + query, {
+      headers: { Accept: "application/json" },
+      signal: inflight.signal,
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (response.status === 429) throw new Error("Too many previews at once; pausing for a moment.");
+        if (!response.ok) throw new Error("The preview is not available right now.");
+        return response.json();
+      })
+      .then(render)
+      .catch(function (error) {
+        if (error.name === "AbortError") return;
+        lastQuery = null;
+        status.textContent = error.message;
+      })
+      .finally(function () { preview.removeAttribute("aria-busy"); });
+  }
+
+  function schedulePreview(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(runPreview, delay === undefined ? 350 : delay);
+  }
+
+  topics.addEventListener("input", function () { syncChips(); schedulePreview(); });
+  if (authors) authors.addEventListener("input", function () { schedulePreview(); });
+  var button = document.getElementById("preview-button");
+  if (button) {
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      lastQuery = null;
+      schedulePreview(0);
+    });
+  }
+  if (topics.value.trim() && results.dataset.server !== "1") schedulePreview(0);
+})();

@@ -1,0 +1,383 @@
+"""Subscribing, confirming, changing preferences and leaving: the only code that writes
+subscribers. Views and admin actions call these; they take keyword arguments, own
+their transactions, and send mail only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import unicodedata
+import zoneinfo
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone as dj_timezone
+
+from subscriptions.models import Subscriber, Subscription, Topic
+
+logger = logging.getLogger(__name__)
+
+TOPIC_MAX_LENGTH = 200
+AUTHOR_MAX_LENGTH = 100
+MAX_TOPICS = 20
+MAX_AUTHORS = 20
+PREVIEW_DAYS = 7
+PREVIEW_LIMIT = 10
+
+# Typographic quotes and dashes that phones and word processors put in for the plain
+# ones the query syntax uses ("exact phrase", -excluded).
+_TYPOGRAPHIC = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "−": "-", "–": "-"})
+# Format characters kept because some scripts need them to spell words.
+_KEEP_FORMAT = {"\u200c", "\u200d"}
+
+
+def _clean_text(text: str) -> str:
+    """NFKC, no control or invisible format characters, whitespace collapsed to single spaces."""
+    text = unicodedata.normalize("NFKC", str(text or "")).translate(_TYPOGRAPHIC)
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp"):
+            kept.append(" ")  # newlines, tabs, NUL...: a separator, never part of a header
+        elif category in ("Cf", "Cs", "Co") and char not in _KEEP_FORMAT:
+            continue  # bidi overrides, zero-width spaces, lone surrogates
+        else:
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary where there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    if text[limit] != " " and " " in head:
+        head = head.rsplit(" ", 1)[0]
+    return head.strip()
+
+
+def normalise_topic(text) -> str:
+    """The one stored form of a topic query, so each distinct topic is a single row.
+
+    Lower-cased, whitespace collapsed, control characters and line breaks removed, at
+    most 200 characters. The query syntax ranking reads survives unchanged:
+    ``"exact phrase"``, ``-excluded``, ``author:name``, ``cat:cs.cl``.
+    """
+    return _cut(_clean_text(text).lower(), TOPIC_MAX_LENGTH)
+
+
+def normalise_author(text) -> str:
+    """An author name as typed (case kept: it is a name), cleaned like a topic."""
+    return _cut(_clean_text(text), AUTHOR_MAX_LENGTH)
+
+
+def split_lines(text: str, *, commas: bool = False) -> list[str]:
+    """Items typed one per line (or comma-separated for authors)."""
+    text = str(text or "").replace("\r\n", "\n").replace("\r", "\n")
+    if commas:
+        text = text.replace(",", "\n")
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def clean_topics(items) -> list[str]:
+    """Normalised, de-duplicated topics in the order given; empty ones dropped."""
+    return list(dict.fromkeys(t for t in map(normalise_topic, items) if t))
+
+
+def clean_authors(items) -> list[str]:
+    seen: dict[str, str] = {}
+    for name in map(normalise_author, items):
+        if name and name.casefold() not in seen:
+            seen[name.casefold()] = name
+    return list(seen.values())
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_valid_timezone(name: str) -> bool:
+    return name in known_timezones()
+
+
+# ---------------------------------------------------------------------------
+# Signing up
+
+
+class SignupOutcome:
+    """What ``subscribe`` did; the page shown is the same for all of them."""
+
+    CONFIRMATION_SENT = "confirmation_sent"
+    MANAGE_LINK_SENT = "manage_link_sent"
+
+
+def _set_topics(subscriber: Subscriber, queries: list[str]) -> None:
+    """Make the subscriber follow exactly ``queries`` (already normalised); topics are shared rows."""
+    existing = {t.query: t for t in Topic.objects.filter(query__in=queries)}
+    missing = [q for q in queries if q not in existing]
+    if missing:
+        Topic.objects.bulk_create([Topic(query=q) for q in missing], ignore_conflicts=True)
+        existing = {t.query: t for t in Topic.objects.filter(query__in=queries)}
+    wanted_ids = {existing[q].id for q in queries}
+    current_ids = set(Subscription.objects.filter(subscriber=subscriber).values_list("topic_id", flat=True))
+    if current_ids - wanted_ids:
+        Subscription.objects.filter(subscriber=subscriber, topic_id__in=current_ids - wanted_ids).delete()
+    if wanted_ids - current_ids:
+        Subscription.objects.bulk_create(
+            [Subscription(subscriber=subscriber, topic_id=tid) for tid in wanted_ids - current_ids],
+            ignore_conflicts=True,
+        )
+    _delete_orphan_topics(current_ids - wanted_ids)
+
+
+def _delete_orphan_topics(topic_ids) -> None:
+    """A topic nobody follows any more is someone's words: do not keep it."""
+    if topic_ids:
+        Topic.objects.filter(id__in=topic_ids).annotate(n=Count("subscriptions")).filter(n=0).delete()
+
+
+def _apply_preferences(subscriber, *, frequency, weekday, timezone) -> None:
+    subscriber.frequency = frequency
+    subscriber.weekday = weekday
+    subscriber.timezone = timezone
+
+
+def _validate(*, topics, authors, frequency, weekday, timezone) -> tuple[list[str], list[str]]:
+    """Clean topics and authors; raise ValueError on values a form should have caught."""
+    queries = clean_topics(topics)
+    names = clean_authors(authors)
+    if not queries and not names:
+        raise ValueError("follow at least one topic or author")
+    if len(queries) > MAX_TOPICS or len(names) > MAX_AUTHORS:
+        raise ValueError(f"at most {MAX_TOPICS} topics and {MAX_AUTHORS} authors")
+    if frequency not in Subscriber.Frequency.values:
+        raise ValueError(f"unknown frequency {frequency!r}")
+    if not 0 <= int(weekday) <= 6:
+        raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
+    if not is_valid_timezone(timezone):
+        raise ValueError(f"unknown time zone {timezone!r}")
+    return queries, names
+
+
+def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timezone="UTC") -> str:
+    """Start a double opt-in, or remind a known address how to manage it.
+
+    - New, pending, unsubscribed or bounced address: the submitted preferences are
+      stored (status pending, nothing is sent but the confirmation) and a
+      confirmation email goes out.
+    - Active or paused address: nothing changes (a stranger must not be able to
+      alter someone's subscription); the address gets a "manage your subscription"
+      email instead.
+
+    Returns a ``SignupOutcome`` value; callers show the same page either way.
+    """
+    from subscriptions import tasks
+
+    email = email.strip().lower()
+    queries, names = _validate(topics=topics, authors=authors, frequency=frequency, weekday=weekday, timezone=timezone)
+    with transaction.atomic():
+        subscriber, created = Subscriber.objects.select_for_update().get_or_create(
+            email=email,
+            defaults={"frequency": frequency, "weekday": weekday, "timezone": timezone, "authors": names},
+        )
+        if not created and subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+            _after_commit(tasks.send_manage_email, subscriber.id)
+            return SignupOutcome.MANAGE_LINK_SENT
+        if not created:
+            subscriber.status = Subscriber.Status.PENDING
+            subscriber.authors = names
+            _apply_preferences(subscriber, frequency=frequency, weekday=weekday, timezone=timezone)
+        subscriber.confirmation_sent_at = dj_timezone.now()
+        subscriber.save()
+        _set_topics(subscriber, queries)
+        _after_commit(tasks.send_confirmation_email, subscriber.id)
+    return SignupOutcome.CONFIRMATION_SENT
+
+
+def _after_commit(task, subscriber_id: int) -> None:
+    """Queue an email once the transaction commits. A broker or mail outage is logged
+    and never undoes the signup: the person can ask again."""
+
+    def enqueue():
+        task.delay(subscriber_id)
+
+    enqueue.__qualname__ = f"enqueue {task.name}"
+    transaction.on_commit(enqueue, robust=True)
+
+
+def resend_confirmation(subscriber: Subscriber) -> bool:
+    """Send a fresh confirmation link to a subscriber still pending; False if not pending."""
+    from subscriptions import tasks
+
+    with transaction.atomic():
+        updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PENDING).update(
+            confirmation_sent_at=dj_timezone.now()
+        )
+        if updated:
+            _after_commit(tasks.send_confirmation_email, subscriber.id)
+    return bool(updated)
+
+
+def confirm(subscriber: Subscriber) -> bool:
+    """The address owner followed the link: start sending. False when it was not pending
+    (already confirmed, or left since: an old link does not bring anyone back)."""
+    now = dj_timezone.now()
+    updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PENDING).update(
+        status=Subscriber.Status.ACTIVE,
+        confirmed_at=now,
+        unsubscribed_at=None,
+        suppressed_at=None,
+        suppression_reason="",
+    )
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+# ---------------------------------------------------------------------------
+# Managing a subscription (from the signed preferences link)
+
+
+def update_preferences(subscriber: Subscriber, *, topics, authors=(), frequency, weekday, timezone) -> Subscriber:
+    queries, names = _validate(topics=topics, authors=authors, frequency=frequency, weekday=weekday, timezone=timezone)
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(id=subscriber.id)
+        subscriber.authors = names
+        _apply_preferences(subscriber, frequency=frequency, weekday=weekday, timezone=timezone)
+        subscriber.save(update_fields=["authors", "frequency", "weekday", "timezone"])
+        _set_topics(subscriber, queries)
+    return subscriber
+
+
+def pause(subscriber: Subscriber) -> bool:
+    """Stop sending for now, keeping everything. Only an active subscription pauses."""
+    updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.ACTIVE).update(
+        status=Subscriber.Status.PAUSED
+    )
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+def resume(subscriber: Subscriber) -> bool:
+    """Send again after a pause, or after an unsubscribe by the same signed link's owner."""
+    updated = Subscriber.objects.filter(
+        id=subscriber.id, status__in=[Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED]
+    ).update(status=Subscriber.Status.ACTIVE, unsubscribed_at=None)
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+def unsubscribe(subscriber: Subscriber) -> bool:
+    """Stop all mail at once. Idempotent; False when already unsubscribed."""
+    updated = (
+        Subscriber.objects.filter(id=subscriber.id)
+        .exclude(status=Subscriber.Status.UNSUBSCRIBED)
+        .update(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=dj_timezone.now())
+    )
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+def delete_subscriber_data(subscriber: Subscriber) -> None:
+    """Remove the person and everything about them: subscriptions, feedback, deliveries
+    (cascade), and topics nobody else follows."""
+    with transaction.atomic():
+        topic_ids = set(Subscription.objects.filter(subscriber_id=subscriber.id).values_list("topic_id", flat=True))
+        Subscriber.objects.filter(id=subscriber.id).delete()
+        _delete_orphan_topics(topic_ids)
+    logger.info("subscriber data deleted", extra={"subscriber_id": subscriber.id})
+
+
+# ---------------------------------------------------------------------------
+# Emails (called by subscriptions.tasks)
+
+
+def send_confirmation_email(subscriber: Subscriber) -> None:
+    from digests import emails
+    from subscriptions.links import confirm_url
+
+    rendered = emails.render(
+        "confirm",
+        {
+            "confirm_url": confirm_url(subscriber),
+            "topics": [t.query for t in subscriber.topics.all()],
+            "authors": subscriber.authors,
+            "schedule": describe_schedule(subscriber),
+            "expires_days": 7,
+        },
+    )
+    emails.build_message(rendered, to=subscriber.email).send()
+
+
+def send_manage_email(subscriber: Subscriber) -> None:
+    from digests import emails
+    from subscriptions.links import preferences_url, unsubscribe_url
+
+    rendered = emails.render(
+        "manage",
+        {
+            "preferences_url": preferences_url(subscriber),
+            "unsubscribe_url": unsubscribe_url(subscriber),
+            "topics": [t.query for t in subscriber.topics.all()],
+            "authors": subscriber.authors,
+            "schedule": describe_schedule(subscriber),
+            "paused": subscriber.status == Subscriber.Status.PAUSED,
+        },
+    )
+    emails.build_message(rendered, to=subscriber.email).send()
+
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def describe_schedule(subscriber: Subscriber) -> str:
+    """ "every Monday morning (Europe/Berlin)" — for emails and pages."""
+    when = (
+        "every day" if subscriber.frequency == Subscriber.Frequency.DAILY else f"every {WEEKDAYS[subscriber.weekday]}"
+    )
+    return f"{when} around {subscriber.send_hour:02d}:00 ({subscriber.timezone})"
+
+
+# ---------------------------------------------------------------------------
+# Preview
+
+
+@dataclass(frozen=True)
+class PreviewPaper:
+    title: str
+    url: str
+    why: str
+
+
+def _safe_url(url: str) -> str:
+    """Only web links go into a page's href."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
+    """The papers these topics would bring this week, as the digest ranks them."""
+    from digests.ranking import rank_topics
+
+    queries = clean_topics(topics)[:MAX_TOPICS]
+    names = clean_authors(authors)[:MAX_AUTHORS]
+    if not queries and not names:
+        return []
+    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
+    ranked = rank_topics(queries, authors=names, since=since, limit=limit)
+    return [PreviewPaper(title=r.paper.title, url=_safe_url(r.paper.url), why=r.why) for r in ranked]
+
+
+def trending_papers(*, limit=5) -> list[PreviewPaper]:
+    """This week's most upvoted papers: what the preview shows before any topic is typed."""
+    from papers.models import Paper
+
+    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
+    papers = (
+        Paper.objects.filter(first_seen_at__gte=since)
+        .order_by("-upvotes", "-first_seen_at")
+        .only("title", "page_url", "abs_url", "pdf_url", "upvotes")[:limit]
+    )
+    return [PreviewPaper(title=p.title, url=_safe_url(p.url), why=f"{p.upvotes} upvotes") for p in papers]

@@ -1,0 +1,123 @@
+"""The signup journey in a real browser, reading mail the way a person would (.eml files)."""
+
+import email
+import email.policy
+import re
+
+import pytest
+from django.core.cache import cache
+from playwright.sync_api import expect
+
+from papers.models import Paper
+from subscriptions.models import Subscriber
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def site(live_server, settings):
+    """The live site sending real .eml files; links in mail point at it."""
+    cache.clear()
+    settings.SITE_URL = live_server.url
+    settings.EMAIL_BACKEND = "digestsite.mail.OutboxBackend"
+    Paper.objects.create(
+        key="2611.00001",
+        title="Diffusion Models Beat GANs on Video",
+        abstract="diffusion video",
+        upvotes=50,
+        abs_url="https://arxiv.org/abs/2611.00001",
+    )
+    Paper.objects.create(
+        key="2611.00002",
+        title="Tool-using agents via reinforcement learning",
+        abstract="reinforcement learning agents",
+        upvotes=10,
+        abs_url="https://arxiv.org/abs/2611.00002",
+    )
+    yield live_server.url
+    cache.clear()
+
+
+def read_outbox(settings):
+    messages = []
+    for path in sorted(settings.OUTBOX_DIR.glob("*.eml")):
+        messages.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
+    return messages
+
+
+def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, settings):
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(site) else outside.append(r.url))
+    page.goto(site + "/")
+
+    expect(page.get_by_label("Time zone")).to_have_value("America/New_York")  # from the browser
+    page.get_by_label("Your email address").fill("ada@example.org")
+    page.get_by_label("Topics you follow").fill("diffusion models")
+    preview = page.locator("#preview-results")
+    expect(preview).to_contain_text("Diffusion Models Beat GANs on Video")
+    expect(preview).not_to_contain_text("Tool-using agents")
+    expect(page.locator("#preview-title")).to_have_text("Your digest this week")
+
+    page.get_by_role("button", name="reinforcement learning").click()  # a suggested topic
+    expect(page.get_by_label("Topics you follow")).to_have_value("diffusion models\nreinforcement learning\n")
+    expect(preview).to_contain_text("Tool-using agents")
+    page.get_by_label("Day", exact=True).select_option("Wednesday")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+
+    [confirmation] = read_outbox(settings)
+    assert confirmation["To"] == "ada@example.org"
+    assert confirmation["Subject"] == "Confirm your Paper Digest subscription"
+    text = confirmation.get_body(("plain",)).get_content()
+    html = confirmation.get_body(("html",)).get_content()
+    link = re.search(r"(http://\S+/confirm/\S+/)", text).group(1)
+    assert link in html and "reinforcement learning" in text
+    assert Subscriber.objects.get().status == "pending"
+
+    page.goto(link)
+    page.get_by_role("button", name="Yes, send me the digest").click()
+    expect(page.get_by_role("status")).to_contain_text("You're subscribed")
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.status, subscriber.weekday, subscriber.timezone) == ("active", 2, "America/New_York")
+
+    page.get_by_label("Daily").check()
+    expect(page.get_by_label("Day", exact=True)).to_be_hidden()  # weekday only for weekly mail
+    page.get_by_label("Time zone").fill("Asia/Tokyo")
+    page.get_by_label("Topics you follow").fill("state space models")
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
+    subscriber.refresh_from_db()
+    assert (subscriber.frequency, subscriber.timezone) == ("daily", "Asia/Tokyo")
+    assert [t.query for t in subscriber.topics.all()] == ["state space models"]
+
+    page.get_by_role("link", name="Unsubscribe").click()
+    subscriber.refresh_from_db()
+    assert subscriber.status == "active"  # opening the page changes nothing
+    page.get_by_role("button", name="Unsubscribe").click()
+    expect(page.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
+    subscriber.refresh_from_db()
+    assert subscriber.status == "unsubscribed"
+    assert len(read_outbox(settings)) == 1  # nothing but the confirmation was ever sent
+    assert outside == []
+    context.close()
+
+
+def test_signup_page_on_a_phone_by_keyboard(site, browser):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
+
+    page.get_by_label("Your email address").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Topics you follow")).to_be_focused()
+    page.keyboard.type("video diffusion")
+    expect(page.locator("#preview-status")).to_contain_text("1 paper for video diffusion")
+    chip = page.get_by_role("button", name="reinforcement learning")
+    chip.focus()
+    page.keyboard.press("Enter")
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#preview-status")).to_have_attribute("aria-live", "polite")
+    context.close()
