@@ -12,7 +12,6 @@ Charts are SVG drawn by the server: this module computes the geometry and
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +20,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -30,8 +30,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from digests import selectors
 from digests.models import Delivery, Issue
 from subscriptions.models import Subscriber
-
-logger = logging.getLogger(__name__)
 
 # Charts -------------------------------------------------------------------------------
 
@@ -262,11 +260,11 @@ class SendTestForm(forms.Form):
 
 IMPORT_FORMATS = [
     ("auto", "Detect from content"),
-    ("daily_json", "Daily papers JSON"),
+    ("daily-json", "Daily papers JSON"),
     ("atom", "Atom feed"),
     ("rss", "RSS feed"),
-    ("html_page", "HTML page"),
-    ("text_page", "Text page"),
+    ("html", "HTML page"),
+    ("text", "Text page"),
 ]
 
 
@@ -315,13 +313,22 @@ def _record(request, message: str, obj=None) -> None:
         )
 
 
-def _describe(result) -> str:
-    """A short human summary of whatever a service returned."""
-    if isinstance(result, dict):
-        return ", ".join(f"{key}: {value}" for key, value in result.items())
-    if isinstance(result, list | tuple):
-        return f"{len(result)} item(s)"
-    return str(result)
+def _describe_fetch(report) -> tuple[str, list[str]]:
+    """A summary of papers.services.FetchReport, and one line per failed source."""
+    created = sum(result.created for result in report.results.values())
+    updated = sum(result.updated for result in report.results.values())
+    summary = f"{len(report.results)} source(s) imported: {created} new, {updated} updated papers"
+    if report.failed:
+        summary += f"; {len(report.failed)} failed"
+    if report.postponed:
+        summary += f"; {len(report.postponed)} postponed"
+    return summary, [f"{source}: {reason}" for source, reason in report.failed.items()]
+
+
+def _describe_dispatch(result) -> str:
+    """A summary of digests.services.DispatchResult."""
+    issues = ", ".join(result.issues) or "no issue due"
+    return f"{issues}; {result.created} new deliveries, {result.rescued} resumed, {result.batches} batches queued"
 
 
 def _form_page(request, form, *, title, action_url, intro="", submit="Continue", multipart=False):
@@ -407,14 +414,11 @@ def import_sources_view(request):
     """Fetch every configured source now (no mail: no confirmation step)."""
     from papers.services import fetch_sources
 
-    try:
-        result = fetch_sources()
-    except Exception as exc:  # an import failure is shown to the operator, not a 500
-        logger.exception("Import from the dashboard failed")
-        messages.error(request, f"Import failed: {exc}")
-        return _back()
-    _record(request, f"Imported papers from the configured sources ({_describe(result)}).")
-    messages.success(request, f"Imported papers from the configured sources: {_describe(result)}.")
+    summary, failures = _describe_fetch(fetch_sources())
+    _record(request, f"Imported papers from the configured sources: {summary}.")
+    messages.success(request, f"Imported papers from the configured sources: {summary}.")
+    for failure in failures:
+        messages.error(request, f"Import failed: {failure}")
     return _back()
 
 
@@ -427,17 +431,16 @@ def import_upload_view(request):
     form = UploadImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_page(request, form, title=title, action_url=url, submit="Import", multipart=True)
-    from papers.services import import_bytes
+    from papers.services import ImportFailed, import_bytes
 
     upload = form.cleaned_data["file"]
     try:
         result = import_bytes(upload.read(), fmt=form.cleaned_data["fmt"], source_name=f"upload:{upload.name}")
-    except Exception as exc:  # a malformed file is the operator's to fix: show why
-        logger.exception("Upload import from the dashboard failed")
-        form.add_error("file", f"Import failed: {exc}")
+    except ImportFailed as exc:  # nothing was written; the ImportRun keeps the error too
+        form.add_error("file", f"Import failed: {exc.reason}")
         return _form_page(request, form, title=title, action_url=url, submit="Import", multipart=True)
-    _record(request, f"Imported papers from the uploaded file {upload.name} ({_describe(result)}).")
-    messages.success(request, f"Imported {upload.name}: {_describe(result)}.")
+    _record(request, f"Imported papers from the uploaded file {upload.name}: {result}.")
+    messages.success(request, f"Imported {upload.name}: {result}.")
     return _back()
 
 
@@ -458,9 +461,9 @@ def dispatch_due_view(request):
         return _confirm_page(request, form, title=title, action_url=url, summary=f"Send the {which} now, {scope}?")
     from digests.services import dispatch_due
 
-    result = dispatch_due(frequency=frequency, force=force)
-    _record(request, f"Sent the due {which} {scope} ({_describe(result)}).")
-    messages.success(request, f"Sending the {which}: {_describe(result)}.")
+    summary = _describe_dispatch(dispatch_due(frequency=frequency, force=force))
+    _record(request, f"Sent the due {which} {scope}: {summary}.")
+    messages.success(request, f"Sending the {which}: {summary}.")
     return _back()
 
 
@@ -468,11 +471,15 @@ def dispatch_due_view(request):
 def retry_failed_view(request, issue_id: int):
     issue = get_object_or_404(Issue, pk=issue_id)
     url = reverse("dashboard:retry_failed", args=[issue.pk])
-    failed = Delivery.objects.filter(issue=issue, status=Delivery.Status.FAILED).count()
+    failed = Delivery.objects.filter(issue=issue, status=Delivery.Status.FAILED).aggregate(
+        all=Count("id"), active=Count("id", filter=Q(subscriber__status=Subscriber.Status.ACTIVE))
+    )
     title = f"Retry the failed deliveries of {issue}"
     form = forms.Form(request.POST or None)
     if request.method == "GET" or not _confirmed(request):
-        summary = f"Send the {failed:,} failed deliveries of {issue} again now?"
+        summary = f"Send the {failed['active']:,} failed deliveries of {issue} to active subscribers again now?"
+        if failed["all"] > failed["active"]:
+            summary += f" ({failed['all'] - failed['active']:,} more went to addresses no longer active: not retried.)"
         return _confirm_page(request, form, title=title, action_url=url, summary=summary)
     from digests.services import retry_failed
 
@@ -497,7 +504,9 @@ def suppress_view(request):
     from digests.services import suppress_address
 
     email, reason = form.cleaned_data["email"], form.cleaned_data["reason"]
-    suppress_address(email, reason=reason)
+    if not suppress_address(email, reason=reason):
+        form.add_error("email", "No subscriber who still gets mail has this address: nothing changed.")
+        return _form_page(request, form, title=title, action_url=url, submit="Suppress")
     subscriber = Subscriber.objects.filter(email__iexact=email).first()
     _record(request, f"Suppressed {email}: {reason}", subscriber)
     messages.success(request, f"{email} is suppressed: no more mail goes to it.")
@@ -517,7 +526,9 @@ def restore_view(request):
     from digests.services import restore_address
 
     email = form.cleaned_data["email"]
-    restore_address(email)
+    if not restore_address(email):
+        form.add_error("email", "No suppressed subscriber has this address: nothing changed.")
+        return _form_page(request, form, title=title, action_url=url, submit="Restore")
     subscriber = Subscriber.objects.filter(email__iexact=email).first()
     _record(request, f"Restored {email} after suppression.", subscriber)
     messages.success(request, f"{email} is restored.")

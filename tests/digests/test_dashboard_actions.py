@@ -138,7 +138,10 @@ def test_retrying_an_issue_asks_for_confirmation_with_the_number_of_failures(cli
         client.post(f"/admin/dashboard/issues/{issue.id}/retry/"),
     ):
         assert response.status_code == 200
-        assert "Send the 1 failed deliveries of weekly 2026-W48 again now?" in response.content.decode()
+        assert (
+            "Send the 1 failed deliveries of weekly 2026-W48 to active subscribers again now?"
+            in response.content.decode()
+        )
     assert Delivery.objects.get().status == "failed"
     assert not LogEntry.objects.exists()
 
@@ -251,6 +254,14 @@ def test_suppress_then_restore_an_address(client, staff, reader):
     assert _log(staff) == [f"Suppressed {reader.email}: complaint", f"Restored {reader.email} after suppression."]
 
 
+def test_suppressing_an_unknown_address_changes_nothing_and_says_so(client, staff):
+    response = client.post("/admin/dashboard/suppress/", {"email": "nobody@example.org", "reason": "complaint"})
+
+    assert response.status_code == 400
+    assert "nothing changed" in response.content.decode()
+    assert not LogEntry.objects.exists()
+
+
 def test_uploading_a_feed_imports_its_papers(client, staff):
     upload = SimpleUploadedFile("cs.CL.atom", ATOM_FEED, content_type="application/atom+xml")
 
@@ -282,4 +293,16 @@ def test_fetching_the_configured_sources_imports_them(client, staff, settings, t
     assert response.status_code == 302
     assert Paper.objects.filter(title="Sparse attention for long-context language models").exists()
     assert ImportRun.objects.filter(source=str(feed), status="ok").exists()
-    assert _log(staff)[0].startswith("Imported papers from the configured sources")
+    assert _log(staff) == [
+        "Imported papers from the configured sources: 1 source(s) imported: 1 new, 0 updated papers."
+    ]
+
+
+def test_a_failing_source_is_reported_to_the_operator(client, staff, settings, tmp_path: Path):
+    settings.PAPER_SOURCES = [str(tmp_path / "missing.atom")]
+
+    response = client.post("/admin/dashboard/import/", follow=True)
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert any("missing.atom: no such file" in message for message in shown), shown
+    assert ImportRun.objects.get().status == "failed"
