@@ -375,9 +375,13 @@ def preview_view(request):
     form = PreviewForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form, title="Preview a digest", action_url=url, submit="Preview")
+    return render_preview(request, form.cleaned_data["subscriber"])
+
+
+def render_preview(request, subscriber):
+    """The preview page for one subscriber, logged; also usable as a Subscriber admin action's response."""
     from digests.services import preview_digest
 
-    subscriber = form.cleaned_data["subscriber"]
     rendered = preview_digest(subscriber)
     _record(request, "Previewed the next digest from the dashboard.", subscriber)
     return TemplateResponse(
