@@ -187,9 +187,10 @@ def papers_chart(papers: selectors.PaperImports) -> Chart:
             )
         if index % 5 == 0 or index == len(stacks) - 1:
             chart.x_ticks.append(Tick(round(chart.left + slot * (index + 0.5), 1), f"{day:%d %b}"))
-    chart.legend = [(colors[source], source) for source in shown]
+    totals = papers.per_source_totals()
+    chart.legend = [(colors[source], f"{source} · {totals[source]:,}") for source in shown]
     if len(papers.sources) > len(shown):
-        chart.legend.append((OTHER_COLOR, "other"))
+        chart.legend.append((OTHER_COLOR, f"other · {sum(totals[s] for s in papers.sources[len(shown) :]):,}"))
     return chart
 
 
@@ -213,7 +214,6 @@ def dashboard_view(request):
             current=data.current_issue,
             growth_chart=growth_chart(data.subscribers.growth),
             papers_chart=papers_chart(data.papers),
-            paper_source_totals=data.papers.per_source_totals(),
             # Several forms share field names on one page: each gets its own element ids.
             forms={
                 "preview": PreviewForm(auto_id="preview-%s"),
@@ -243,7 +243,7 @@ class SubscriberField(forms.EmailField):
 
     def clean(self, value):
         email = super().clean(value)
-        subscriber = Subscriber.objects.filter(email__iexact=email).first()
+        subscriber = Subscriber.objects.filter(email=email.lower()).first()  # stored lower-cased: uses the index
         if subscriber is None:
             raise forms.ValidationError("No subscriber has this address.")
         return subscriber
@@ -511,7 +511,7 @@ def suppress_view(request):
     if not suppress_address(email, reason=reason):
         form.add_error("email", "No subscriber who still gets mail has this address: nothing changed.")
         return _form_page(request, form, title=title, action_url=url, submit="Suppress")
-    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    subscriber = Subscriber.objects.filter(email=email.lower()).first()
     _record(request, f"Suppressed {email}: {reason}", subscriber)
     messages.success(request, f"{email} is suppressed: no more mail goes to it.")
     return _back()
@@ -533,7 +533,7 @@ def restore_view(request):
     if not restore_address(email):
         form.add_error("email", "No suppressed subscriber has this address: nothing changed.")
         return _form_page(request, form, title=title, action_url=url, submit="Restore")
-    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    subscriber = Subscriber.objects.filter(email=email.lower()).first()
     _record(request, f"Restored {email} after suppression.", subscriber)
     messages.success(request, f"{email} is restored.")
     return _back()

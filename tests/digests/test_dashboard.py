@@ -280,7 +280,7 @@ def test_the_page_shows_every_section_with_its_numbers(client, staff, small, set
     assert reverse("dashboard:retry_failed", args=[small["older"].id]) in html
     # Papers
     assert _cell(html, "[data-testid=kpi-papers]") == "6 papers in 30 days"
-    assert _cell(html, "[data-testid=papers-chart] figcaption") == "daily_json atom unknown"
+    assert _cell(html, "[data-testid=papers-chart] figcaption") == "daily_json · 3 atom · 2 unknown · 1"
     assert _cell(html, '[data-testid=imports-table] tr[data-source="/data/daily.json"] [data-testid=import-error]') == (
         "HTTP 503 <b>Service Unavailable</b>"
     )
@@ -397,7 +397,7 @@ def test_papers_chart_stacks_sources_per_day_and_lumps_the_rest_as_other():
 
     chart = papers_chart(papers)
 
-    assert [label for _, label in chart.legend] == ["s1", "s2", "s3", "s4", "s5", "other"]
+    assert [label for _, label in chart.legend] == ["s1 · 1", "s2 · 1", "s3 · 1", "s4 · 1", "s5 · 1", "other · 2"]
     assert len(chart.bars) == 6
     assert chart.bars[-1].title == "30 Nov: 2 from other"
     bottoms = [round(bar.y + bar.height, 1) for bar in chart.bars]

@@ -165,6 +165,15 @@ def test_an_unknown_subscriber_is_shown_back_with_an_error(client, staff):
     assert mail.outbox == []
 
 
+def test_a_subscriber_is_found_whatever_the_case_of_the_address(client, staff, reader):
+    response = client.post(
+        "/admin/dashboard/send-test/", {"subscriber": "Reader@Example.ORG", "to_address": "qa@x.org"}
+    )
+
+    assert response.status_code == 200
+    assert "Send the next digest of reader@example.org to qa@x.org now?" in response.content.decode()
+
+
 def test_a_bad_address_is_shown_back_with_an_error(client, staff, reader):
     response = client.post("/admin/dashboard/send-test/", {"subscriber": reader.email, "to_address": "not-an-address"})
 
