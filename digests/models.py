@@ -20,6 +20,13 @@ class Issue(models.Model):
     def __str__(self):
         return f"{self.frequency} {self.period}"
 
+    @property
+    def label(self) -> str:
+        """The period as a reader says it: "week of 23 November 2026" or "Thursday 26 November 2026"."""
+        from digests.schedule import period_label
+
+        return period_label(self.frequency, self.period)
+
 
 class Delivery(models.Model):
     """One subscriber's copy of one issue; the row that makes each send happen once."""
@@ -39,6 +46,11 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     paper_ids = models.JSONField(default=list, blank=True, help_text="Papers this copy carries, in order.")
+    items = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the copy showed for each paper (paper id, topic, why), so its web version matches the email.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

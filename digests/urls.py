@@ -1,2 +1,8 @@
+from django.urls import path
+
+from digests import views
+
 app_name = "digests"
-urlpatterns: list = []
+urlpatterns = [
+    path("<str:token>/", views.web_version, name="web"),
+]

@@ -25,6 +25,9 @@ from digestsite.settings import *  # noqa: E402,F403
 # Redis for tests that need it (pipeline, rate limit): CI sets TEST_REDIS_URL; the
 # broker URL given to the suite counts too.
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or _broker or "redis://127.0.0.1:6379/15"
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not memory, so the worker processes of the pipeline tests see the test data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("d/", include("digests.urls")),
     path("f/", include("digests.ranking.urls")),
+    path("anymail/", include("anymail.urls")),  # provider bounce/complaint webhooks (digests.signals)
     path("", include("subscriptions.urls")),
 ]

@@ -1,0 +1,85 @@
+"""Issues and deliveries for operators; every action calls a service."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+
+from digests import services
+from digests.models import Delivery, Issue
+
+Status = Delivery.Status
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "created_at", "sent", "queued", "failed", "skipped", "suppressed")
+    list_filter = ("frequency",)
+    search_fields = ("period",)
+    actions = ("retry_failed_deliveries",)
+
+    def get_queryset(self, request):
+        counts = {
+            status: Count("deliveries", filter=Q(deliveries__status=status))
+            for status in (Status.SENT, Status.QUEUED, Status.FAILED, Status.SKIPPED, Status.SUPPRESSED)
+        }
+        return super().get_queryset(request).annotate(**{f"n_{k}": v for k, v in counts.items()})
+
+    @admin.display(ordering="n_sent")
+    def sent(self, obj):
+        return obj.n_sent
+
+    @admin.display(ordering="n_queued")
+    def queued(self, obj):
+        return obj.n_queued
+
+    @admin.display(ordering="n_failed")
+    def failed(self, obj):
+        return obj.n_failed
+
+    @admin.display(ordering="n_skipped")
+    def skipped(self, obj):
+        return obj.n_skipped
+
+    @admin.display(ordering="n_suppressed")
+    def suppressed(self, obj):
+        return obj.n_suppressed
+
+    @admin.action(description="Retry failed deliveries of the selected issues")
+    def retry_failed_deliveries(self, request, queryset):
+        total = sum(services.retry_failed(issue) for issue in queryset)
+        self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "issue", "subscriber", "status", "attempts", "sent_at", "short_error")
+    list_filter = ("status", "issue__frequency", "issue")
+    list_select_related = ("issue", "subscriber")
+    search_fields = ("subscriber__email", "message_id")
+    raw_id_fields = ("issue", "subscriber")
+    readonly_fields = ("claimed_at", "sent_at", "updated_at", "created_at", "message_id", "paper_ids", "items")
+    date_hierarchy = "created_at"
+    actions = ("retry_selected_failed", "suppress_addresses", "restore_addresses")
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Retry the selected failed deliveries")
+    def retry_selected_failed(self, request, queryset):
+        selected = list(queryset.filter(status=Status.FAILED).values_list("id", flat=True))
+        issues = Issue.objects.filter(deliveries__id__in=selected).distinct()
+        total = sum(services.retry_failed(issue, delivery_ids=selected) for issue in issues)
+        self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
+
+    @admin.action(description="Suppress the addresses of the selected deliveries")
+    def suppress_addresses(self, request, queryset):
+        emails = set(queryset.values_list("subscriber__email", flat=True))
+        who = request.user.get_username()
+        total = sum(services.suppress_address(email, reason=f"suppressed by {who}") for email in emails)
+        self.message_user(request, f"{total} addresses suppressed.", messages.SUCCESS)
+
+    @admin.action(description="Restore the addresses of the selected deliveries")
+    def restore_addresses(self, request, queryset):
+        emails = set(queryset.values_list("subscriber__email", flat=True))
+        total = sum(services.restore_address(email) for email in emails)
+        self.message_user(request, f"{total} addresses restored.", messages.SUCCESS)

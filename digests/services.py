@@ -1,0 +1,702 @@
+"""The digest pipeline, from schedule to inbox, as plain functions (tasks only call them).
+
+Exactly once, by data:
+
+- ``dispatch_due`` creates one ``Delivery`` per (subscriber, issue); the unique
+  constraint makes a second tick, a second dispatcher or ``--now`` twice a no-op.
+- ``deliver_batch`` claims each row with a conditional UPDATE (``QUEUED`` → ``SENDING``,
+  or a ``SENDING`` claim whose lease has run out), sends, then records ``SENT`` with
+  another conditional UPDATE that only matches its own claim. A redelivered or
+  duplicated task finds the row taken or done and does nothing.
+- A claim left behind by a killed worker is reclaimed once its lease has expired. The
+  lease (``sending_lease``) is at least the Celery hard time limit, and a claim only
+  spans one message (rate-limit slot taken before claiming; SMTP send; commit), so a
+  live worker's claim never expires under it: the task would have been killed first.
+- The one window nothing can close: the SMTP server has accepted the message and the
+  worker dies before the ``SENT`` commit. That row is reclaimed and sent again. It is
+  kept to one message per killed worker (rows are committed one by one, right after
+  each send), and the resend reuses the stored Message-ID so receivers that
+  de-duplicate by Message-ID (Gmail among them) show one copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import smtplib
+import textwrap
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from time import monotonic
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from digests import emails, ratelimit, schedule
+from digests.models import Delivery, Issue
+from subscriptions.models import Subscriber
+
+logger = logging.getLogger(__name__)
+
+Status = Delivery.Status
+
+MAX_ATTEMPTS = 5
+EXCERPT_CHARS = 220
+MAX_AUTHORS = 4
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, None) or default
+
+
+def sending_lease() -> dt.timedelta:
+    """How long a SENDING claim is trusted: never shorter than the task's hard time limit."""
+    return dt.timedelta(seconds=_setting("DIGEST_SENDING_LEASE_SECONDS", settings.CELERY_TASK_TIME_LIMIT))
+
+
+def rescue_after() -> dt.timedelta:
+    """A QUEUED row untouched this long has probably lost its task (broker restarted)."""
+    return dt.timedelta(seconds=_setting("DIGEST_RESCUE_AFTER_SECONDS", 30 * 60))
+
+
+def max_retry_delay() -> float:
+    """Backoff cap: never an ETA the broker would redeliver (visibility timeout) before it runs."""
+    return min(float(_setting("DIGEST_MAX_RETRY_DELAY_SECONDS", 600)), settings.CELERY_VISIBILITY_TIMEOUT / 2)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter ("equal jitter"), bounded by ``max_retry_delay``."""
+    base = float(_setting("DIGEST_RETRY_BASE_SECONDS", 30))
+    ceiling = min(base * 2 ** max(attempt - 1, 0), max_retry_delay())
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class DispatchResult:
+    issues: list[str] = field(default_factory=list)
+    created: int = 0
+    rescued: int = 0
+    enqueued: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BatchResult:
+    sent: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)
+    already_done: list[int] = field(default_factory=list)
+    retry_in: float = 0.0
+
+    @property
+    def retry_ids(self) -> list[int]:
+        """Rows to try again later: transient failures and claims held by another worker."""
+        return sorted(set(self.retry) | set(self.busy))
+
+    def as_dict(self) -> dict:
+        return {k: len(v) if isinstance(v, list) else v for k, v in asdict(self).items()}
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def _enqueue(delivery_ids: list[int]) -> int:
+    """Send batches of ids to the workers once the surrounding transaction commits."""
+    from digests import tasks
+
+    size = settings.DIGEST_BATCH_SIZE
+    batches = [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
+
+    def send():
+        for batch in batches:
+            tasks.deliver_batch.delay(batch)
+
+    transaction.on_commit(send)
+    return len(batches)
+
+
+def dispatch_due(
+    *, frequency: str | None = None, now: dt.datetime | None = None, force: bool = False
+) -> DispatchResult:
+    """Create the deliveries of every subscriber whose send time has come, and enqueue them.
+
+    Idempotent: rows are unique per (subscriber, issue); a row that exists is left alone.
+    ``force`` treats every active subscriber as due for their current period. Also
+    re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired.
+    """
+    stamp = timezone.now()  # the real clock, for row timestamps; ``now`` only decides who is due
+    now = now or stamp
+    result = DispatchResult()
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
+    if frequency:
+        active = active.filter(frequency=frequency)
+    schedules = active.order_by().values_list("frequency", "weekday", "send_hour", "timezone").distinct()
+    to_send: list[int] = []
+    with transaction.atomic():
+        issues: dict[tuple[str, str], Issue] = {}
+        for freq, weekday, send_hour, tz_name in schedules:
+            plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
+            slot = schedule.current_slot(plan, now)
+            if not (force or slot.is_due(now)):
+                continue
+            key = (freq, slot.period)
+            if key not in issues:
+                issues[key] = Issue.objects.get_or_create(frequency=freq, period=slot.period)[0]
+            issue = issues[key]
+            due = active.filter(frequency=freq, weekday=weekday, send_hour=send_hour, timezone=tz_name)
+            if not force and slot.due_at is not None:
+                # Someone who signed up after this period's send time waits for the next one.
+                due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
+            due_ids = list(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
+            if not due_ids:
+                continue
+            Delivery.objects.bulk_create(
+                [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in due_ids],
+                ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
+                batch_size=1000,
+            )
+        # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
+        if issues:
+            to_send = list(
+                Delivery.objects.filter(issue__in=list(issues.values()), created_at=stamp, status=Status.QUEUED)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
+        result.created = len(to_send)
+        with_new = set(Delivery.objects.filter(id__in=to_send).values_list("issue_id", flat=True).distinct())
+        result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
+        rescued = _rescue_ids(now=stamp, frequency=frequency)
+        result.rescued = len(rescued)
+        fresh = set(to_send)
+        to_send.extend(i for i in rescued if i not in fresh)
+        result.enqueued = len(to_send)
+        result.batches = _enqueue(to_send) if to_send else 0
+    logger.info("digests dispatched", extra={f"dispatch_{key}": value for key, value in result.as_dict().items()})
+    return result
+
+
+def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:
+    """Rows whose task was lost (Redis restarted) or whose worker died holding the claim."""
+    stale = Delivery.objects.filter(
+        Q(status=Status.QUEUED, updated_at__lt=now - rescue_after())
+        | Q(status=Status.SENDING, claimed_at__lt=now - sending_lease())
+    )
+    if frequency:
+        stale = stale.filter(issue__frequency=frequency)
+    ids = list(stale.order_by("id").values_list("id", flat=True))
+    if ids:
+        # Touch them so the next tick does not enqueue them again while they wait.
+        Delivery.objects.filter(id__in=ids, status=Status.QUEUED).update(updated_at=now)
+        logger.warning("re-enqueueing stale deliveries", extra={"count": len(ids)})
+    return ids
+
+
+# --------------------------------------------------------------------------- context
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Two or three lines of the abstract, cut at a word."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    return textwrap.shorten(text, width=limit, placeholder="…")
+
+
+def _authors(names) -> str:
+    names = [str(n) for n in (names or []) if str(n).strip()]
+    if len(names) > MAX_AUTHORS:
+        return ", ".join(names[:MAX_AUTHORS]) + " et al."
+    return ", ".join(names)
+
+
+def _safe_url(url: str) -> str:
+    """Only http(s) links reach a mailbox (an imported ``javascript:`` URL would not)."""
+    return url if (url or "").lower().startswith(("https://", "http://")) else settings.SITE_URL
+
+
+def _phrase(names: list[str]) -> str:
+    if not names:
+        return "your topics"
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= 3:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{', '.join(names[:2])} and {len(names) - 2} more topics"
+
+
+def web_url(delivery: Delivery) -> str:
+    """The signed "view in browser" link of one delivered copy."""
+    from subscriptions.tokens import make_token
+
+    token = make_token("webview", delivery.subscriber_id, d=delivery.id)
+    return settings.SITE_URL + reverse("digests:web", args=[token])
+
+
+@dataclass
+class DigestItem:
+    """One paper as a digest shows it (ranking's RankedPaper, or a stored copy's item)."""
+
+    paper: object
+    topic: str | None
+    why: str
+
+
+def digest_context(*, subscriber, frequency: str, period: str, items: list[DigestItem], web: str | None) -> dict:
+    """Everything the digest templates show, computed once for the HTML, text and subject."""
+    from digests.ranking.feedback import feedback_links
+    from subscriptions.links import preferences_url, unsubscribe_url
+
+    topic_ids = {t.query: t.id for t in subscriber.topics.all()}
+    sections: dict[str, list[dict]] = {}
+    for item in items:
+        paper = item.paper
+        name = item.topic or "More papers for you"
+        up_url, down_url = feedback_links(subscriber.id, paper.id, topic_ids.get(item.topic))
+        sections.setdefault(name, []).append(
+            {
+                "title": " ".join((paper.title or "").split()),
+                "url": _safe_url(paper.url),
+                "authors": _authors(paper.authors),
+                "upvotes": paper.upvotes or 0,
+                "excerpt": _excerpt(paper.abstract),
+                "why": " ".join((item.why or "").split()),
+                "up_url": up_url,
+                "down_url": down_url,
+            }
+        )
+    topics = [{"name": name, "papers": papers} for name, papers in sections.items()]
+    followed = sorted(topic_ids) or [t["name"] for t in topics]
+    label = schedule.period_label(frequency, period)
+    phrase = _phrase([t["name"] for t in topics])
+    count = len(items)
+    first = topics[0]["papers"][0]["title"] if topics else ""
+    return {
+        "frequency": frequency,
+        "period": period,
+        "period_label": label,
+        "period_title": label[:1].upper() + label[1:],
+        "paper_count": count,
+        "topics": topics,
+        "topics_phrase": phrase,
+        "preheader": textwrap.shorten(f"{first} — and {count - 1} more new papers picked for you", 140, placeholder="…")
+        if count > 1
+        else textwrap.shorten(first, 140, placeholder="…"),
+        "subscriber_email": subscriber.email,
+        "preferences_url": preferences_url(subscriber),
+        "unsubscribe_url": unsubscribe_url(subscriber),
+        "web_url": web,
+        "why_text": (
+            f"You receive this {frequency} email because {subscriber.email} subscribed to papers on "
+            f"{_phrase(followed)} at {settings.SITE_URL.split('://', 1)[-1]}."
+        ),
+    }
+
+
+def list_id(frequency: str) -> str:
+    return f"{settings.SENDER_NAME} {frequency} digest <{frequency}.digest.{settings.MAIL_DOMAIN}>"
+
+
+def _items(ranked) -> list[DigestItem]:
+    return [DigestItem(r.paper, r.topic, r.why) for r in ranked]
+
+
+def _rank(subscribers, *, frequency: str, period: str, now: dt.datetime) -> dict[int, list]:
+    from digests.ranking import rank_for_subscribers
+
+    since = now - schedule.lookback(frequency, period)
+    return rank_for_subscribers(subscribers, since=since, limit=settings.DIGEST_MAX_PAPERS)
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+class _Transient(Exception):
+    """A failure worth retrying (4xx, connection trouble, rate-limit wait too long)."""
+
+
+_USER_UNKNOWN = re.compile(
+    r"user unknown|unknown user|no such user|does not exist|mailbox (?:unavailable|not found|disabled)|"
+    r"invalid (?:recipient|mailbox|address)|recipient (?:rejected|not found)|address rejected",
+    re.IGNORECASE,
+)
+_POLICY = re.compile(r"spam|policy|blocked|block list|blacklist|reputation|rate", re.IGNORECASE)
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def smtp_failure(exc: BaseException) -> tuple[int | None, str]:
+    """The SMTP reply code and text behind an exception (None for connection trouble)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return code, text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error
+        return exc.smtp_code, text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return None, str(exc) or type(exc).__name__
+
+
+def is_transient(code: int | None) -> bool:
+    return code is None or 400 <= code < 500
+
+
+def is_user_unknown(code: int | None, text: str) -> bool:
+    """A permanent answer that says this address cannot receive mail (suppress it)."""
+    if code is None or not 500 <= code < 600:
+        return False
+    enhanced = _ENHANCED.search(text or "")
+    if enhanced:
+        cls, subject, detail = enhanced.groups()
+        return cls == "5" and (subject == "1" or (subject, detail) == ("2", "1"))
+    return bool(_USER_UNKNOWN.search(text or "")) or (code in (550, 551, 553) and not _POLICY.search(text or ""))
+
+
+def _claimable(now: dt.datetime) -> Q:
+    return Q(status=Status.QUEUED) | Q(status=Status.SENDING, claimed_at__lt=now - sending_lease())
+
+
+def _finish(delivery: Delivery, claimed_at: dt.datetime, **fields) -> bool:
+    """Record the outcome of our own claim (and only ours)."""
+    updated = Delivery.objects.filter(id=delivery.id, status=Status.SENDING, claimed_at=claimed_at).update(
+        updated_at=timezone.now(), **fields
+    )
+    if not updated:
+        logger.error("claim lost before its outcome was recorded", extra={"delivery": delivery.id})
+    return bool(updated)
+
+
+def _close_unclaimed(delivery: Delivery, status: str, reason: str, now: dt.datetime) -> bool:
+    """Skip/suppress/fail a row we have not claimed, if nobody else holds it."""
+    return bool(
+        Delivery.objects.filter(_claimable(now), id=delivery.id).update(
+            status=status, last_error=reason[:1000], updated_at=timezone.now()
+        )
+    )
+
+
+def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult:
+    """Render and send a batch of deliveries over one SMTP connection; record each outcome.
+
+    Queries: one for the rows (with subscriber and issue), one for the subscribers'
+    topics, the ranking's own (per issue in the batch, not per subscriber), then two
+    writes per row: the claim and the outcome.
+    """
+    now = timezone.now()
+    result = BatchResult()
+    rows = list(
+        Delivery.objects.filter(id__in=list(delivery_ids))
+        .select_related("issue", "subscriber")
+        .prefetch_related("subscriber__topics")
+        .order_by("id")
+    )
+    lease_end = now - sending_lease()
+    candidates: list[Delivery] = []
+    busy_until: list[dt.datetime] = []
+    for row in rows:
+        if row.status in (Status.QUEUED,) or (row.status == Status.SENDING and row.claimed_at < lease_end):
+            candidates.append(row)
+        elif row.status == Status.SENDING:
+            result.busy.append(row.id)
+            busy_until.append(row.claimed_at + sending_lease())
+        else:
+            result.already_done.append(row.id)
+
+    sendable: list[Delivery] = []
+    for row in candidates:
+        subscriber = row.subscriber
+        if subscriber.status == Subscriber.Status.BOUNCED:
+            if _close_unclaimed(row, Status.SUPPRESSED, f"address suppressed: {subscriber.suppression_reason}", now):
+                result.suppressed.append(row.id)
+        elif subscriber.status != Subscriber.Status.ACTIVE:
+            if _close_unclaimed(row, Status.SKIPPED, f"subscriber is {subscriber.status}", now):
+                result.skipped.append(row.id)
+        else:
+            sendable.append(row)
+
+    by_issue: dict[int, list[Delivery]] = defaultdict(list)
+    for row in sendable:
+        by_issue[row.issue_id].append(row)
+    ranked: dict[int, list] = {}
+    for group in by_issue.values():
+        issue = group[0].issue
+        ranked.update(_rank([r.subscriber for r in group], frequency=issue.frequency, period=issue.period, now=now))
+
+    limiter = limiter or ratelimit.get_limiter()
+    own_connection = connection is None
+    connection = connection or get_connection()
+    opened = opened_here = False
+    pending = list(sendable)
+    # Stop claiming well inside the task's soft time limit: the limit's exception must
+    # never land between an accepted send and its commit. What is left is retried.
+    budget_ends = monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
+    try:
+        while pending:
+            if monotonic() > budget_ends:
+                result.retry.extend(r.id for r in pending)
+                result.retry_in = max(result.retry_in, 1.0)
+                break
+            row = pending.pop(0)
+            items = _items(ranked.get(row.subscriber_id) or [])
+            if not items:
+                if _close_unclaimed(row, Status.SKIPPED, "nothing new on the subscriber's topics", now):
+                    result.skipped.append(row.id)
+                continue
+            try:
+                context = digest_context(
+                    subscriber=row.subscriber,
+                    frequency=row.issue.frequency,
+                    period=row.issue.period,
+                    items=items,
+                    web=web_url(row),
+                )
+                rendered = emails.render("digest", context)
+            except Exception as exc:  # a template or data bug: record it, keep the batch going
+                logger.exception("digest render failed", extra={"delivery": row.id})
+                if _close_unclaimed(row, Status.FAILED, f"render failed: {exc!r}", now):
+                    result.failed.append(row.id)
+                continue
+            try:
+                if not opened:  # lazily: a batch of skips never connects
+                    opened, opened_here = True, bool(connection.open())
+                limiter.acquire(max_wait=min(30.0, sending_lease().total_seconds() / 4))
+            except Exception as exc:  # SMTP server down, Redis down, rate-limit wait too long
+                logger.warning("batch paused before sending", extra={"delivery": row.id, "error": repr(exc)})
+                result.retry.extend([row.id, *(r.id for r in pending)])
+                result.retry_in = max(result.retry_in, retry_delay(max(row.attempts, 1)))
+                pending = []
+                break
+            outcome = _send_one(row, rendered, items, connection)
+            getattr(result, outcome).append(row.id)
+            if outcome == "retry":
+                result.retry_in = max(result.retry_in, retry_delay(row.attempts + 1))
+                if _connection_broken(connection):
+                    result.retry.extend(r.id for r in pending)
+                    pending = []
+    finally:
+        if opened and (own_connection or opened_here):
+            connection.close()
+    if result.busy and not result.retry:
+        # Come back just after the other claim's lease ends: by then it is SENT, or reclaimable.
+        ends = busy_until or [timezone.now() + sending_lease()]
+        wait = max((until - timezone.now()).total_seconds() for until in ends) + 1
+        result.retry_in = min(max(wait, 1.0), max_retry_delay())
+    elif result.busy:
+        result.retry_in = max(result.retry_in, 1.0)
+    logger.info("digest batch delivered", extra={f"batch_{key}": value for key, value in result.as_dict().items()})
+    return result
+
+
+def _connection_broken(connection) -> bool:
+    smtp = getattr(connection, "connection", None)
+    if smtp is None:
+        return False
+    try:
+        return smtp.noop()[0] != 250
+    except Exception:
+        connection.connection = None  # smtplib leaves a dead socket behind; open a new one next time
+        return True
+
+
+def _send_one(row: Delivery, rendered, items: list[DigestItem], connection) -> str:
+    """Claim one row, send it, record the outcome; returns the BatchResult field to count it in."""
+    claimed_at = timezone.now()
+    message_id = row.message_id or emails.new_message_id()
+    claimed = Delivery.objects.filter(_claimable(claimed_at), id=row.id).update(
+        status=Status.SENDING,
+        claimed_at=claimed_at,
+        attempts=F("attempts") + 1,
+        message_id=message_id,  # kept across retries: a resend carries the same Message-ID
+        updated_at=claimed_at,
+    )
+    if not claimed:
+        return "busy"  # another worker holds or finished it
+    attempt = row.attempts + 1
+    from subscriptions.links import unsubscribe_url
+
+    message = emails.build_message(
+        rendered,
+        to=row.subscriber.email,
+        unsubscribe_url=unsubscribe_url(row.subscriber),
+        list_id=list_id(row.issue.frequency),
+        message_id=message_id,
+        connection=connection,
+    )
+    try:
+        message.send()
+    except Exception as exc:
+        code, text = smtp_failure(exc)
+        error = f"{code or ''} {text}".strip()[:1000]
+        if not isinstance(exc, (smtplib.SMTPException, OSError)):
+            logger.exception("digest send failed unexpectedly", extra={"delivery": row.id})
+            _finish(row, claimed_at, status=Status.FAILED, last_error=error)
+            return "failed"
+        if is_transient(code):
+            final = attempt >= MAX_ATTEMPTS
+            _finish(row, claimed_at, status=Status.FAILED if final else Status.QUEUED, last_error=error)
+            logger.warning("digest send deferred", extra={"delivery": row.id, "attempt": attempt, "error": error})
+            return "failed" if final else "retry"
+        _finish(row, claimed_at, status=Status.FAILED, last_error=error)
+        if is_user_unknown(code, text):
+            suppress_address(row.subscriber.email, reason=f"hard bounce: {error}"[:200])
+            return "suppressed"
+        return "failed"
+    # ---- THE UNAVOIDABLE WINDOW -----------------------------------------------------
+    # The SMTP server has accepted the message; until the UPDATE below commits, the row
+    # still says SENDING. A worker killed here leaves a claim that is reclaimed after its
+    # lease and sent again (same Message-ID). The window is one autocommitted UPDATE
+    # long: nothing else (no rendering, no rate-limit wait, no other row) happens in it.
+    _finish(
+        row,
+        claimed_at,
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        paper_ids=[item.paper.id for item in items],
+        items=[{"paper": item.paper.id, "topic": item.topic, "why": item.why} for item in items],
+    )
+    return "sent"
+
+
+# --------------------------------------------------------------------------- previews
+
+
+def _next_digest(subscriber, *, now: dt.datetime):
+    slot = schedule.next_slot(schedule.Schedule.of(subscriber), now)
+    ranked = _rank([subscriber], frequency=slot.frequency, period=slot.period, now=now)
+    return slot, _items(ranked.get(subscriber.id) or [])
+
+
+def preview_digest(subscriber, *, now: dt.datetime | None = None) -> emails.RenderedEmail:
+    """Exactly what the subscriber would get next (their papers as of now); records nothing.
+
+    An empty digest (nothing relevant) renders too, so an operator can see it would be skipped.
+    """
+    slot, items = _next_digest(subscriber, now=now or timezone.now())
+    context = digest_context(subscriber=subscriber, frequency=slot.frequency, period=slot.period, items=items, web=None)
+    return emails.render("digest", context)
+
+
+def send_test_digest(*, subscriber, to_address: str, connection=None) -> emails.RenderedEmail:
+    """Send the subscriber's next digest to another address (an operator's), recording nothing.
+
+    It carries no List-Unsubscribe header: a one-click unsubscribe from the operator's
+    mailbox would unsubscribe the subscriber.
+    """
+    rendered = preview_digest(subscriber)
+    rendered = emails.RenderedEmail(subject=f"[Test] {rendered.subject}", text=rendered.text, html=rendered.html)
+    emails.build_message(rendered, to=to_address, list_id=list_id(subscriber.frequency), connection=connection).send()
+    return rendered
+
+
+def web_version(delivery: Delivery) -> str:
+    """The HTML of a delivered copy, rebuilt from what it showed (papers, topics, whys)."""
+    from papers.models import Paper
+
+    stored = delivery.items or [{"paper": pid, "topic": None, "why": ""} for pid in delivery.paper_ids]
+    papers = Paper.objects.in_bulk([entry["paper"] for entry in stored])
+    items = [
+        DigestItem(papers[entry["paper"]], entry.get("topic"), entry.get("why", ""))
+        for entry in stored
+        if entry["paper"] in papers
+    ]
+    context = digest_context(
+        subscriber=delivery.subscriber,
+        frequency=delivery.issue.frequency,
+        period=delivery.issue.period,
+        items=items,
+        web=None,
+    )
+    return emails.render("digest", context).html
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def retry_failed(issue: Issue, *, delivery_ids=None) -> int:
+    """Queue an issue's failed deliveries (or only ``delivery_ids`` of them) again, for
+    subscribers still active; returns how many."""
+    failed = Delivery.objects.filter(issue=issue, status=Status.FAILED, subscriber__status=Subscriber.Status.ACTIVE)
+    if delivery_ids is not None:
+        failed = failed.filter(id__in=list(delivery_ids))
+    with transaction.atomic():
+        ids = list(failed.order_by("id").values_list("id", flat=True))
+        if ids:
+            Delivery.objects.filter(id__in=ids, status=Status.FAILED).update(
+                status=Status.QUEUED, attempts=0, claimed_at=None, updated_at=timezone.now()
+            )
+            _enqueue(ids)
+    return len(ids)
+
+
+def suppress_address(email: str, *, reason: str) -> int:
+    """Stop all mail to an address (hard bounce, complaint, operator); returns subscribers changed.
+
+    Its queued deliveries become SUPPRESSED. Unsubscribed people are left as they are.
+    """
+    email = (email or "").strip().lower()
+    now = timezone.now()
+    with transaction.atomic():
+        changed = (
+            Subscriber.objects.filter(email=email)
+            .exclude(status__in=[Subscriber.Status.BOUNCED, Subscriber.Status.UNSUBSCRIBED])
+            .update(status=Subscriber.Status.BOUNCED, suppressed_at=now, suppression_reason=(reason or "")[:200])
+        )
+        Delivery.objects.filter(subscriber__email=email, status=Status.QUEUED).update(
+            status=Status.SUPPRESSED, last_error=f"address suppressed: {reason}"[:1000], updated_at=now
+        )
+    if changed:
+        logger.warning("address suppressed", extra={"reason": reason})
+    return changed
+
+
+def restore_address(email: str) -> int:
+    """Lift a suppression (the operator fixed the cause); returns subscribers changed."""
+    email = (email or "").strip().lower()
+    return Subscriber.objects.filter(email=email, status=Subscriber.Status.BOUNCED).update(
+        status=Subscriber.Status.ACTIVE, suppressed_at=None, suppression_reason=""
+    )
+
+
+SUPPRESSING_EVENTS = {"bounced", "complained"}
+SUPPRESSING_REJECTS = {"bounced", "invalid", "spam"}
+
+
+def handle_provider_event(
+    *,
+    event_type: str,
+    recipient: str | None,
+    reject_reason: str | None = None,
+    description: str = "",
+    message_id: str | None = None,
+    provider: str = "",
+) -> str:
+    """React to a provider's event (via anymail): hard bounces and complaints suppress.
+
+    Returns what was done: "suppressed", "unsubscribed" or "ignored". Soft bounces
+    (``deferred``) are the provider's to retry and change nothing here.
+    """
+    if not recipient:
+        return "ignored"
+    if event_type in SUPPRESSING_EVENTS or (event_type == "rejected" and reject_reason in SUPPRESSING_REJECTS):
+        reason = f"{provider} {event_type}: {reject_reason or ''} {description or ''}"
+        suppress_address(recipient, reason=" ".join(reason.split())[:200])
+        return "suppressed"
+    if event_type == "unsubscribed":
+        Subscriber.objects.filter(email=recipient.strip().lower(), status=Subscriber.Status.ACTIVE).update(
+            status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now()
+        )
+        return "unsubscribed"
+    return "ignored"

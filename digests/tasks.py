@@ -1,0 +1,31 @@
+"""Thin Celery tasks: load ids, call one service, retry what is transient.
+
+Both run with ``acks_late`` (settings): a task whose worker dies is redelivered, and
+the delivery rows' claims make the second run a no-op for whatever was already sent.
+"""
+
+from celery import shared_task
+
+from digests import services
+
+# A batch that cannot reach the SMTP server or Redis at all is retried this many
+# times; after that its rows stay QUEUED and the hourly dispatcher re-enqueues them.
+BATCH_MAX_RETRIES = 8
+
+
+@shared_task(name="digests.tasks.dispatch_due")
+def dispatch_due(frequency=None, force=False):
+    """Beat calls this hourly: create and enqueue the deliveries that are due."""
+    return services.dispatch_due(frequency=frequency, force=force).as_dict()
+
+
+@shared_task(bind=True, name="digests.tasks.deliver_batch", max_retries=BATCH_MAX_RETRIES)
+def deliver_batch(self, delivery_ids):
+    """Send one batch; transient failures come back later with only the rows that need it."""
+    result = services.deliver_batch(delivery_ids)
+    if result.retry_ids and not self.request.is_eager:
+        # retry_in is capped below the broker's visibility timeout (services.max_retry_delay).
+        raise self.retry(args=[result.retry_ids], countdown=result.retry_in)
+    # Eager (no broker): no retry loop in the caller's process; the rows stay QUEUED and
+    # the next dispatcher run picks them up.
+    return result.as_dict()

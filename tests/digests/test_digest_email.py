@@ -1,0 +1,189 @@
+"""The digest email itself: templates, headers, size, text part, escaping, DKIM."""
+
+import email
+import re
+import subprocess
+from email import policy
+from types import SimpleNamespace
+
+import dkim
+import pytest
+from bs4 import BeautifulSoup
+from django.core import mail
+
+from digests import emails, services
+from digests.services import DigestItem
+from tests.digests.helpers import make_subscriber
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)> "quoted"'
+
+
+def paper(n: int, **fields):
+    values = {
+        "id": n,
+        "title": f"A careful study of sparse attention number {n} for long-context language understanding",
+        "url": f"https://papers.example.org/papers/2611.{n:05d}",
+        "authors": [f"Author Number{k} Longname" for k in range(12)],
+        "upvotes": 100 + n,
+        "abstract": "We study attention. " * 80,
+    }
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+def context(subscriber, papers, *, topics=("sparse attention", "speech recognition"), web="https://x.test/d/t/"):
+    items = []
+    for i, p in enumerate(papers):
+        topic = topics[i % len(topics)]
+        items.append(DigestItem(p, topic, f"{topic}: attention, sparse"))
+    return services.digest_context(subscriber=subscriber, frequency="weekly", period="2026-W48", items=items, web=web)
+
+
+@pytest.fixture
+def subscriber():
+    return make_subscriber("reader@example.org", topics=["sparse attention", "speech recognition"])
+
+
+def test_every_part_shows_the_trending_papers_flow(subscriber):
+    rendered = emails.render("digest", context(subscriber, [paper(1), paper(2), paper(3, upvotes=0)]))
+    soup = BeautifulSoup(rendered.html, "html.parser")
+    text = soup.get_text(" ", strip=True)
+    assert "Trending papers in your inbox" in text and "Week of 23 November 2026" in text
+    assert rendered.subject == "3 new papers on sparse attention and speech recognition · week of 23 November 2026"
+    assert [h.get_text() for h in soup.find_all("h2")] == ["sparse attention", "speech recognition"]
+    title = soup.find("a", string=re.compile("number 1 for"))
+    assert title["href"] == "https://papers.example.org/papers/2611.00001"
+    authors = ", ".join(f"Author Number{k} Longname" for k in range(4)) + " et al."
+    assert authors in text
+    assert "▲ 101 upvotes" in text and "▲ 0" not in text
+    assert "Why you see this: sparse attention: attention, sparse" in text
+    votes = [a["href"] for a in soup.find_all("a") if "like this" in a.get_text()]
+    assert len(votes) == 6 and all("/f/" in v for v in votes)
+    links = {a.get_text(strip=True): a["href"] for a in soup.find_all("a")}
+    assert links["Manage preferences"].startswith("http://testserver/manage/")
+    assert links["Unsubscribe"].startswith("http://testserver/unsubscribe/")
+    assert links["View in browser"] == "https://x.test/d/t/"
+    assert "because reader@example.org subscribed to papers on sparse attention and speech recognition" in text
+    assert "Paper Digest, 1 Example Street, 00000 Example City" in text
+    preheader = soup.find("div", style=re.compile("display:none"))
+    assert "and 2 more new papers picked for you" in preheader.get_text()
+    # No open or click tracking: no images at all, and every link goes straight to its target.
+    assert soup.find_all("img") == []
+    paper_urls = {f"https://papers.example.org/papers/2611.{n:05d}" for n in (1, 2, 3)}
+    for a in soup.find_all("a"):
+        assert a["href"] in paper_urls or a["href"].startswith(("http://testserver/", "https://x.test/d/")), a["href"]
+
+
+def test_excerpt_is_two_or_three_lines_cut_at_a_word(subscriber):
+    ctx = context(subscriber, [paper(1)])
+    excerpt = ctx["topics"][0]["papers"][0]["excerpt"]
+    assert 150 < len(excerpt) <= services.EXCERPT_CHARS and excerpt.endswith("attention.…")
+
+
+def test_text_part_is_built_from_the_context_and_reads_in_a_terminal(subscriber):
+    topics = ("sparse attention", "speech recognition", "long context language modelling")
+    rendered = emails.render("digest", context(subscriber, [paper(n) for n in range(1, 6)], topics=topics))
+    assert "<" not in rendered.text and "&amp;" not in rendered.text
+    for line in rendered.text.splitlines():
+        assert len(line) <= 78 or "http" in line, line
+    assert "== sparse attention ==" in rendered.text
+    assert "Read: https://papers.example.org/papers/2611.00001" in rendered.text
+    assert "More like this: http://testserver/f/" in rendered.text
+    assert "Unsubscribe: http://testserver/unsubscribe/" in rendered.text
+    assert "View in browser: https://x.test/d/t/" in rendered.text
+
+
+def test_twenty_paper_digest_stays_under_gmail_clipping(subscriber):
+    rendered = emails.render("digest", context(subscriber, [paper(n) for n in range(1, 21)]))
+    size = len(rendered.html.encode("utf-8"))
+    print(f"20-paper digest HTML: {size / 1024:.1f} KB")
+    assert size < 100 * 1024
+
+
+def test_hostile_titles_are_escaped_in_html_and_harmless_elsewhere(subscriber):
+    evil = paper(1, title=HOSTILE + "\nBcc: victim@example.org", url="javascript:alert(1)", authors=["<b>Mallory</b>"])
+    ctx = context(subscriber, [evil], topics=("<i>topic</i>\r\nX-Injected: 1",))
+    rendered = emails.render("digest", ctx)
+    assert "<script>" not in rendered.html and "<img src=x" not in rendered.html and "<b>Mallory" not in rendered.html
+    assert "&lt;script&gt;" in rendered.html and "&lt;b&gt;Mallory&lt;/b&gt;" in rendered.html
+    assert "javascript:" not in rendered.html
+    assert HOSTILE in rendered.text  # plain text shows the title as it is
+    raw = emails.build_message(rendered, to="reader@example.org").message().as_bytes()
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    assert message["X-Injected"] is None and message["Bcc"] is None
+
+
+def test_dark_mode_phone_and_images(subscriber):
+    html = emails.render("digest", context(subscriber, [paper(1)])).html
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("meta", attrs={"name": "color-scheme", "content": "light dark"})
+    assert "@media (prefers-color-scheme: dark)" in html
+    assert soup.find("meta", attrs={"name": "viewport"})
+    assert "max-width:640px" in html.replace(" ", "")
+    assert all(img.get("alt") is not None for img in soup.find_all("img"))
+
+
+def test_mjml_is_compiled_once_per_process(subscriber, monkeypatch):
+    calls = []
+    real = emails.mjml2html
+    monkeypatch.setattr(emails, "mjml2html", lambda source: calls.append(1) or real(source))
+    emails.compiled_html.cache_clear()
+    try:
+        for n in range(3):
+            emails.render("digest", context(subscriber, [paper(n + 1)]))
+    finally:
+        emails.compiled_html.cache_clear()
+    assert calls == [1]
+
+
+def test_sent_message_headers(subscriber, settings):
+    from digests.models import Delivery, Issue
+    from tests.digests.helpers import make_papers
+
+    make_papers()
+    settings.UNSUBSCRIBE_MAILTO = "unsubscribe@testserver"
+    issue = Issue.objects.create(frequency="weekly", period="2026-W48")
+    row = Delivery.objects.create(issue=issue, subscriber=make_subscriber("h@example.org", topics=["protein folding"]))
+    services.deliver_batch([row.id])
+    message = email.message_from_bytes(mail.outbox[0].message().as_bytes(), policy=policy.default)
+    unsubscribe = message["List-Unsubscribe"].strip()
+    expected = r"<http://testserver/unsubscribe/[^>]+/>, <mailto:unsubscribe@testserver\?subject=unsubscribe>"
+    assert re.fullmatch(expected, unsubscribe)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == "Paper Digest weekly digest <weekly.digest.testserver>"
+    assert re.fullmatch(r"<[^@]+@testserver>", message["Message-ID"])
+    assert message["Date"] and message["From"] == "Paper Digest <digest@testserver>"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    assert "DKIM-Signature" not in message  # not configured
+
+
+def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(subscriber, settings, tmp_path):
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, settings.DKIM_PRIVATE_KEY_FILE = "digest", "testserver", str(key)
+    rendered = emails.render("digest", context(subscriber, [paper(1)]))
+    unsubscribe = "http://testserver/unsubscribe/t/"
+    message = emails.build_message(rendered, to="r@example.org", unsubscribe_url=unsubscribe, list_id="L <l.test>")
+    raw = message.message().as_bytes(linesep="\r\n")
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    signed = dict(tag.strip().split("=", 1) for tag in parsed["DKIM-Signature"].split(";"))
+    covered = signed["h"].replace(" ", "").split(":")
+    assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post", "list-id", "message-id"} <= set(covered)
+    assert signed["d"] == "testserver" and signed["s"] == "digest"
+
+    def dns(name, timeout=5):
+        assert name == b"digest._domainkey.testserver."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    tampered = raw.replace(b"http://testserver/unsubscribe/t/", b"http://evil.test/unsubscribe/t/")
+    assert not dkim.verify(tampered, dnsfunc=dns)

@@ -1,0 +1,395 @@
+"""The delivery services without Celery workers: dispatch, claims, outcomes, operators' tools."""
+
+import datetime as dt
+import smtplib
+
+import pytest
+from django.core import mail
+from django.core.mail import get_connection
+from django.utils import timezone
+
+from digests import services
+from digests.models import Delivery, Issue
+from digests.ranking import RankedPaper
+from digests.ratelimit import LocalRateLimiter
+from subscriptions.models import Subscriber
+from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
+from tests.e2e.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.django_db
+Status = Delivery.Status
+UTC = dt.UTC
+MONDAY_0900_UTC = dt.datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def papers():
+    return make_papers(first_seen_at=MONDAY_0900_UTC - dt.timedelta(days=1))
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Record the batches dispatch enqueues instead of running them."""
+    from digests import tasks
+
+    batches = []
+    monkeypatch.setattr(tasks.deliver_batch, "delay", lambda ids: batches.append(list(ids)))
+    return batches
+
+
+@pytest.fixture
+def sink():
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+def smtp(sink):
+    return get_connection("django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=sink.port, timeout=5)
+
+
+def queued_delivery(subscriber, issue=None, **fields) -> Delivery:
+    issue = issue or Issue.objects.get_or_create(frequency="weekly", period="2026-W49")[0]
+    return Delivery.objects.create(issue=issue, subscriber=subscriber, **fields)
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def test_dispatch_creates_due_deliveries_once_and_enqueues_after_commit(
+    papers, enqueued, django_capture_on_commit_callbacks, settings
+):
+    settings.DIGEST_BATCH_SIZE = 2
+    due = [make_subscriber(f"due{n}@example.org", timezone="Europe/Berlin") for n in range(3)]  # 08:00 = 07:00 UTC
+    make_subscriber("tokyo@example.org", timezone="Asia/Tokyo")  # due since Sunday 23:00 UTC
+    make_subscriber("la@example.org", timezone="America/Los_Angeles")  # 08:00 PST = 16:00 UTC: not yet
+    make_subscriber("paused@example.org", status=Subscriber.Status.PAUSED)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = services.dispatch_due(now=MONDAY_0900_UTC)
+        assert enqueued == []  # nothing leaves before the commit
+    assert len(callbacks) == 1
+    assert (result.created, result.enqueued, result.batches, result.issues) == (4, 4, 2, ["weekly 2026-W49"])
+    assert sorted(Delivery.objects.values_list("subscriber__email", flat=True)) == sorted(
+        [s.email for s in due] + ["tokyo@example.org"]
+    )
+    assert [len(b) for b in enqueued] == [2, 2]
+    assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.values_list("id", flat=True))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=1))
+    assert (again.created, again.enqueued) == (0, 0)
+    assert Delivery.objects.count() == 4 and len(enqueued) == 2
+
+    later = services.dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=8))  # LA's 08:00
+    assert later.created == 1
+    assert Delivery.objects.filter(subscriber__email="la@example.org").exists()
+
+
+def test_dispatch_filters_by_frequency_and_force_makes_everyone_due(papers, enqueued):
+    make_subscriber("weekly@example.org", weekday=4)  # Friday: not due on Monday
+    make_subscriber("daily@example.org", frequency="daily", send_hour=23)
+    assert services.dispatch_due(now=MONDAY_0900_UTC).created == 0
+    forced = services.dispatch_due(now=MONDAY_0900_UTC, frequency="daily", force=True)
+    assert (forced.created, forced.issues) == (1, ["daily 2026-11-30"])
+    forced = services.dispatch_due(now=MONDAY_0900_UTC, force=True)
+    assert (forced.created, forced.issues) == (1, ["weekly 2026-W49"])  # the daily one is served
+    assert services.dispatch_due(now=MONDAY_0900_UTC, force=True).created == 0
+
+
+def test_someone_confirmed_after_the_send_time_waits_for_the_next_period(papers, enqueued):
+    make_subscriber("new@example.org", confirmed_at=MONDAY_0900_UTC - dt.timedelta(minutes=30))
+    assert services.dispatch_due(now=MONDAY_0900_UTC).created == 0
+    next_monday = MONDAY_0900_UTC + dt.timedelta(days=7)
+    assert services.dispatch_due(now=next_monday).issues == ["weekly 2026-W50"]
+
+
+def test_dispatch_reenqueues_lost_tasks_and_expired_claims(papers, enqueued, django_capture_on_commit_callbacks):
+    now = timezone.now()
+    subscribers = [make_subscriber(f"s{n}@example.org", weekday=(now.weekday() + 1) % 7) for n in range(4)]
+    issue = Issue.objects.create(frequency="weekly", period="2026-W01")
+    lost = queued_delivery(subscribers[0], issue)
+    fresh = queued_delivery(subscribers[1], issue)
+    dead_claim = queued_delivery(subscribers[2], issue, status=Status.SENDING)
+    live_claim = queued_delivery(subscribers[3], issue, status=Status.SENDING, claimed_at=now)
+    Delivery.objects.filter(id=lost.id).update(updated_at=now - services.rescue_after() - dt.timedelta(seconds=1))
+    Delivery.objects.filter(id=dead_claim.id).update(claimed_at=now - services.sending_lease() - dt.timedelta(1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.dispatch_due(now=now)
+    assert result.rescued == 2
+    assert sorted(sum(enqueued, [])) == sorted([lost.id, dead_claim.id])
+    assert fresh.id not in sum(enqueued, []) and live_claim.id not in sum(enqueued, [])
+    # Touched: the next tick does not enqueue the same row again while it waits.
+    assert services.dispatch_due(now=now + dt.timedelta(minutes=1)).rescued == 1  # only the dead claim
+
+
+# ----------------------------------------------------------------------------- delivery
+
+
+def test_batch_sends_one_message_each_over_one_smtp_connection(papers, sink, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    subscribers = [
+        make_subscriber("a@example.org", topics=["diffusion sampling", "protein folding"]),
+        make_subscriber("b@example.org", topics=["speech recognition"]),
+        make_subscriber("c@example.org", topics=["graph networks"]),
+    ]
+    rows = [queued_delivery(s) for s in subscribers]
+    result = services.deliver_batch([r.id for r in rows])
+    assert sorted(result.sent) == sorted(r.id for r in rows)
+    assert sorted(sink.by_recipient()) == ["a@example.org", "b@example.org", "c@example.org"]
+    assert len(sink.sessions) == 1  # one connection for the whole batch
+    a = Delivery.objects.get(id=rows[0].id)
+    assert (a.status, a.attempts, a.last_error) == (Status.SENT, 1, "")
+    assert a.message_id == sink.by_recipient()["a@example.org"][0]["Message-ID"]
+    titles = {p.title: p.id for ps in papers.values() for p in ps}
+    expected = {t for topic in ("diffusion sampling", "protein folding") for t, _ in TOPIC_PAPERS[topic]}
+    assert {titles[t] for t in expected} == set(a.paper_ids)
+    assert [item["paper"] for item in a.items] == a.paper_ids
+
+    again = services.deliver_batch([r.id for r in rows])  # a redelivered task
+    assert sorted(again.already_done) == sorted(r.id for r in rows) and len(sink.messages) == 3
+
+
+def test_rows_held_by_a_live_claim_are_left_alone_and_retried_after_the_lease(papers):
+    row = queued_delivery(make_subscriber("a@example.org"), status=Status.SENDING, claimed_at=timezone.now())
+    result = services.deliver_batch([row.id])
+    assert result.busy == [row.id] and result.retry_ids == [row.id]
+    lease = services.sending_lease().total_seconds()
+    assert min(lease, services.max_retry_delay()) - 2 <= result.retry_in <= services.max_retry_delay()
+    assert mail.outbox == [] and Delivery.objects.get(id=row.id).attempts == 0
+
+
+def test_an_expired_claim_is_reclaimed_and_keeps_its_message_id(papers):
+    stale = timezone.now() - services.sending_lease() - dt.timedelta(seconds=1)
+    subscriber = make_subscriber("a@example.org")
+    row = queued_delivery(subscriber, status=Status.SENDING, claimed_at=stale, attempts=1, message_id="<x@testserver>")
+    assert services.deliver_batch([row.id]).sent == [row.id]
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.message_id) == (Status.SENT, 2, "<x@testserver>")
+    assert mail.outbox[0].extra_headers["Message-ID"] == "<x@testserver>"
+
+
+def test_a_row_claimed_by_another_worker_meanwhile_is_not_sent(papers):
+    row = queued_delivery(make_subscriber("a@example.org"))
+
+    class CompetitorWinsTheRace(LocalRateLimiter):
+        def acquire(self, **kwargs):
+            Delivery.objects.filter(id=row.id).update(status=Status.SENDING, claimed_at=timezone.now())
+            return 0.0
+
+    result = services.deliver_batch([row.id], limiter=CompetitorWinsTheRace(1000))
+    assert result.busy == [row.id] and result.sent == [] and mail.outbox == []
+
+
+def test_inactive_and_suppressed_subscribers_and_empty_digests_are_not_sent(papers):
+    unsubscribed = queued_delivery(make_subscriber("u@example.org", status=Subscriber.Status.UNSUBSCRIBED))
+    bounced = queued_delivery(make_subscriber("b@example.org", status=Subscriber.Status.BOUNCED))
+    nothing = queued_delivery(make_subscriber("n@example.org", topics=["medieval poetry"]))
+    result = services.deliver_batch([unsubscribed.id, bounced.id, nothing.id])
+    assert sorted(result.skipped) == sorted([unsubscribed.id, nothing.id]) and result.suppressed == [bounced.id]
+    assert dict(Delivery.objects.values_list("id", "status")) == {
+        unsubscribed.id: Status.SKIPPED,
+        bounced.id: Status.SUPPRESSED,
+        nothing.id: Status.SKIPPED,
+    }
+    assert mail.outbox == []
+
+
+def _fixed_ranking(monkeypatch, papers):
+    """Ranking that runs no queries, so the count below is the pipeline's own."""
+    import digests.ranking
+
+    chosen = [p for ps in papers.values() for p in ps][:5]
+
+    def rank_for_subscribers(subscribers, *, since=None, limit=None):
+        ranked = [RankedPaper(p, 1.0, "diffusion sampling", "matches", ["x"]) for p in chosen]
+        return {s.id: ranked for s in subscribers}
+
+    monkeypatch.setattr(digests.ranking, "rank_for_subscribers", rank_for_subscribers)
+
+
+@pytest.mark.parametrize("size", [3, 12])
+def test_batch_query_count_is_fixed_plus_claim_and_outcome_per_row(
+    papers, monkeypatch, django_assert_num_queries, size
+):
+    _fixed_ranking(monkeypatch, papers)
+    topics = ["diffusion sampling", "x"]
+    rows = [queued_delivery(make_subscriber(f"q{n}@example.org", topics=topics)) for n in range(size)]
+    # 1 rows + subscribers + issues, 1 topics; then per row: 1 claim, 1 outcome.
+    with django_assert_num_queries(2 + 2 * size):
+        result = services.deliver_batch([r.id for r in rows])
+    assert len(result.sent) == size == len(mail.outbox)
+
+
+# ----------------------------------------------------------------------------- SMTP outcomes
+
+
+def test_4xx_is_retried_with_the_row_back_in_queue(papers, sink):
+    row = queued_delivery(make_subscriber("busy@example.org"))
+    sink.script("busy@example.org", "451 4.3.0 Try again later")
+    result = services.deliver_batch([row.id], connection=smtp(sink))
+    assert result.retry == [row.id] and result.retry_in > 0
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (Status.QUEUED, 1) and row.last_error.startswith("451")
+    assert services.deliver_batch([row.id], connection=smtp(sink)).sent == [row.id]
+    assert len(sink.by_recipient()["busy@example.org"]) == 1
+
+
+def test_4xx_gives_up_after_max_attempts(papers, sink):
+    row = queued_delivery(make_subscriber("busy@example.org"), attempts=services.MAX_ATTEMPTS - 1)
+    sink.script("busy@example.org", "452 4.2.2 Mailbox full")
+    assert services.deliver_batch([row.id], connection=smtp(sink)).failed == [row.id]
+    assert Delivery.objects.get(id=row.id).status == Status.FAILED
+
+
+def test_550_user_unknown_fails_and_suppresses_while_the_batch_goes_on(papers, sink):
+    gone = queued_delivery(make_subscriber("gone@example.org"))
+    spam = queued_delivery(make_subscriber("strict@example.org"))
+    fine = queued_delivery(make_subscriber("fine@example.org"))
+    sink.script("gone@example.org", "550 5.1.1 No such user")
+    sink.script("strict@example.org", "554 5.7.1 Message rejected as spam")
+    result = services.deliver_batch([gone.id, spam.id, fine.id], connection=smtp(sink))
+    assert (result.suppressed, result.failed, result.sent) == ([gone.id], [spam.id], [fine.id])
+    statuses = dict(Subscriber.objects.values_list("email", "status"))
+    assert statuses["gone@example.org"] == Subscriber.Status.BOUNCED
+    assert statuses["strict@example.org"] == Subscriber.Status.ACTIVE  # a policy rejection is not the address
+    assert Delivery.objects.get(id=gone.id).status == Status.FAILED
+    assert list(sink.by_recipient()) == ["fine@example.org"]
+
+
+def test_unreachable_server_claims_nothing_and_retries_the_whole_batch(papers, sink):
+    rows = [queued_delivery(make_subscriber(f"r{n}@example.org")) for n in range(3)]
+    port = sink.port
+    sink.stop()
+    connection = get_connection("django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=port, timeout=2)
+    result = services.deliver_batch([r.id for r in rows], connection=connection)
+    assert result.retry_ids == [r.id for r in rows] and result.retry_in > 0
+    assert set(Delivery.objects.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "user_unknown"),
+    [
+        (550, "5.1.1 No such user", True),
+        (550, "Requested action not taken: mailbox unavailable", True),
+        (553, "5.1.3 Bad recipient address syntax", True),
+        (552, "5.2.1 Mailbox disabled", True),
+        (554, "5.7.1 Rejected by policy", False),
+        (550, "Message rejected as spam", False),
+        (552, "5.3.4 Message too big", False),
+        (451, "4.1.1 Temporary lookup failure", False),
+    ],
+)
+def test_user_unknown_classification(code, text, user_unknown):
+    assert services.is_user_unknown(code, text) is user_unknown
+
+
+def test_exceptions_map_to_codes():
+    refused = smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 unknown")})
+    assert services.smtp_failure(refused) == (550, "5.1.1 unknown")
+    assert services.smtp_failure(smtplib.SMTPDataError(451, b"later")) == (451, "later")
+    assert services.smtp_failure(TimeoutError("timed out"))[0] is None
+    assert services.is_transient(None) and services.is_transient(421) and not services.is_transient(550)
+
+
+def test_backoff_grows_with_jitter_and_never_passes_the_visibility_timeout(settings):
+    settings.CELERY_VISIBILITY_TIMEOUT = 3600
+    delays = [[services.retry_delay(attempt) for _ in range(50)] for attempt in range(1, 12)]
+    ceiling = services.max_retry_delay()
+    assert ceiling < settings.CELERY_VISIBILITY_TIMEOUT
+    assert all(0 < d <= ceiling for ds in delays for d in ds)
+    assert max(delays[0]) < min(delays[3])  # exponential
+    assert len(set(delays[2])) > 40  # jitter
+    settings.CELERY_VISIBILITY_TIMEOUT = 60
+    assert max(services.retry_delay(20) for _ in range(50)) <= 30
+
+
+# ----------------------------------------------------------------------------- previews and operators
+
+
+def test_preview_renders_the_next_digest_and_records_nothing(papers):
+    subscriber = make_subscriber("p@example.org", topics=["protein folding"])
+    rendered = services.preview_digest(subscriber, now=MONDAY_0900_UTC)
+    assert "Protein folding with sequence transformers" in rendered.html
+    assert "Week of 7 December 2026" in rendered.text  # 09:00 is past Monday's 08:00: the next one
+    assert Delivery.objects.count() == 0 and Issue.objects.count() == 0 and mail.outbox == []
+
+
+def test_test_send_goes_to_the_operator_without_unsubscribe_headers(papers):
+    subscriber = make_subscriber("p@example.org", topics=["protein folding"])
+    services.send_test_digest(subscriber=subscriber, to_address="operator@example.org")
+    (message,) = mail.outbox
+    assert message.to == ["operator@example.org"] and message.subject.startswith("[Test]")
+    assert "List-Unsubscribe" not in message.extra_headers
+    assert "Protein folding with sequence transformers" in message.body
+    assert Delivery.objects.count() == 0
+
+
+def test_retry_failed_requeues_active_subscribers_only(papers, enqueued, django_capture_on_commit_callbacks):
+    issue = Issue.objects.create(frequency="weekly", period="2026-W49")
+    failed = queued_delivery(make_subscriber("f@example.org"), issue, status=Status.FAILED, attempts=5)
+    gone = queued_delivery(
+        make_subscriber("g@example.org", status=Subscriber.Status.UNSUBSCRIBED), issue, status=Status.FAILED
+    )
+    sent = queued_delivery(make_subscriber("s@example.org"), issue, status=Status.SENT)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.retry_failed(issue) == 1
+    assert enqueued == [[failed.id]]
+    assert dict(Delivery.objects.values_list("id", "status")) == {
+        failed.id: Status.QUEUED,
+        gone.id: Status.FAILED,
+        sent.id: Status.SENT,
+    }
+    assert Delivery.objects.get(id=failed.id).attempts == 0
+
+
+def test_suppress_and_restore_an_address(papers):
+    subscriber = make_subscriber("Someone@Example.org".lower())
+    row = queued_delivery(subscriber)
+    assert services.suppress_address(" SOMEONE@example.org ", reason="complaint") == 1
+    subscriber.refresh_from_db()
+    assert (subscriber.status, subscriber.suppression_reason) == (Subscriber.Status.BOUNCED, "complaint")
+    assert subscriber.suppressed_at is not None
+    assert Delivery.objects.get(id=row.id).status == Status.SUPPRESSED
+    assert services.suppress_address("someone@example.org", reason="again") == 0
+    assert services.restore_address("someone@example.org") == 1
+    subscriber.refresh_from_db()
+    assert (subscriber.status, subscriber.suppressed_at) == (Subscriber.Status.ACTIVE, None)
+
+
+def test_unsubscribed_people_are_not_turned_into_suppressed_ones():
+    make_subscriber("u@example.org", status=Subscriber.Status.UNSUBSCRIBED)
+    assert services.suppress_address("u@example.org", reason="bounce") == 0
+    assert services.restore_address("u@example.org") == 0
+
+
+@pytest.mark.parametrize(
+    ("event_type", "reject_reason", "action", "status"),
+    [
+        ("bounced", "bounced", "suppressed", Subscriber.Status.BOUNCED),
+        ("complained", "spam", "suppressed", Subscriber.Status.BOUNCED),
+        ("rejected", "invalid", "suppressed", Subscriber.Status.BOUNCED),
+        ("deferred", None, "ignored", Subscriber.Status.ACTIVE),
+        ("delivered", None, "ignored", Subscriber.Status.ACTIVE),
+        ("unsubscribed", None, "unsubscribed", Subscriber.Status.UNSUBSCRIBED),
+    ],
+)
+def test_provider_events(event_type, reject_reason, action, status):
+    make_subscriber("x@example.org")
+    got = services.handle_provider_event(
+        event_type=event_type, recipient="x@example.org", reject_reason=reject_reason, provider="postmark"
+    )
+    assert got == action
+    assert Subscriber.objects.get(email="x@example.org").status == status
+
+
+def test_a_batch_stops_claiming_inside_the_task_time_limit(papers, settings, monkeypatch):
+    rows = [queued_delivery(make_subscriber(f"t{n}@example.org")) for n in range(3)]
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 10
+    clock = iter([0.0, 1.0, 2.0, 6.0, 7.0])  # budget ends at 5 s: the third row waits
+    monkeypatch.setattr(services, "monotonic", lambda: next(clock))
+    result = services.deliver_batch([r.id for r in rows], limiter=LocalRateLimiter(1000))
+    assert result.sent == [rows[0].id, rows[1].id] and result.retry == [rows[2].id]
+    assert Delivery.objects.get(id=rows[2].id).status == Status.QUEUED
