@@ -27,8 +27,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from digests import selectors
+from digests import selectors, services
 from digests.models import Delivery, Issue
+from papers import services as paper_services
+from papers.importers import FORMATS
 from subscriptions.models import Subscriber
 
 # Charts -------------------------------------------------------------------------------
@@ -258,14 +260,7 @@ class SendTestForm(forms.Form):
     to_address = forms.EmailField(label="Send to", help_text="The test copy goes only to this address.")
 
 
-IMPORT_FORMATS = [
-    ("auto", "Detect from content"),
-    ("daily-json", "Daily papers JSON"),
-    ("atom", "Atom feed"),
-    ("rss", "RSS feed"),
-    ("html", "HTML page"),
-    ("text", "Text page"),
-]
+IMPORT_FORMATS = [("auto", "Detect from content"), *((name, name) for name in FORMATS)]
 
 
 class UploadImportForm(forms.Form):
@@ -380,9 +375,7 @@ def preview_view(request):
 
 def render_preview(request, subscriber):
     """The preview page for one subscriber, logged; also usable as a Subscriber admin action's response."""
-    from digests.services import preview_digest
-
-    rendered = preview_digest(subscriber)
+    rendered = services.preview_digest(subscriber)
     _record(request, "Previewed the next digest from the dashboard.", subscriber)
     return TemplateResponse(
         request,
@@ -405,9 +398,7 @@ def send_test_view(request):
     if not _confirmed(request):
         summary = f"Send the next digest of {subscriber.email} to {to_address} now?"
         return _confirm_page(request, form, title=title, action_url=url, summary=summary)
-    from digests.services import send_test_digest
-
-    send_test_digest(subscriber=subscriber, to_address=to_address)
+    services.send_test_digest(subscriber=subscriber, to_address=to_address)
     _record(request, f"Sent a test digest of this subscriber to {to_address}.", subscriber)
     messages.success(request, f"A test digest of {subscriber.email} was sent to {to_address}.")
     return _back()
@@ -416,9 +407,7 @@ def send_test_view(request):
 @require_POST
 def import_sources_view(request):
     """Fetch every configured source now (no mail: no confirmation step)."""
-    from papers.services import fetch_sources
-
-    summary, failures = _describe_fetch(fetch_sources())
+    summary, failures = _describe_fetch(paper_services.fetch_sources())
     _record(request, f"Imported papers from the configured sources: {summary}.")
     messages.success(request, f"Imported papers from the configured sources: {summary}.")
     for failure in failures:
@@ -435,12 +424,12 @@ def import_upload_view(request):
     form = UploadImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_page(request, form, title=title, action_url=url, submit="Import", multipart=True)
-    from papers.services import ImportFailed, import_bytes
-
     upload = form.cleaned_data["file"]
     try:
-        result = import_bytes(upload.read(), fmt=form.cleaned_data["fmt"], source_name=f"upload:{upload.name}")
-    except ImportFailed as exc:  # nothing was written; the ImportRun keeps the error too
+        result = paper_services.import_bytes(
+            upload.read(), fmt=form.cleaned_data["fmt"], source_name=f"upload:{upload.name}"
+        )
+    except paper_services.ImportFailed as exc:  # nothing was written; the ImportRun keeps the error too
         form.add_error("file", f"Import failed: {exc.reason}")
         return _form_page(request, form, title=title, action_url=url, submit="Import", multipart=True)
     _record(request, f"Imported papers from the uploaded file {upload.name}: {result}.")
@@ -463,9 +452,7 @@ def dispatch_due_view(request):
     scope = "to every active subscriber, due or not" if force else "to the subscribers who are due"
     if not _confirmed(request):
         return _confirm_page(request, form, title=title, action_url=url, summary=f"Send the {which} now, {scope}?")
-    from digests.services import dispatch_due
-
-    summary = _describe_dispatch(dispatch_due(frequency=frequency, force=force))
+    summary = _describe_dispatch(services.dispatch_due(frequency=frequency, force=force))
     _record(request, f"Sent the due {which} {scope}: {summary}.")
     messages.success(request, f"Sending the {which}: {summary}.")
     return _back()
@@ -485,9 +472,7 @@ def retry_failed_view(request, issue_id: int):
         if failed["all"] > failed["active"]:
             summary += f" ({failed['all'] - failed['active']:,} more went to addresses no longer active: not retried.)"
         return _confirm_page(request, form, title=title, action_url=url, summary=summary)
-    from digests.services import retry_failed
-
-    retried = retry_failed(issue)
+    retried = services.retry_failed(issue)
     selectors.forget_issue_counts(issue.pk)
     _record(request, f"Retried {retried} failed deliveries from the dashboard.", issue)
     messages.success(request, f"{retried:,} failed deliveries of {issue} are being sent again.")
@@ -505,10 +490,8 @@ def suppress_view(request):
     form = SuppressForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form, title=title, action_url=url, submit="Suppress")
-    from digests.services import suppress_address
-
     email, reason = form.cleaned_data["email"], form.cleaned_data["reason"]
-    if not suppress_address(email, reason=reason):
+    if not services.suppress_address(email, reason=reason):
         form.add_error("email", "No subscriber who still gets mail has this address: nothing changed.")
         return _form_page(request, form, title=title, action_url=url, submit="Suppress")
     subscriber = Subscriber.objects.filter(email=email.lower()).first()
@@ -527,10 +510,8 @@ def restore_view(request):
     form = AddressForm(request.POST)
     if not form.is_valid():
         return _form_page(request, form, title=title, action_url=url, submit="Restore")
-    from digests.services import restore_address
-
     email = form.cleaned_data["email"]
-    if not restore_address(email):
+    if not services.restore_address(email):
         form.add_error("email", "No suppressed subscriber has this address: nothing changed.")
         return _form_page(request, form, title=title, action_url=url, submit="Restore")
     subscriber = Subscriber.objects.filter(email=email.lower()).first()
