@@ -51,28 +51,24 @@ EXCERPT_CHARS = 220
 MAX_AUTHORS = 4
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, None) or default
-
-
 def sending_lease() -> dt.timedelta:
     """How long a SENDING claim is trusted: never shorter than the task's hard time limit."""
-    return dt.timedelta(seconds=_setting("DIGEST_SENDING_LEASE_SECONDS", settings.CELERY_TASK_TIME_LIMIT))
+    return dt.timedelta(seconds=settings.DIGEST_SENDING_LEASE_SECONDS)
 
 
 def rescue_after() -> dt.timedelta:
     """A QUEUED row untouched this long has probably lost its task (broker restarted)."""
-    return dt.timedelta(seconds=_setting("DIGEST_RESCUE_AFTER_SECONDS", 30 * 60))
+    return dt.timedelta(seconds=settings.DIGEST_RESCUE_AFTER_SECONDS)
 
 
 def max_retry_delay() -> float:
     """Backoff cap: never an ETA the broker would redeliver (visibility timeout) before it runs."""
-    return min(float(_setting("DIGEST_MAX_RETRY_DELAY_SECONDS", 600)), settings.CELERY_VISIBILITY_TIMEOUT / 2)
+    return min(settings.DIGEST_MAX_RETRY_DELAY_SECONDS, settings.CELERY_VISIBILITY_TIMEOUT / 2)
 
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with jitter ("equal jitter"), bounded by ``max_retry_delay``."""
-    base = float(_setting("DIGEST_RETRY_BASE_SECONDS", 30))
+    base = settings.DIGEST_RETRY_BASE_SECONDS
     ceiling = min(base * 2 ** max(attempt - 1, 0), max_retry_delay())
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 

@@ -195,6 +195,13 @@ CELERY_BEAT_SCHEDULE = {
 DIGEST_MAX_PAPERS = env_int("DIGEST_MAX_PAPERS", 10, minimum=1, maximum=20)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 100, minimum=1, maximum=1000)
 SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
+# A SENDING claim is trusted this long; at least the task's hard time limit, so a live
+# worker's claim never expires under it (a SIGKILLed worker's claim is retaken after it).
+DIGEST_SENDING_LEASE_SECONDS = env_int("DIGEST_SENDING_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT, minimum=1)
+# A QUEUED delivery untouched this long has lost its task (e.g. Redis restarted): re-enqueue.
+DIGEST_RESCUE_AFTER_SECONDS = env_int("DIGEST_RESCUE_AFTER_SECONDS", 30 * 60, minimum=1)
+DIGEST_RETRY_BASE_SECONDS = env_float("DIGEST_RETRY_BASE_SECONDS", 30.0, minimum=0.01)
+DIGEST_MAX_RETRY_DELAY_SECONDS = env_float("DIGEST_MAX_RETRY_DELAY_SECONDS", 600.0, minimum=1)
 # Signup abuse limits (per client IP and per address), kept in the cache: point CACHE_URL
 # at Redis so every web process shares them. Behind a reverse proxy, name the header
 # that carries the client address (e.g. HTTP_X_REAL_IP) in RATELIMIT_IP_META_KEY.
@@ -205,6 +212,8 @@ RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])
 PAPER_FETCH_TIMEOUT = env_int("PAPER_FETCH_TIMEOUT", 30, minimum=1)
+PAPER_FETCH_RETRIES = env_int("PAPER_FETCH_RETRIES", 2, minimum=0, maximum=10)
+PAPER_FETCH_BACKOFF = env_float("PAPER_FETCH_BACKOFF", 1.0, minimum=0)
 PAPER_MAX_BYTES = env_int("PAPER_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Redis for the send rate limit shared by all workers; the broker's by default.
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss")) or (

@@ -272,8 +272,8 @@ def read_source(source: str, *, deadline: float | None = None) -> Body:
             source,
             timeout=settings.PAPER_FETCH_TIMEOUT,
             max_bytes=settings.PAPER_MAX_BYTES,
-            retries=getattr(settings, "PAPER_FETCH_RETRIES", 2),
-            backoff=getattr(settings, "PAPER_FETCH_BACKOFF", 1.0),
+            retries=settings.PAPER_FETCH_RETRIES,
+            backoff=settings.PAPER_FETCH_BACKOFF,
             deadline=deadline,
         )
     return read_file(source, max_bytes=settings.PAPER_MAX_BYTES)
