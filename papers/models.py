@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -41,10 +43,14 @@ class Paper(models.Model):
     def __str__(self):
         return self.title[:100]
 
+    def get_absolute_url(self) -> str:
+        return reverse("papers:detail", args=[self.pk])
+
     @property
     def url(self) -> str:
-        """Where a reader should land: the paper page, else the abstract page."""
-        return self.page_url or self.abs_url or self.pdf_url
+        """Where a reader should land: the paper page, else the abstract page or PDF,
+        else our own page for the paper (papers imported without links)."""
+        return self.page_url or self.abs_url or self.pdf_url or settings.SITE_URL + self.get_absolute_url()
 
 
 class ImportRun(models.Model):
