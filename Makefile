@@ -23,8 +23,13 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Optional semantic ranking (sentence embeddings, CPU, offline); ranking falls back to lexical without it.
-install-semantic: $(VENV)/.installed
+# torch goes first, at its pinned CPU build: left to the resolver, another version could pull a CUDA build.
+$(VENV)/.installed-semantic: requirements-semantic.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet "$$(grep '^torch==' requirements-semantic.txt)"
 	$(BIN)/pip install --quiet -r requirements-semantic.txt
+	touch $@
+
+install-semantic: $(VENV)/.installed-semantic
 
 run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -33,7 +38,7 @@ run: $(VENV)/.installed
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/, mail: var/outbox/)"
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.installed-semantic
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,3 +1,30 @@
-"""Staff pages under /admin/ that are not model admins (the dashboard)."""
+"""Staff pages under /admin/ that are not model admins: the dashboard and its actions.
 
-urlpatterns: list = []
+Mounted before ``admin.site.urls``. ``admin_view`` makes every view staff-only
+(others are sent to the admin login), CSRF-protected and never cached.
+"""
+
+from django.contrib import admin
+from django.urls import path
+
+from digests import dashboard
+
+app_name = "dashboard"
+
+
+def _staff(view):
+    return admin.site.admin_view(view)
+
+
+urlpatterns = [
+    path("dashboard/", _staff(dashboard.dashboard_view), name="index"),
+    path("dashboard/progress.json", _staff(dashboard.progress_view), name="progress"),
+    path("dashboard/preview/", _staff(dashboard.preview_view), name="preview"),
+    path("dashboard/send-test/", _staff(dashboard.send_test_view), name="send_test"),
+    path("dashboard/import/", _staff(dashboard.import_sources_view), name="import_sources"),
+    path("dashboard/import/upload/", _staff(dashboard.import_upload_view), name="import_upload"),
+    path("dashboard/dispatch/", _staff(dashboard.dispatch_due_view), name="dispatch_due"),
+    path("dashboard/issues/<int:issue_id>/retry/", _staff(dashboard.retry_failed_view), name="retry_failed"),
+    path("dashboard/suppress/", _staff(dashboard.suppress_view), name="suppress"),
+    path("dashboard/restore/", _staff(dashboard.restore_view), name="restore"),
+]

@@ -3,6 +3,9 @@ queries (counts are annotated, related rows joined); actions call the services."
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from subscriptions import services
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
@@ -31,7 +34,16 @@ def _run(service, verb):
 
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
-    list_display = ["email", "status", "frequency", "schedule", "topic_count", "created_at", "confirmed_at"]
+    list_display = [
+        "email",
+        "status",
+        "frequency",
+        "schedule",
+        "topic_count",
+        "created_at",
+        "confirmed_at",
+        "next_digest",
+    ]
     list_filter = ["status", "frequency"]
     search_fields = ["email", "topics__query"]
     date_hierarchy = "created_at"
@@ -56,6 +68,18 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.display(description="Topics", ordering="topic_count")
     def topic_count(self, obj):
         return obj.topic_count
+
+    @admin.display(description="Next digest")
+    def next_digest(self, obj):
+        """Links to the dashboard's preview and send-test actions for this subscriber."""
+        query = urlencode({"subscriber": obj.email})
+        return format_html(
+            '<a href="{}?{}">Preview</a> · <a href="{}?{}">Send test</a>',
+            reverse("dashboard:preview"),
+            query,
+            reverse("dashboard:send_test"),
+            query,
+        )
 
     @admin.display(description="Sends")
     def schedule(self, obj):

@@ -5,77 +5,87 @@ Public API (stable; the internals behind it may change):
 - ``rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=())``
   ranks the papers in the database for a list of topic queries, as the digest does
   for a new subscriber, and returns ``RankedPaper`` items, best first.
+- ``rank_for_subscribers(subscribers, *, since=None, limit=None)`` does it for a batch
+  of subscribers with a fixed number of queries, whatever the batch size.
+- ``rank_papers_for(subscriber, ...)``: one subscriber.
+- ``embed_papers(papers)``: importers call it with new or changed papers.
+
+How: each distinct topic is scored once against every paper (BM25F over title and
+abstract, fused with sentence-embedding similarity when the semantic extra is
+installed; see ``fusion``), weak matches fall under a floor, upvotes reorder what is
+left, followed authors come first and feedback moves each subscriber's ranking.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from digests.ranking.ranker import RankedPaper, Request, TopicRef, rank_requests
+from digests.ranking.semantic import embed_papers as _embed_papers
 
-from papers.models import Paper
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-@dataclass
-class RankedPaper:
-    paper: Paper
-    score: float
-    topic: str | None = None
-    why: str = ""
-    matched_terms: list[str] = field(default_factory=list)
-
-
-def _terms(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
+__all__ = ["RankedPaper", "embed_papers", "rank_for_subscribers", "rank_papers_for", "rank_topics"]
 
 
 def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=()) -> list[RankedPaper]:
-    """First version: word overlap between each query and title + abstract."""
-    papers = Paper.objects.all()
-    if since is not None:
-        papers = papers.filter(first_seen_at__gte=since)
-    if exclude_paper_ids:
-        papers = papers.exclude(id__in=list(exclude_paper_ids))
-    best: dict[int, RankedPaper] = {}
-    for paper in papers.only("id", "title", "abstract", "authors", "upvotes", "page_url", "abs_url", "pdf_url"):
-        title_terms, body_terms = _terms(paper.title), _terms(paper.abstract)
-        for query in queries:
-            wanted = _terms(query)
-            if not wanted:
-                continue
-            hits = sorted(wanted & (title_terms | body_terms))
-            score = (2 * len(wanted & title_terms) + len(wanted & body_terms)) / (3 * len(wanted))
-            if score >= 0.34 and (paper.id not in best or best[paper.id].score < score):
-                best[paper.id] = RankedPaper(paper, score, query, f"{query}: {', '.join(hits)}", hits)
-    ranked = sorted(best.values(), key=lambda r: (-r.score, -r.paper.upvotes))
-    return ranked[:limit]
+    """Papers for these topic queries, best first: what a new subscriber with these
+    topics and followed ``authors`` would get (the signup preview and ``rank_papers``)."""
+    topics = [TopicRef(query=q.strip()) for q in dict.fromkeys(queries) if q and q.strip()]
+    request = Request(key=None, topics=topics, authors=list(authors), exclude_ids=set(exclude_paper_ids))
+    return rank_requests([request], since=since, limit=limit)[None]
 
 
 def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, list[RankedPaper]]:
     """Each subscriber's digest papers, best first: the union of their topics, followed
-    authors' papers first, no paper sent to them before, at most ``limit``
-    (``settings.DIGEST_MAX_PAPERS`` by default). Empty list: nothing relevant, send nothing.
+    authors' papers first, no paper sent to them before, feedback applied, at most
+    ``limit`` (``settings.DIGEST_MAX_PAPERS`` by default). An empty list means nothing
+    relevant: send nothing.
 
-    First version: one ``rank_topics`` call per subscriber.
+    Four queries whatever the batch size (topics, sent papers, feedback, the papers
+    returned) plus the paper index's one (two when it is rebuilt), and one more each
+    when feedback names papers outside the index or topics lack stored embeddings.
     """
     from django.conf import settings
 
     from digests.models import Delivery
+    from subscriptions.models import Feedback, Subscription
 
+    subscribers = list(subscribers)
+    if not subscribers:
+        return {}
+    ids = [s.id for s in subscribers]
     limit = limit or settings.DIGEST_MAX_PAPERS
-    result = {}
-    for subscriber in subscribers:
-        sent = set()
-        for ids in Delivery.objects.filter(subscriber=subscriber, status=Delivery.Status.SENT).values_list(
-            "paper_ids", flat=True
-        ):
-            sent.update(ids)
-        queries = [t.query for t in subscriber.topics.all()]
-        result[subscriber.id] = rank_topics(
-            queries, since=since, limit=limit, authors=subscriber.authors, exclude_paper_ids=sent
+
+    topics: dict[int, list[TopicRef]] = {i: [] for i in ids}
+    for subscriber_id, topic_id, query, embedding in (
+        Subscription.objects.filter(subscriber_id__in=ids)
+        .order_by("created_at", "id")
+        .values_list("subscriber_id", "topic_id", "topic__query", "topic__embedding")
+    ):
+        topics[subscriber_id].append(TopicRef(query=query, id=topic_id, embedding=embedding))
+
+    sent: dict[int, set[int]] = {i: set() for i in ids}
+    for subscriber_id, paper_ids in Delivery.objects.filter(
+        subscriber_id__in=ids, status=Delivery.Status.SENT
+    ).values_list("subscriber_id", "paper_ids"):
+        sent[subscriber_id].update(int(p) for p in paper_ids or ())
+
+    liked: dict[int, list[int]] = {i: [] for i in ids}
+    disliked: dict[int, list[int]] = {i: [] for i in ids}
+    for subscriber_id, paper_id, vote in Feedback.objects.filter(subscriber_id__in=ids).values_list(
+        "subscriber_id", "paper_id", "vote"
+    ):
+        (liked if vote > 0 else disliked)[subscriber_id].append(paper_id)
+
+    requests = [
+        Request(
+            key=s.id,
+            topics=topics[s.id],
+            authors=list(s.authors or []),
+            exclude_ids=sent[s.id],
+            liked_ids=liked[s.id],
+            disliked_ids=disliked[s.id],
         )
-    return result
+        for s in subscribers
+    ]
+    return rank_requests(requests, since=since, limit=limit)
 
 
 def rank_papers_for(subscriber, *, since=None, limit=None) -> list[RankedPaper]:
@@ -84,6 +94,6 @@ def rank_papers_for(subscriber, *, since=None, limit=None) -> list[RankedPaper]:
 
 def embed_papers(papers) -> None:
     """Compute and store sentence embeddings for new or changed papers (called by the
-    importers inside the import transaction). The semantic extra fills this in; without
-    it ranking is lexical and this does nothing."""
-    return None
+    importers inside the import transaction). Without the semantic extra it does
+    nothing (and says so once in the log): ranking is then lexical."""
+    _embed_papers(papers)

@@ -1,22 +1,44 @@
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
-from subscriptions.models import Feedback, Subscriber
+from digests.ranking.feedback import record_vote
+from papers.models import Paper
+from subscriptions.models import Subscriber
 from subscriptions.tokens import BadToken, read_token
 
+_INVALID = "This link is not valid."
 
-@require_GET
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def feedback(request, token):
-    """Record a vote from a digest link (first version: a GET records it)."""
+    """A 👍/👎 link from a digest: one click records the vote, no login.
+
+    Mail scanners open links before the reader does, so a GET is made harmless to
+    repeat: it records the link's vote idempotently (the latest vote wins, and the
+    same vote again changes nothing) and shows a page that confirms it, with a button
+    to change it; the button POSTs the other vote. HEAD requests (link checkers)
+    record nothing. The signed token is the authority here, not a session, so the
+    POST needs no CSRF cookie: nobody without the link can vote, and a vote is always
+    reversible from the same page.
+    """
     try:
         payload = read_token("feedback", token)
     except BadToken:
-        return HttpResponseBadRequest("This link is not valid.")
-    subscriber = Subscriber.objects.filter(id=payload["s"]).first()
-    if subscriber is None:
-        return HttpResponseBadRequest("This link is not valid.")
-    Feedback.objects.update_or_create(
-        subscriber=subscriber, paper_id=payload["p"], defaults={"vote": payload["v"], "topic_id": payload.get("t")}
-    )
-    return render(request, "subscriptions/message.html", {"title": "Thanks", "message": "Your vote was recorded."})
+        return HttpResponseBadRequest(_INVALID)
+    vote = payload.get("v")
+    if request.method == "POST":
+        try:
+            vote = int(request.POST.get("vote", ""))
+        except ValueError:
+            return HttpResponseBadRequest("Choose 👍 or 👎.")
+    if vote not in (1, -1):
+        return HttpResponseBadRequest("Choose 👍 or 👎.")
+    subscriber = Subscriber.objects.filter(id=payload.get("s")).only("id").first()
+    paper = Paper.objects.filter(id=payload.get("p")).only("id", "title", "page_url", "abs_url", "pdf_url").first()
+    if subscriber is None or paper is None:
+        return HttpResponseBadRequest(_INVALID)
+    record_vote(subscriber_id=subscriber.id, paper_id=paper.id, vote=vote, topic_id=payload.get("t"))
+    return render(request, "ranking/feedback.html", {"paper": paper, "vote": vote, "other_vote": -vote})

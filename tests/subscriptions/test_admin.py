@@ -101,3 +101,12 @@ def test_admin_actions_call_the_services(staff_client):
     staff_client.post("/admin/subscriptions/subscriber/", {"action": "unsubscribe_selected", "_selected_action": ids})
     assert set(Subscriber.objects.values_list("status", flat=True)) == {"unsubscribed"}
     assert all(s.unsubscribed_at for s in Subscriber.objects.all())
+
+
+def test_subscriber_list_links_to_preview_and_send_test_of_their_next_digest(staff_client):
+    _people(1, topics=("rl",))
+    html = staff_client.get("/admin/subscriptions/subscriber/").content.decode()
+    assert '<a href="/admin/dashboard/preview/?subscriber=p0%40example.org">Preview</a>' in html
+    assert '<a href="/admin/dashboard/send-test/?subscriber=p0%40example.org">Send test</a>' in html
+    preview = staff_client.get("/admin/dashboard/preview/?subscriber=p0%40example.org")
+    assert preview.status_code == 200

@@ -1,0 +1,176 @@
+"""The paper index: everything ranking needs about one set of papers, as arrays.
+
+Building it (tokenising, stemming, loading embeddings) costs far more than scoring,
+so it is cached per process, keyed by a fingerprint of the paper set read with one
+aggregate query: the number of papers, the newest id, the latest ``updated_at`` (the
+importers set it on every change) and how many have embeddings. Upvotes are not part
+of the key: when their total moved, they alone are read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import Count, Max, Q, Sum
+
+from digests.ranking import semantic
+from digests.ranking.lexical import LexicalIndex, stem_sequence, words
+
+log = logging.getLogger(__name__)
+
+_CACHE_SIZE = 4
+_cache: OrderedDict[tuple, PaperIndex] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+@dataclass
+class PaperIndex:
+    ids: np.ndarray  # paper ids, one per row
+    row_of: dict[int, int]
+    titles: list[str]
+    lexical: LexicalIndex
+    sequences: list[str]  # stemmed title + abstract, for phrases
+    author_words: list[list[set[str]]]  # per paper, per author, the name's folded words
+    authors: list[list[str]]
+    categories: list[list[str]]
+    first_seen: np.ndarray  # unix seconds
+    embeddings: np.ndarray | None  # (papers x 384) unit vectors, or None when lexical only
+    upvotes: np.ndarray | None = None
+    author_rows: dict[str, set[int]] = field(default_factory=dict)  # folded name word -> papers
+    category_rows: dict[str, set[int]] = field(default_factory=dict)  # "cs.cl" and "cs" -> papers
+
+    def __post_init__(self):
+        for row, names in enumerate(self.author_words):
+            for name_words in names:
+                for word in name_words:
+                    self.author_rows.setdefault(word, set()).add(row)
+        for row, categories in enumerate(self.categories):
+            for category in categories:
+                self.category_rows.setdefault(category, set()).add(row)
+                self.category_rows.setdefault(category.split(".")[0], set()).add(row)
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def papers_by_authors(self, names) -> np.ndarray:
+        """Papers with an author whose name has all the words of one of ``names``."""
+        found = np.zeros(self.size, dtype=bool)
+        for name in names:
+            parts = words(name)
+            if not parts:
+                continue
+            rows = set.intersection(*(self.author_rows.get(part, set()) for part in parts))
+            for row in rows:
+                if any(all(part in name_words for part in parts) for name_words in self.author_words[row]):
+                    found[row] = True
+        return found
+
+    def papers_in_categories(self, categories) -> np.ndarray:
+        """Papers in any of ``categories`` (``cs.CL``, or a whole archive such as ``cs``)."""
+        found = np.zeros(self.size, dtype=bool)
+        for category in categories:
+            rows = self.category_rows.get(str(category).lower(), ())
+            found[list(rows)] = True
+        return found
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def paper_queryset(since=None):
+    from papers.models import Paper
+
+    papers = Paper.objects.all()
+    if since is not None:
+        papers = papers.filter(first_seen_at__gte=since)
+    return papers
+
+
+def get_index(since=None) -> PaperIndex:
+    """The index of the papers first seen at or after ``since`` (all papers if None).
+
+    Queries: one aggregate for the fingerprint (how many papers, the newest id, the
+    latest update, how many have embeddings, the upvote total); on a cache miss one
+    to load the papers (and one to store embeddings of papers that lack them); when
+    only upvotes moved (an update that did not touch ``updated_at``), one to read them.
+    """
+    use_semantic = semantic.is_available()
+    stats = paper_queryset(since).aggregate(
+        count=Count("id"),
+        last_id=Max("id"),
+        last_update=Max("updated_at"),
+        embedded=Count("id", filter=~Q(embedding_model="")),
+        votes=Sum("upvotes"),
+    )
+    key = (
+        since.isoformat() if since else None,
+        use_semantic,
+        stats["count"],
+        stats["last_id"],
+        stats["last_update"].isoformat() if stats["last_update"] else None,
+        stats["embedded"],
+    )
+    with _cache_lock:
+        index = _cache.get(key)
+        if index is not None:
+            _cache.move_to_end(key)
+    if index is None:
+        index = build_index(since, use_semantic=use_semantic)
+        with _cache_lock:
+            _cache[key] = index
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    if int(index.upvotes.sum(dtype=np.float64)) != int(stats["votes"] or 0):
+        votes = dict(paper_queryset(since).values_list("id", "upvotes"))
+        index.upvotes = np.array([votes.get(int(i), 0) for i in index.ids], dtype=np.float32)
+    return index
+
+
+def build_index(since=None, *, use_semantic: bool) -> PaperIndex:
+    fields = ["id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes"]
+    if use_semantic:
+        fields += ["embedding", "embedding_model"]
+    papers = list(paper_queryset(since).order_by("id").only(*fields))
+    return index_papers(papers, use_semantic=use_semantic)
+
+
+def index_papers(papers, *, use_semantic: bool) -> PaperIndex:
+    """Index a list of ``Paper`` objects (those missing an embedding get one, stored)."""
+    titles = [p.title for p in papers]
+    abstracts = [p.abstract or "" for p in papers]
+    embeddings = None
+    if use_semantic:
+        embeddings = np.zeros((len(papers), semantic.DIMENSIONS), dtype=np.float32)
+        missing = []
+        for row, paper in enumerate(papers):
+            vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
+            if vector is None:
+                missing.append(row)
+            else:
+                embeddings[row] = vector
+        if missing:
+            log.info("embedding %d papers that have no stored embedding", len(missing))
+            semantic.embed_papers([papers[row] for row in missing])
+            for row in missing:
+                embeddings[row] = semantic.from_bytes(papers[row].embedding)
+    authors = [[str(a) for a in (p.authors or [])] for p in papers]
+    return PaperIndex(
+        ids=np.array([p.id for p in papers], dtype=np.int64),
+        row_of={p.id: row for row, p in enumerate(papers)},
+        titles=titles,
+        lexical=LexicalIndex(titles, abstracts),
+        sequences=[stem_sequence(f"{t} . {a}") for t, a in zip(titles, abstracts, strict=True)],
+        author_words=[[set(words(a)) for a in names] for names in authors],
+        authors=authors,
+        categories=[[str(c).lower() for c in (p.categories or [])] for p in papers],
+        first_seen=np.array([p.first_seen_at.timestamp() if p.first_seen_at else 0.0 for p in papers]),
+        embeddings=embeddings,
+        upvotes=np.array([p.upvotes for p in papers], dtype=np.float32),
+    )

@@ -1,0 +1,115 @@
+"""Topic query syntax.
+
+A topic is plain words (``long context language models``); those who want more can
+write:
+
+- ``"exact phrase"``: the words must appear in this order, side by side, in the title
+  or abstract (word endings ignored, so ``"language model"`` also finds "language
+  models");
+- ``-word`` or ``-"some phrase"``: papers containing it are left out;
+- ``author:Name`` or ``author:"First Last"``: only papers by an author whose name
+  contains all these words (several ``author:`` = any of them);
+- ``cat:cs.CL``: only papers in that arXiv category (``cat:cs`` = any ``cs.*``;
+  several ``cat:`` = any of them).
+
+A topic made only of ``author:``/``cat:`` filters matches every paper that passes them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from digests.ranking.lexical import fold, index_terms, stem_sequence, words
+
+# A term is an optional "-" or "field:", then a quoted string or a bare word.
+_TOKEN = re.compile(r'(-)?(?:(author|cat|au):)?(?:"([^"]*)"?|(\S+))', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str
+    words: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    excluded_words: tuple[str, ...] = ()
+    excluded_phrases: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    terms: tuple[str, ...] = field(default=())
+
+    @property
+    def free_text(self) -> str:
+        """What the topic is about in plain words (for sentence embeddings)."""
+        return " ".join([*self.words, *self.phrases])
+
+    @property
+    def is_filter_only(self) -> bool:
+        return not self.terms and bool(self.authors or self.categories)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.terms and not self.authors and not self.categories
+
+    def stemmed_phrases(self) -> list[str]:
+        return [seq for seq in (stem_sequence(p) for p in self.phrases) if seq.strip()]
+
+    def stemmed_exclusions(self) -> tuple[list[str], list[str]]:
+        """(single stems, stemmed phrases) that exclude a paper."""
+        singles = [t for w in self.excluded_words for t in index_terms(w)]
+        phrases = [seq for seq in (stem_sequence(p) for p in self.excluded_phrases) if seq.strip()]
+        return singles, phrases
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Split a topic into plain words, phrases, exclusions and filters."""
+    plain, phrases, excluded_words, excluded_phrases, authors, categories = [], [], [], [], [], []
+    for match in _TOKEN.finditer(text):
+        negated, prefix, quoted, bare = match.groups()
+        value = quoted if quoted is not None else bare
+        if not value or not value.strip():
+            continue
+        prefix = (prefix or "").lower()
+        if prefix in ("author", "au"):
+            name = " ".join(words(value.replace("_", " ")))
+            if name:
+                authors.append(name)
+        elif prefix == "cat":
+            categories.append(fold(value).strip().rstrip("."))
+        elif negated:
+            target = excluded_phrases if quoted is not None and len(words(value)) > 1 else excluded_words
+            target.append(value.strip())
+        elif quoted is not None:
+            if len(words(value)) > 1:
+                phrases.append(value.strip())
+            else:
+                plain.append(value.strip())
+        elif bare == "-":
+            continue
+        else:
+            plain.append(value)
+    terms = tuple(index_terms(" ".join([*plain, *phrases])))
+    return ParsedQuery(
+        text=text.strip(),
+        words=tuple(plain),
+        phrases=tuple(phrases),
+        excluded_words=tuple(excluded_words),
+        excluded_phrases=tuple(excluded_phrases),
+        authors=tuple(authors),
+        categories=tuple(categories),
+        terms=terms,
+    )
+
+
+def author_matches(wanted: str, author_name: str) -> bool:
+    """``wanted`` (already folded words) names this author: all its words are in the name."""
+    have = set(words(author_name))
+    return all(part in have for part in wanted.split())
+
+
+def category_matches(wanted: str, categories) -> bool:
+    wanted = wanted.lower()
+    for category in categories:
+        category = str(category).lower()
+        if category == wanted or category.startswith(wanted + "."):
+            return True
+    return False

