@@ -111,9 +111,8 @@ def embed_topics(chunk: int = 2000) -> int:
     """Store the sentence embedding of every topic that has none, through the ranking's own
     code, as a week of previews and earlier issues would have; returns how many."""
     try:
-        from digests.ranking.ranker import TopicRef, parsed, topic_vectors
-
         from digests.ranking import semantic
+        from digests.ranking.ranker import TopicRef, parsed, topic_vectors
     except ImportError:  # the ranking without embeddings
         return 0
     if not semantic.is_available():

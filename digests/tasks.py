@@ -5,6 +5,7 @@ the delivery rows' claims make the second run a no-op for whatever was already s
 """
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from digests import services
 
@@ -22,7 +23,12 @@ def dispatch_due(frequency=None, force=False):
 @shared_task(bind=True, name="digests.tasks.deliver_batch", max_retries=BATCH_MAX_RETRIES)
 def deliver_batch(self, delivery_ids):
     """Send one batch; transient failures come back later with only the rows that need it."""
-    result = services.deliver_batch(delivery_ids)
+    try:
+        result = services.deliver_batch(delivery_ids)
+    except SoftTimeLimitExceeded:
+        # Out of time (ranking or SMTP slower than planned): run the batch again; rows
+        # already SENT are no-ops, a claim cut short is retaken after its lease.
+        raise self.retry(args=[delivery_ids], countdown=5) from None
     if result.retry_ids and not self.request.is_eager:
         # retry_in is capped below the broker's visibility timeout (services.max_retry_delay).
         raise self.retry(args=[result.retry_ids], countdown=result.retry_in)

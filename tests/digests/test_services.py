@@ -393,3 +393,39 @@ def test_a_batch_stops_claiming_inside_the_task_time_limit(papers, settings, mon
     result = services.deliver_batch([r.id for r in rows], limiter=LocalRateLimiter(1000))
     assert result.sent == [rows[0].id, rows[1].id] and result.retry == [rows[2].id]
     assert Delivery.objects.get(id=rows[2].id).status == Status.QUEUED
+
+
+def test_running_out_of_time_while_rendering_leaves_the_row_queued_not_failed(papers, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    row = queued_delivery(make_subscriber("slow@example.org"))
+
+    def out_of_time(name, context):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services.emails, "render", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        services.deliver_batch([row.id], limiter=LocalRateLimiter(1000))
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (Status.QUEUED, 0, "")
+
+
+def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
+    from celery.exceptions import Retry, SoftTimeLimitExceeded
+
+    from digests import tasks
+
+    def out_of_time(ids):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(tasks.services, "deliver_batch", out_of_time)
+    retried = {}
+
+    def fake_retry(**kwargs):
+        retried.update(kwargs)
+        return Retry()
+
+    monkeypatch.setattr(tasks.deliver_batch, "retry", fake_retry)
+    with pytest.raises(Retry):
+        tasks.deliver_batch.run([1, 2, 3])
+    assert retried == {"args": [[1, 2, 3]], "countdown": 5}
