@@ -67,3 +67,11 @@ def spamassassin_bin():
 def _isolated_outbox(settings, tmp_path):
     """Each test writes its outbox (the embedded mail backend's folder) somewhere of its own."""
     settings.OUTBOX_DIR = tmp_path / "outbox"
+
+
+@pytest.fixture
+def own_cache(settings, request):
+    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
+    }

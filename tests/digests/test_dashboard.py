@@ -10,7 +10,7 @@ from digests import selectors
 from digests.dashboard import growth_chart, nice_scale, papers_chart
 from tests.digests.dashboard_samples import NOW, SMALL_STATUSES, build_showcase, build_small
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache")]
 
 PAGE = "/admin/dashboard/"
 ACTION_URLS = [
@@ -24,21 +24,6 @@ ACTION_URLS = [
     "/admin/dashboard/suppress/",
     "/admin/dashboard/restore/",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings, request):
-    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
-    }
-
-
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_user("operator", "op@example.org", "pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,7 +15,7 @@ from digests.models import Delivery, Issue
 from papers.models import ImportRun, Paper
 from subscriptions.models import Subscriber, Subscription, Topic
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache")]
 
 ATOM_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
@@ -34,21 +33,6 @@ ATOM_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
   </entry>
 </feed>
 """
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings, request):
-    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
-    }
-
-
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_user("operator", "op@example.org", "pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

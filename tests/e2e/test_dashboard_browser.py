@@ -9,17 +9,9 @@ from playwright.sync_api import expect
 
 from tests.digests.dashboard_samples import build_showcase, build_small
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_cache")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings, request):
-    """A fresh in-memory cache per test (the dashboard caches finished issues' counts)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
-    }
 
 
 @pytest.fixture
