@@ -22,6 +22,7 @@ Exactly once, by data:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import re
@@ -36,7 +37,6 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from digests import emails, ratelimit, schedule
@@ -210,6 +210,7 @@ def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:
 # --------------------------------------------------------------------------- context
 
 
+@functools.lru_cache(maxsize=4096)
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """Two or three lines of the abstract, cut at a word."""
     text = " ".join((text or "").split())
@@ -242,10 +243,10 @@ def _phrase(names: list[str]) -> str:
 
 def web_url(delivery: Delivery) -> str:
     """The signed "view in browser" link of one delivered copy."""
+    from subscriptions.links import absolute_url
     from subscriptions.tokens import make_token
 
-    token = make_token("webview", delivery.subscriber_id, d=delivery.id)
-    return settings.SITE_URL + reverse("digests:web", args=[token])
+    return absolute_url("digests:web", make_token("webview", delivery.subscriber_id, d=delivery.id))
 
 
 @dataclass
@@ -481,7 +482,7 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                 result.retry_in = max(result.retry_in, retry_delay(max(row.attempts, 1)))
                 pending = []
                 break
-            outcome = _send_one(row, rendered, items, connection)
+            outcome = _send_one(row, rendered, items, connection, unsubscribe=context["unsubscribe_url"])
             getattr(result, outcome).append(row.id)
             if outcome == "retry":
                 result.retry_in = max(result.retry_in, retry_delay(row.attempts + 1))
@@ -513,7 +514,7 @@ def _connection_broken(connection) -> bool:
         return True
 
 
-def _send_one(row: Delivery, rendered, items: list[DigestItem], connection) -> str:
+def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str) -> str:
     """Claim one row, send it, record the outcome; returns the BatchResult field to count it in."""
     claimed_at = timezone.now()
     message_id = row.message_id or emails.new_message_id()
@@ -527,12 +528,10 @@ def _send_one(row: Delivery, rendered, items: list[DigestItem], connection) -> s
     if not claimed:
         return "busy"  # another worker holds or finished it
     attempt = row.attempts + 1
-    from subscriptions.links import unsubscribe_url
-
     message = emails.build_message(
         rendered,
         to=row.subscriber.email,
-        unsubscribe_url=unsubscribe_url(row.subscriber),
+        unsubscribe_url=unsubscribe,
         list_id=list_id(row.issue.frequency),
         message_id=message_id,
         connection=connection,

@@ -4,10 +4,9 @@ A vote moves that subscriber's future ranking (see ``ranker._FeedbackSimilarity`
 papers like the liked ones rise, papers like the disliked ones sink.
 """
 
-from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
+from subscriptions.links import absolute_url
 from subscriptions.tokens import make_token
 
 
@@ -16,7 +15,7 @@ def feedback_links(subscriber_id: int, paper_id: int, topic_id: int | None = Non
     urls = []
     for vote in (1, -1):
         token = make_token("feedback", subscriber_id, p=paper_id, v=vote, t=topic_id)
-        urls.append(settings.SITE_URL + reverse("ranking:feedback", args=[token]))
+        urls.append(absolute_url("ranking:feedback", token))
     return urls[0], urls[1]
 
 
