@@ -391,6 +391,7 @@ class WorkerPool:
     def _spawn(self, index: int) -> tuple[subprocess.Popen, Path]:
         ready = self.workdir / f"worker{index}.ready"
         ready.unlink(missing_ok=True)
+        Path(f"{ready}.pool").unlink(missing_ok=True)
         logfile = open(self.workdir / f"worker{index}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
             [
@@ -424,7 +425,8 @@ class WorkerPool:
             if worker.proc.poll() is not None:
                 code = worker.proc.returncode
                 raise RuntimeError(f"worker {worker.index} exited with {code}: {self.log_tail(worker.index)}")
-            return worker.ready_file.exists()
+            # The worker consumes, and its pool process is initialised (sentence model loaded).
+            return worker.ready_file.exists() and Path(f"{worker.ready_file}.pool").exists()
 
         deadline = time.monotonic() + timeout
         while not ready():

@@ -1,7 +1,8 @@
 """The project's Celery app as the bench runs it: unchanged, plus two things for measuring.
 
-- On ``worker_ready`` it touches ``$BENCH_READY_FILE``, so the bench knows when a worker
-  process is consuming (no polling with ``celery inspect``).
+- On ``worker_ready`` it touches ``$BENCH_READY_FILE``, and each pool process, once
+  initialised (the sentence model loaded), touches ``$BENCH_READY_FILE.pool``: the bench
+  starts timing when both exist (no polling with ``celery inspect``).
 - ``$BENCH_PROBES`` (``name=module:attribute,...``) wraps those functions in each pool
   process with a timer; after each task the time spent in each is added to a Redis hash
   at ``$BENCH_PROBE_REDIS`` (``bench:probe:seconds`` / ``bench:probe:calls``). This is how
@@ -79,6 +80,9 @@ def install_probes(spec: str) -> list[str]:
 @worker_process_init.connect
 def _install(**_):
     global _redis
+    path = os.environ.get("BENCH_READY_FILE")
+    if path:
+        Path(path + ".pool").touch()
     spec = os.environ.get("BENCH_PROBES", "")
     url = os.environ.get("BENCH_PROBE_REDIS")
     if not spec or not url:

@@ -21,22 +21,24 @@ from django.conf import settings
 
 DEFAULT_KEY = "digests:send-rate"
 
-# KEYS[1] = bucket key; ARGV[1] = emission interval (µs); ARGV[2] = burst tolerance (µs).
-# Returns 0 when a message may go now, else how many µs to wait before asking again.
+# KEYS[1] = bucket key; ARGV[1] = emission interval (µs); ARGV[2] = burst tolerance (µs);
+# ARGV[3] = how many messages. Returns 0 when they may all go now (their slots are
+# taken), else how many µs to wait before asking again.
 _GCRA_LUA = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then
   tat = now
 end
-local allowed_at = tat - tolerance
+local allowed_at = tat + (count - 1) * interval - tolerance
 if now < allowed_at then
   return allowed_at - now
 end
-local new_tat = tat + interval
+local new_tat = tat + count * interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return 0
 """
@@ -50,18 +52,21 @@ class _Limiter:
     def __init__(self, rate_per_second: float, burst: int = 1):
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
+        self.burst = max(burst, 1)
         self.interval_us = 1_000_000 / rate_per_second
-        self.tolerance_us = self.interval_us * max(burst - 1, 0)
+        self.tolerance_us = self.interval_us * (self.burst - 1)
 
-    def try_acquire(self) -> float:
-        """0.0 when a message may go now (and the slot is taken), else seconds to wait."""
+    def try_acquire(self, count: int = 1) -> float:
+        """0.0 when ``count`` messages may go now (and their slots are taken), else seconds to wait."""
         raise NotImplementedError
 
-    def acquire(self, *, max_wait: float = 30.0) -> float:
-        """Block until a message may go; returns the seconds waited."""
+    def acquire(self, count: int = 1, *, max_wait: float = 30.0) -> float:
+        """Block until ``count`` messages (at most ``burst``) may go; returns the seconds waited."""
+        if not 1 <= count <= self.burst:
+            raise ValueError(f"count must be between 1 and the burst ({self.burst}), not {count}")
         started = time.monotonic()
         while True:
-            wait = self.try_acquire()
+            wait = self.try_acquire(count)
             if wait <= 0:
                 return time.monotonic() - started
             if time.monotonic() - started + wait > max_wait:
@@ -78,8 +83,9 @@ class RedisRateLimiter(_Limiter):
         self.key = key
         self._script = self.client.register_script(_GCRA_LUA)
 
-    def try_acquire(self) -> float:
-        wait_us = int(self._script(keys=[self.key], args=[math.ceil(self.interval_us), math.ceil(self.tolerance_us)]))
+    def try_acquire(self, count: int = 1) -> float:
+        interval, tolerance = math.ceil(self.interval_us), math.ceil(self.tolerance_us)
+        wait_us = int(self._script(keys=[self.key], args=[interval, tolerance, count]))
         return wait_us / 1_000_000
 
 
@@ -91,14 +97,14 @@ class LocalRateLimiter(_Limiter):
         self._lock = threading.Lock()
         self._tat = 0.0
 
-    def try_acquire(self) -> float:
+    def try_acquire(self, count: int = 1) -> float:
         with self._lock:
             now = time.monotonic() * 1_000_000
             tat = max(self._tat, now)
-            allowed_at = tat - self.tolerance_us
+            allowed_at = tat + (count - 1) * self.interval_us - self.tolerance_us
             if now < allowed_at:
                 return (allowed_at - now) / 1_000_000
-            self._tat = tat + self.interval_us
+            self._tat = tat + count * self.interval_us
             return 0.0
 
 

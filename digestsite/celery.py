@@ -5,7 +5,7 @@ import os
 import time
 
 from celery import Celery
-from celery.signals import task_failure, task_postrun, task_prerun, task_retry
+from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digestsite.settings")
 
@@ -15,6 +15,16 @@ app.autodiscover_tasks()
 
 logger = logging.getLogger("digestsite.tasks")
 _started: dict[str, float] = {}
+
+
+@worker_process_init.connect
+def _load_sentence_model(**_):
+    """Every digest batch ranks with the sentence model: load it (seconds) when the pool
+    process starts, not inside the first batch's time limit."""
+    from digests.ranking import semantic
+
+    if semantic.is_available():
+        semantic.get_model()
 
 
 @task_prerun.connect

@@ -185,6 +185,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool process loads the sentence model when it starts (digestsite.celery); on a busy
+# machine that takes longer than Celery's default 4 s before the process is declared dead.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-digests": {"task": "digests.tasks.dispatch_due", "schedule": crontab(minute=0)},

@@ -107,3 +107,17 @@ def test_in_process_limiter_without_redis(settings):
 def test_redis_limiter_when_configured(settings, redis_url):
     settings.REDIS_URL = redis_url
     assert isinstance(get_limiter(), RedisRateLimiter)
+
+
+@pytest.mark.parametrize("backend", ["redis", "local"])
+def test_slots_taken_several_at_once_count_against_the_same_rate(backend, clean_redis, redis_url):
+    if backend == "redis":
+        limiter = RedisRateLimiter(redis_url, 10.0, burst=5, key="t:count")
+    else:
+        limiter = LocalRateLimiter(10.0, burst=5)
+    assert limiter.try_acquire(3) == 0.0
+    assert limiter.try_acquire(2) == 0.0  # the burst (5) is used up
+    assert 0.05 < limiter.try_acquire(1) <= 0.1
+    assert 0.25 < limiter.try_acquire(3) <= 0.3  # three more slots: 0.3 s of rate
+    with pytest.raises(ValueError):
+        limiter.acquire(6)  # more than the burst could never be granted

@@ -175,7 +175,7 @@ def test_a_row_claimed_by_another_worker_meanwhile_is_not_sent(papers):
     row = queued_delivery(make_subscriber("a@example.org"))
 
     class CompetitorWinsTheRace(LocalRateLimiter):
-        def acquire(self, **kwargs):
+        def acquire(self, *args, **kwargs):
             Delivery.objects.filter(id=row.id).update(status=Status.SENDING, claimed_at=timezone.now())
             return 0.0
 
@@ -393,6 +393,22 @@ def test_a_batch_stops_claiming_inside_the_task_time_limit(papers, settings, mon
     result = services.deliver_batch([r.id for r in rows], limiter=LocalRateLimiter(1000))
     assert result.sent == [rows[0].id, rows[1].id] and result.retry == [rows[2].id]
     assert Delivery.objects.get(id=rows[2].id).status == Status.QUEUED
+
+
+def test_a_batch_takes_send_slots_a_few_at_a_time_and_never_more_than_it_can_use(papers):
+    rows = [queued_delivery(make_subscriber(f"s{n}@example.org")) for n in range(23)]
+
+    class Counting(LocalRateLimiter):
+        asked: list[int] = []
+
+        def acquire(self, count=1, **kwargs):
+            self.asked.append(count)
+            return super().acquire(count, **kwargs)
+
+    limiter = Counting(1000, burst=1000)
+    result = services.deliver_batch([r.id for r in rows], limiter=limiter)
+    assert len(result.sent) == 23 and len(mail.outbox) == 23
+    assert limiter.asked == [10, 10, 3]  # three calls to the shared limiter, not 23
 
 
 def test_running_out_of_time_while_rendering_leaves_the_row_queued_not_failed(papers, monkeypatch):
