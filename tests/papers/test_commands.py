@@ -102,3 +102,6 @@ def test_load_sample_papers_is_idempotent_and_always_recent():
     assert not Paper.objects.exclude(arxiv_id="").exists()
     assert set(Paper.objects.values_list("abs_url", "pdf_url", "page_url", "thumbnail_url")) == {("", "", "", "")}
     assert len(set(Paper.objects.values_list("upvotes", flat=True))) > 20
+    # Each load is an import the dashboard lists, like any other source.
+    runs = list(ImportRun.objects.order_by("started_at").values_list("format", "status", "created", "unchanged"))
+    assert runs == [("sample", "ok", 40, 0), ("sample", "ok", 0, 40)]
