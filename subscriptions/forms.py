@@ -7,6 +7,7 @@ from subscriptions import services
 from subscriptions.models import Subscriber
 
 WEEKDAY_CHOICES = list(enumerate(services.WEEKDAYS))
+HOUR_CHOICES = [(hour, f"{hour:02d}:00") for hour in range(24)]
 
 
 class PreferencesFields(forms.Form):
@@ -40,12 +41,20 @@ class PreferencesFields(forms.Form):
         required=False,
         empty_value=0,
     )
+    send_hour = forms.TypedChoiceField(
+        label="Time",
+        choices=HOUR_CHOICES,
+        coerce=int,
+        initial=services.DEFAULT_SEND_HOUR,
+        required=False,
+        empty_value=services.DEFAULT_SEND_HOUR,
+    )
     timezone = forms.CharField(
         label="Time zone",
         max_length=64,
         initial="UTC",
         widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}),
-        help_text="Mail arrives in the morning of this time zone, e.g. Europe/Berlin.",
+        help_text="The time above is in this time zone, e.g. Europe/Berlin.",
     )
 
     def clean_topics(self):
@@ -74,7 +83,7 @@ class PreferencesFields(forms.Form):
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
-        return {key: data[key] for key in ("topics", "authors", "frequency", "weekday", "timezone")}
+        return {key: data[key] for key in ("topics", "authors", "frequency", "weekday", "send_hour", "timezone")}
 
 
 class SignupForm(PreferencesFields):
@@ -90,7 +99,7 @@ class SignupForm(PreferencesFields):
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
-    field_order = ["email", "topics", "authors", "frequency", "weekday", "timezone", "website"]
+    field_order = ["email", "topics", "authors", "frequency", "weekday", "send_hour", "timezone", "website"]
 
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()

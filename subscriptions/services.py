@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 TOPIC_MAX_LENGTH = 200
 AUTHOR_MAX_LENGTH = 100
 MAX_TOPICS = 20
+DEFAULT_SEND_HOUR = 8  # local time: mail arrives with the morning coffee
 MAX_AUTHORS = 20
 PREVIEW_DAYS = 7
 PREVIEW_LIMIT = 10
@@ -140,13 +141,14 @@ def _delete_orphan_topics(topic_ids) -> None:
         Topic.objects.filter(id__in=topic_ids).annotate(n=Count("subscriptions")).filter(n=0).delete()
 
 
-def _apply_preferences(subscriber, *, frequency, weekday, timezone) -> None:
+def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -> None:
     subscriber.frequency = frequency
     subscriber.weekday = weekday
     subscriber.timezone = timezone
+    subscriber.send_hour = send_hour
 
 
-def _validate(*, topics, authors, frequency, weekday, timezone) -> tuple[list[str], list[str]]:
+def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tuple[list[str], list[str]]:
     """Clean topics and authors; raise ValueError on values a form should have caught."""
     queries = clean_topics(topics)
     names = clean_authors(authors)
@@ -160,10 +162,14 @@ def _validate(*, topics, authors, frequency, weekday, timezone) -> tuple[list[st
         raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
     if not is_valid_timezone(timezone):
         raise ValueError(f"unknown time zone {timezone!r}")
+    if not 0 <= int(send_hour) <= 23:
+        raise ValueError("send_hour must be 0 to 23")
     return queries, names
 
 
-def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timezone="UTC") -> str:
+def subscribe(
+    *, email, topics, authors=(), frequency="weekly", weekday=0, timezone="UTC", send_hour=DEFAULT_SEND_HOUR
+) -> str:
     """Start a double opt-in, or remind a known address how to manage it.
 
     - New, pending, unsubscribed or bounced address: the submitted preferences are
@@ -178,11 +184,11 @@ def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timez
     from subscriptions import tasks
 
     email = email.strip().lower()
-    queries, names = _validate(topics=topics, authors=authors, frequency=frequency, weekday=weekday, timezone=timezone)
+    when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
+    queries, names = _validate(topics=topics, authors=authors, **when)
     with transaction.atomic():
         subscriber, created = Subscriber.objects.select_for_update().get_or_create(
-            email=email,
-            defaults={"frequency": frequency, "weekday": weekday, "timezone": timezone, "authors": names},
+            email=email, defaults={**when, "authors": names}
         )
         if not created and subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
             _after_commit(tasks.send_manage_email, subscriber.id)
@@ -190,7 +196,7 @@ def subscribe(*, email, topics, authors=(), frequency="weekly", weekday=0, timez
         if not created:
             subscriber.status = Subscriber.Status.PENDING
             subscriber.authors = names
-            _apply_preferences(subscriber, frequency=frequency, weekday=weekday, timezone=timezone)
+            _apply_preferences(subscriber, **when)
         subscriber.confirmation_sent_at = dj_timezone.now()
         subscriber.save()
         _set_topics(subscriber, queries)
@@ -241,13 +247,18 @@ def confirm(subscriber: Subscriber) -> bool:
 # Managing a subscription (from the signed preferences link)
 
 
-def update_preferences(subscriber: Subscriber, *, topics, authors=(), frequency, weekday, timezone) -> Subscriber:
-    queries, names = _validate(topics=topics, authors=authors, frequency=frequency, weekday=weekday, timezone=timezone)
+def update_preferences(
+    subscriber: Subscriber, *, topics, authors=(), frequency, weekday, timezone, send_hour=None
+) -> Subscriber:
+    """Store new preferences; ``send_hour`` None keeps the current hour."""
+    send_hour = subscriber.send_hour if send_hour is None else send_hour
+    when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
+    queries, names = _validate(topics=topics, authors=authors, **when)
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(id=subscriber.id)
         subscriber.authors = names
-        _apply_preferences(subscriber, frequency=frequency, weekday=weekday, timezone=timezone)
-        subscriber.save(update_fields=["authors", "frequency", "weekday", "timezone"])
+        _apply_preferences(subscriber, **when)
+        subscriber.save(update_fields=["authors", *when])
         _set_topics(subscriber, queries)
     return subscriber
 

@@ -254,6 +254,7 @@ def preferences(request, token):
                 "authors": "\n".join(subscriber.authors),
                 "frequency": subscriber.frequency,
                 "weekday": subscriber.weekday,
+                "send_hour": subscriber.send_hour,
                 "timezone": subscriber.timezone,
             }
         )

@@ -64,6 +64,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
     expect(page.get_by_label("Topics you follow")).to_have_value("diffusion models\nreinforcement learning\n")
     expect(preview).to_contain_text("Tool-using agents")
     page.get_by_label("Day", exact=True).select_option("Wednesday")
+    page.get_by_label("Time", exact=True).select_option("07:00")
     page.get_by_role("button", name="Subscribe").click()
     expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
 
@@ -80,16 +81,24 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
     page.get_by_role("button", name="Yes, send me the digest").click()
     expect(page.get_by_role("status")).to_contain_text("You're subscribed")
     subscriber = Subscriber.objects.get()
-    assert (subscriber.status, subscriber.weekday, subscriber.timezone) == ("active", 2, "America/New_York")
+    assert (subscriber.status, subscriber.weekday, subscriber.send_hour, subscriber.timezone) == (
+        "active",
+        2,
+        7,
+        "America/New_York",
+    )
+    expect(page.get_by_role("status")).to_contain_text("every Wednesday around 07:00 (America/New_York)")
+    expect(page.get_by_label("Time", exact=True)).to_have_value("7")
 
     page.get_by_label("Daily").check()
     expect(page.get_by_label("Day", exact=True)).to_be_hidden()  # weekday only for weekly mail
     page.get_by_label("Time zone").fill("Asia/Tokyo")
+    page.get_by_label("Time", exact=True).select_option("21:00")
     page.get_by_label("Topics you follow").fill("state space models")
     page.get_by_role("button", name="Save preferences").click()
     expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
     subscriber.refresh_from_db()
-    assert (subscriber.frequency, subscriber.timezone) == ("daily", "Asia/Tokyo")
+    assert (subscriber.frequency, subscriber.send_hour, subscriber.timezone) == ("daily", 21, "Asia/Tokyo")
     assert [t.query for t in subscriber.topics.all()] == ["state space models"]
 
     page.get_by_role("link", name="Unsubscribe").click()

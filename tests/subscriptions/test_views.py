@@ -288,6 +288,7 @@ def test_preferences_change_everything(client, active):
             "authors": "Ann Lee, Bo Chen",
             "frequency": "daily",
             "weekday": "4",
+            "send_hour": "21",
             "timezone": "America/New_York",
             "action": "save",
         },
@@ -295,9 +296,19 @@ def test_preferences_change_everything(client, active):
     assert response.status_code == 302
     assert b"Your preferences are saved" in client.get(response["Location"]).content
     active.refresh_from_db()
-    assert (active.frequency, active.weekday, active.timezone) == ("daily", 4, "America/New_York")
+    assert (active.frequency, active.weekday, active.send_hour, active.timezone) == ("daily", 4, 21, "America/New_York")
     assert active.authors == ["Ann Lee", "Bo Chen"]
     assert [t.query for t in active.topics.all()] == ["graph neural networks"]
+
+
+def test_signup_stores_the_chosen_hour_and_shows_a_bad_one_back(post_signup):
+    post_signup(send_hour="6")
+    assert Subscriber.objects.get(email="ada@example.org").send_hour == 6
+    response = post_signup(email="bo@example.org", send_hour="25")
+    assert response.status_code == 400 and b"Select a valid choice" in response.content
+    assert not Subscriber.objects.filter(email="bo@example.org").exists()
+    page = response.content.decode()
+    assert 'name="topics"' in page and "Diffusion models" in page  # what was typed stays
 
 
 def test_preferences_show_bad_values_back(client, active):
