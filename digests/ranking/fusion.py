@@ -22,6 +22,20 @@ preferring settings good on both over the best on either, and putting "unrelated
 the cosine unrelated papers really have, so that one shared common word plus a
 "same field" cosine stays under the floor.
 
+Pseudo-relevance feedback (Rocchio, in the embedding space): the papers a topic
+matches with confidence (fused relevance >= ``feedback_from``, a strong match on both
+scales) say what the topic means in this field better than its few words do. The
+semantic signal becomes a mix of "close to the topic's words" and "close to those
+papers" (their centroid, weighted by relevance, on the paper-to-paper scale), and the
+two signals are fused again. A paper that shares only a word or two with the topic
+but is about something else (a load-balancing paper that mentions "parallel" and
+"distribute" for *sequence parallelism for distributed training*) falls behind one
+on the confident matches' subject. A topic with no confident match is left as it
+was, so feedback never invents relevance for a topic the papers do not cover.
+Measured: dev topics 0.941 -> 0.953, the ten extra topics 0.849 -> 0.857; the
+results stay within about 0.01 on both sets for ``feedback_from`` 0.6-0.8 and
+``feedback_weight`` 0.2-0.4 (below 0.6, a wrong paper starts to count as confident).
+
 The trending prior (upvotes, log-scaled against the most upvoted paper in the set)
 is added only to papers already above the floor, with a small weight: it reorders
 relevant papers, it never makes an irrelevant one relevant.
@@ -32,6 +46,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+
+# Paper-to-paper cosine scale (0 = unrelated, 1 = same subject). Two papers of one field
+# are closer than a short topic and a paper, hence other bounds than the topic's.
+PAPER_COSINE_ZERO, PAPER_COSINE_ONE = 0.25, 0.75
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,8 @@ class FusionConfig:
     floor: float = 0.15  # fused relevance below this is a weak match: left out
     lexical_only_floor: float = 0.20
     trending_weight: float = 0.05
+    feedback_from: float = 0.6  # fused relevance of a confident match (pseudo-relevance feedback)
+    feedback_weight: float = 0.3  # share of the semantic signal given to those matches' centroid
     method: str = "weighted"  # or "rrf" (measured in the bench, not the default)
     rrf_k: int = 60
 
@@ -63,6 +84,47 @@ def fuse(lexical: np.ndarray, cosine: np.ndarray | None, config: FusionConfig = 
         return _reciprocal_rank_fusion(lexical, semantic, config)
     w = config.lexical_weight
     return (w * lexical + (1.0 - w) * semantic).astype(np.float32)
+
+
+def paper_scale(cosine: np.ndarray) -> np.ndarray:
+    """Paper-to-paper cosine on the 0..1 scale."""
+    span = PAPER_COSINE_ONE - PAPER_COSINE_ZERO
+    return np.clip((cosine - PAPER_COSINE_ZERO) / span, 0.0, 1.0).astype(np.float32)
+
+
+def with_feedback(
+    relevance: np.ndarray,
+    lexical: np.ndarray,
+    cosine: np.ndarray,
+    embeddings: np.ndarray,
+    topic_rows: np.ndarray,
+    config: FusionConfig = DEFAULT,
+) -> np.ndarray:
+    """``relevance`` with the ``topic_rows`` fused again with pseudo-relevance feedback
+    (see the module notes); the other rows (topics made only of filters) are left alone.
+
+    ``relevance`` is the first fusion with the topics' filters applied (-inf where they
+    rule a paper out): only papers that passed them count as feedback, and the others
+    stay out. A topic with no confident match comes back unchanged."""
+    if config.method != "weighted" or config.feedback_weight <= 0 or len(topic_rows) == 0:
+        return relevance
+    first = relevance[topic_rows]
+    finite = np.where(np.isfinite(first), first, 0.0)
+    weights = sparse.csr_matrix(np.where(finite >= config.feedback_from, finite, 0.0).astype(np.float32))
+    confident = np.flatnonzero(np.diff(weights.indptr))
+    if confident.size == 0:
+        return relevance
+    rows = np.asarray(topic_rows)[confident]
+    centroids = np.asarray(weights[confident] @ embeddings, dtype=np.float32)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    near_matches = paper_scale(centroids @ embeddings.T)
+    mixed = (1.0 - config.feedback_weight) * semantic_scale(cosine[rows], config)
+    mixed += config.feedback_weight * near_matches
+    w = config.lexical_weight
+    again = (w * lexical[rows] + (1.0 - w) * mixed).astype(np.float32)
+    result = relevance.copy()
+    result[rows] = np.where(np.isfinite(first[confident]), again, first[confident])
+    return result
 
 
 def _reciprocal_rank_fusion(lexical, semantic, config):
