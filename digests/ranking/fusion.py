@@ -71,8 +71,23 @@ DEFAULT = FusionConfig()
 
 
 def semantic_scale(cosine: np.ndarray, config: FusionConfig = DEFAULT) -> np.ndarray:
-    span = config.cosine_one - config.cosine_zero
-    return np.clip((cosine - config.cosine_zero) / span, 0.0, 1.0).astype(np.float32)
+    return _stretch(cosine, config.cosine_zero, config.cosine_one)
+
+
+def paper_scale(cosine: np.ndarray) -> np.ndarray:
+    """Paper-to-paper cosine on the 0..1 scale."""
+    return _stretch(cosine, PAPER_COSINE_ZERO, PAPER_COSINE_ONE)
+
+
+def _stretch(cosine: np.ndarray, zero: float, one: float) -> np.ndarray:
+    """(cosine - zero) / (one - zero), clipped to 0..1, as float32; in place on a copy
+    because (topics x papers) matrices are large and np.clip on scalars is slow."""
+    scaled = np.array(cosine, dtype=np.float32)
+    scaled -= np.float32(zero)
+    scaled *= np.float32(1.0 / (one - zero))
+    np.minimum(scaled, np.float32(1.0), out=scaled)
+    np.maximum(scaled, np.float32(0.0), out=scaled)
+    return scaled
 
 
 def fuse(lexical: np.ndarray, cosine: np.ndarray | None, config: FusionConfig = DEFAULT) -> np.ndarray:
@@ -86,18 +101,11 @@ def fuse(lexical: np.ndarray, cosine: np.ndarray | None, config: FusionConfig = 
     return (w * lexical + (1.0 - w) * semantic).astype(np.float32)
 
 
-def paper_scale(cosine: np.ndarray) -> np.ndarray:
-    """Paper-to-paper cosine on the 0..1 scale."""
-    span = PAPER_COSINE_ONE - PAPER_COSINE_ZERO
-    return np.clip((cosine - PAPER_COSINE_ZERO) / span, 0.0, 1.0).astype(np.float32)
-
-
 def with_feedback(
     relevance: np.ndarray,
-    lexical: np.ndarray,
-    cosine: np.ndarray,
+    semantic: np.ndarray,
     embeddings: np.ndarray,
-    topic_rows: np.ndarray,
+    topic_rows,
     config: FusionConfig = DEFAULT,
 ) -> np.ndarray:
     """``relevance`` with the ``topic_rows`` fused again with pseudo-relevance feedback
@@ -105,25 +113,29 @@ def with_feedback(
 
     ``relevance`` is the first fusion with the topics' filters applied (-inf where they
     rule a paper out): only papers that passed them count as feedback, and the others
-    stay out. A topic with no confident match comes back unchanged."""
-    if config.method != "weighted" or config.feedback_weight <= 0 or len(topic_rows) == 0:
+    stay out. ``semantic`` is the topics' cosine on the 0..1 scale. A topic with no
+    confident match comes back unchanged. Fusing again only moves the semantic part:
+    ``relevance + (1 - lexical_weight) * feedback_weight * (near_matches - semantic)``."""
+    topic_rows = np.asarray(topic_rows, dtype=np.int64)
+    if config.method != "weighted" or config.feedback_weight <= 0 or topic_rows.size == 0:
         return relevance
     first = relevance[topic_rows]
-    finite = np.where(np.isfinite(first), first, 0.0)
-    weights = sparse.csr_matrix(np.where(finite >= config.feedback_from, finite, 0.0).astype(np.float32))
-    confident = np.flatnonzero(np.diff(weights.indptr))
-    if confident.size == 0:
+    where_row, where_col = np.nonzero(first >= config.feedback_from)  # -inf never is
+    if where_row.size == 0:
         return relevance
-    rows = np.asarray(topic_rows)[confident]
-    centroids = np.asarray(weights[confident] @ embeddings, dtype=np.float32)
+    confident = np.unique(where_row)
+    weights = sparse.csr_matrix(
+        (first[where_row, where_col], (np.searchsorted(confident, where_row), where_col)),
+        shape=(confident.size, first.shape[1]),
+    )
+    centroids = np.asarray(weights @ embeddings, dtype=np.float32)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    near_matches = paper_scale(centroids @ embeddings.T)
-    mixed = (1.0 - config.feedback_weight) * semantic_scale(cosine[rows], config)
-    mixed += config.feedback_weight * near_matches
-    w = config.lexical_weight
-    again = (w * lexical[rows] + (1.0 - w) * mixed).astype(np.float32)
+    shift = paper_scale(centroids @ embeddings.T)
+    rows = topic_rows[confident]
+    shift -= semantic[rows]
+    shift *= np.float32((1.0 - config.lexical_weight) * config.feedback_weight)
     result = relevance.copy()
-    result[rows] = np.where(np.isfinite(first[confident]), again, first[confident])
+    result[rows] += shift  # -inf stays -inf
     return result
 
 

@@ -142,11 +142,13 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     relevance = fuse(lexical, cosine, config)
     for row, query in enumerate(queries):
         _apply_syntax(index, query, relevance[row])
+    semantic_scores = None
     if cosine is not None:
+        semantic_scores = semantic_scale(cosine, config)
         # Again, with what the topic's confident matches are about (filters still apply).
-        topic_rows = np.array([row for row, q in enumerate(queries) if q.terms], dtype=np.int64)
-        relevance = with_feedback(relevance, lexical, cosine, index.embeddings, topic_rows, config)
-    return TopicScores(queries, refs, lexical, None if cosine is None else semantic_scale(cosine, config), relevance)
+        topic_rows = [row for row, query in enumerate(queries) if query.terms]
+        relevance = with_feedback(relevance, semantic_scores, index.embeddings, topic_rows, config)
+    return TopicScores(queries, refs, lexical, semantic_scores, relevance)
 
 
 def _apply_syntax(index: PaperIndex, query: ParsedQuery, relevance: np.ndarray) -> None:
