@@ -17,7 +17,16 @@ from functools import lru_cache
 import numpy as np
 
 from digests.ranking import fusion, semantic
-from digests.ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior
+from digests.ranking.fusion import (
+    PAPER_COSINE_ONE,
+    PAPER_COSINE_ZERO,
+    FusionConfig,
+    floor_for,
+    fuse,
+    semantic_scale,
+    trending_prior,
+    with_feedback,
+)
 from digests.ranking.index import PaperIndex, get_index
 from digests.ranking.lexical import stem, words
 from digests.ranking.query import ParsedQuery, author_matches, parse_query
@@ -31,9 +40,9 @@ FEEDBACK_WEIGHT = 0.25
 LIKED_INCLUDE = 0.75
 DISLIKED_EXCLUDE = 0.85
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
-# Paper-to-paper similarity scales (0 = unrelated, 1 = same subject). Two papers of
-# one field are closer than a short topic and a paper, hence other bounds than fusion's.
-COSINE_ZERO, COSINE_ONE = 0.25, 0.75
+# Paper-to-paper similarity scales (0 = unrelated, 1 = same subject), shared with the
+# pseudo-relevance feedback of fusion.
+COSINE_ZERO, COSINE_ONE = PAPER_COSINE_ZERO, PAPER_COSINE_ONE
 LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
 
 
@@ -133,7 +142,13 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     relevance = fuse(lexical, cosine, config)
     for row, query in enumerate(queries):
         _apply_syntax(index, query, relevance[row])
-    return TopicScores(queries, refs, lexical, None if cosine is None else semantic_scale(cosine, config), relevance)
+    semantic_scores = None
+    if cosine is not None:
+        semantic_scores = semantic_scale(cosine, config)
+        # Again, with what the topic's confident matches are about (filters still apply).
+        topic_rows = [row for row, query in enumerate(queries) if query.terms]
+        relevance = with_feedback(relevance, semantic_scores, index.embeddings, topic_rows, config)
+    return TopicScores(queries, refs, lexical, semantic_scores, relevance)
 
 
 def _apply_syntax(index: PaperIndex, query: ParsedQuery, relevance: np.ndarray) -> None:
