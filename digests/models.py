@@ -53,6 +53,11 @@ class Delivery(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    handed_over = models.BooleanField(
+        default=False,
+        help_text="Claimed with the whole message already at the SMTP server, only the final dot to go: "
+        "if the worker dies now the message is counted as sent, never sent twice.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,11 +12,18 @@ Exactly once, by data:
   lease (``sending_lease``) is at least the Celery hard time limit, and a claim only
   spans one message (rate-limit slot taken before claiming; SMTP send; commit), so a
   live worker's claim never expires under it: the task would have been killed first.
-- The one window nothing can close: the SMTP server has accepted the message and the
-  worker dies before the ``SENT`` commit. That row is reclaimed and sent again. It is
-  kept to one message per killed worker (rows are committed one by one, right after
-  each send), and the resend reuses the stored Message-ID so receivers that
-  de-duplicate by Message-ID (Gmail among them) show one copy.
+- Over SMTP the claim sits inside the SMTP transaction (``digests.smtp``): MAIL, RCPT,
+  DATA and the whole message go first, then the claim commits, marked ``handed_over``,
+  then the final dot. A server discards a message whose dot never came, so a worker
+  killed before the claim leaves nothing behind (the row is sent later), and one
+  killed after it leaves a message the server has: that claim is counted as sent when
+  its lease runs out, never sent again. What is left is the few microseconds between
+  the claim's commit and writing the dot, where a killed worker loses that one message,
+  and a server that goes silent after the dot (RFC 1047), which is retried.
+- With other backends (an ESP's API) the window is the classic one: the provider has
+  accepted the message and the worker dies before the ``SENT`` commit; that row is
+  reclaimed and sent again, with the stored Message-ID, so receivers that de-duplicate
+  by Message-ID (Gmail among them) show one copy.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from digests import emails, ratelimit, schedule
+from digests import emails, ratelimit, schedule, smtp
 from digests.models import Delivery, Issue
 from subscriptions.models import Subscriber
 
@@ -105,6 +112,7 @@ class BatchResult:
     retry: list[int] = field(default_factory=list)
     busy: list[int] = field(default_factory=list)
     already_done: list[int] = field(default_factory=list)
+    presumed_sent: list[int] = field(default_factory=list)
     retry_in: float = 0.0
 
     @property
@@ -370,7 +378,9 @@ def is_user_unknown(code: int | None, text: str) -> bool:
 
 
 def _claimable(now: dt.datetime) -> Q:
-    return Q(status=Status.QUEUED) | Q(status=Status.SENDING, claimed_at__lt=now - sending_lease())
+    """Rows a worker may take: queued, or claimed by a worker that died before handing the
+    message over (its lease ran out). A handed-over claim is never taken again."""
+    return Q(status=Status.QUEUED) | Q(status=Status.SENDING, handed_over=False, claimed_at__lt=now - sending_lease())
 
 
 def _finish(delivery: Delivery, claimed_at: dt.datetime, **fields) -> bool:
@@ -411,8 +421,14 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     candidates: list[Delivery] = []
     busy_until: list[dt.datetime] = []
     for row in rows:
-        if row.status in (Status.QUEUED,) or (row.status == Status.SENDING and row.claimed_at < lease_end):
+        expired = row.status == Status.SENDING and row.claimed_at < lease_end
+        if row.status == Status.QUEUED or (expired and not row.handed_over):
             candidates.append(row)
+        elif expired:  # handed over, then its worker died: the server has the message
+            if _presume_sent(row, now):
+                result.presumed_sent.append(row.id)
+            else:
+                result.already_done.append(row.id)
         elif row.status == Status.SENDING:
             result.busy.append(row.id)
             busy_until.append(row.claimed_at + sending_lease())
@@ -523,18 +539,7 @@ def _connection_broken(connection) -> bool:
 
 def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str) -> str:
     """Claim one row, send it, record the outcome; returns the BatchResult field to count it in."""
-    claimed_at = timezone.now()
-    message_id = row.message_id or emails.new_message_id()
-    claimed = Delivery.objects.filter(_claimable(claimed_at), id=row.id).update(
-        status=Status.SENDING,
-        claimed_at=claimed_at,
-        attempts=F("attempts") + 1,
-        message_id=message_id,  # kept across retries: a resend carries the same Message-ID
-        updated_at=claimed_at,
-    )
-    if not claimed:
-        return "busy"  # another worker holds or finished it
-    attempt = row.attempts + 1
+    message_id = row.message_id or emails.new_message_id()  # a resend carries the same Message-ID
     message = emails.build_message(
         rendered,
         to=row.subscriber.email,
@@ -543,42 +548,126 @@ def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, u
         message_id=message_id,
         connection=connection,
     )
+    carried = {
+        "message_id": message_id,
+        "paper_ids": [item.paper.id for item in items],
+        "items": [{"paper": item.paper.id, "topic": item.topic, "why": item.why} for item in items],
+    }
+    try:
+        session = smtp.session_of(connection, reopen=True)
+    except Exception as exc:  # the server is down: nothing claimed, nothing sent
+        return _record_failure(row, exc, claimed_at=None)
+    if session is not None:
+        return _send_over_smtp(row, message, session, connection, carried)
+
+    # Any other backend (an ESP's API, the outbox, the console): claim, send, record.
+    claimed_at = _claim(row, carried, handed_over=False)
+    if claimed_at is None:
+        return "busy"  # another worker holds or finished it
     try:
         message.send()
     except SoftTimeLimitExceeded:
         raise  # out of time mid-send: the claim stays SENDING and is retaken after its lease
     except Exception as exc:
-        code, text = smtp_failure(exc)
-        error = f"{code or ''} {text}".strip()[:1000]
-        if not isinstance(exc, (smtplib.SMTPException, OSError)):
-            logger.exception("digest send failed unexpectedly", extra={"delivery": row.id})
-            _finish(row, claimed_at, status=Status.FAILED, last_error=error)
-            return "failed"
-        if is_transient(code):
-            final = attempt >= MAX_ATTEMPTS
-            _finish(row, claimed_at, status=Status.FAILED if final else Status.QUEUED, last_error=error)
-            logger.warning("digest send deferred", extra={"delivery": row.id, "attempt": attempt, "error": error})
-            return "failed" if final else "retry"
-        _finish(row, claimed_at, status=Status.FAILED, last_error=error)
-        if is_user_unknown(code, text):
-            suppress_address(row.subscriber.email, reason=f"hard bounce: {error}"[:200])
-            return "suppressed"
-        return "failed"
-    # ---- THE UNAVOIDABLE WINDOW -----------------------------------------------------
-    # The SMTP server has accepted the message; until the UPDATE below commits, the row
-    # still says SENDING. A worker killed here leaves a claim that is reclaimed after its
-    # lease and sent again (same Message-ID). The window is one autocommitted UPDATE
-    # long: nothing else (no rendering, no rate-limit wait, no other row) happens in it.
-    _finish(
-        row,
-        claimed_at,
-        status=Status.SENT,
-        sent_at=timezone.now(),
-        last_error="",
-        paper_ids=[item.paper.id for item in items],
-        items=[{"paper": item.paper.id, "topic": item.topic, "why": item.why} for item in items],
-    )
+        return _record_failure(row, exc, claimed_at=claimed_at)
+    # The provider has the message; a worker killed before this UPDATE commits leaves a
+    # claim that is retaken after its lease and sent again (same Message-ID).
+    _finish(row, claimed_at, status=Status.SENT, sent_at=timezone.now(), last_error="")
     return "sent"
+
+
+def _send_over_smtp(row: Delivery, message, session, connection, carried: dict) -> str:
+    """SMTP: the whole message goes to the server first, then the claim, then the final dot."""
+    try:
+        smtp.begin(session, *smtp.envelope(message), message.message().as_bytes(linesep="\r\n"))
+    except SoftTimeLimitExceeded:
+        raise  # nothing claimed, nothing delivered: the row is still QUEUED
+    except Exception as exc:  # refused at MAIL/RCPT/DATA, or the connection broke: nothing delivered
+        return _record_failure(row, exc, claimed_at=None)
+    claimed_at = _claim(row, carried, handed_over=True)
+    if claimed_at is None:
+        smtp.abandon(connection)  # the server drops the unfinished message
+        return "busy"
+    # ---- THE ONLY WINDOW LEFT --------------------------------------------------------
+    # The claim says "handed over": from its commit until the dot below is written to
+    # the socket (microseconds), a killed worker would lose this message. After that the
+    # server has it: a worker killed while waiting for the answer leaves a handed-over
+    # claim, which is counted as sent when its lease runs out, never sent twice.
+    try:
+        smtp.complete(session)
+    except SoftTimeLimitExceeded:
+        raise  # the dot is out or not: the handed-over claim is counted as sent after its lease
+    except Exception as exc:  # the server refused the message, or went silent: not delivered
+        return _record_failure(row, exc, claimed_at=claimed_at)
+    _finish(row, claimed_at, status=Status.SENT, sent_at=timezone.now(), last_error="", handed_over=False)
+    return "sent"
+
+
+def _claim(row: Delivery, carried: dict, *, handed_over: bool) -> dt.datetime | None:
+    """Take the row for this attempt (a conditional UPDATE); None when another worker has it."""
+    claimed_at = timezone.now()
+    claimed = Delivery.objects.filter(_claimable(claimed_at), id=row.id).update(
+        status=Status.SENDING,
+        claimed_at=claimed_at,
+        attempts=F("attempts") + 1,
+        handed_over=handed_over,
+        updated_at=claimed_at,
+        **carried,  # what this copy shows: kept if it turns out sent, replaced by a retry
+    )
+    return claimed_at if claimed else None
+
+
+def _record_failure(row: Delivery, exc: BaseException, *, claimed_at: dt.datetime | None) -> str:
+    """Record a failed attempt (our claim's, or an unclaimed row's) and say how to count it.
+
+    Transient failures (4xx, connection trouble) go back to QUEUED until ``MAX_ATTEMPTS``;
+    permanent ones fail, and an unknown user's address is suppressed.
+    """
+    code, text = smtp_failure(exc)
+    error = f"{code or ''} {text}".strip()[:1000]
+    attempt = row.attempts + 1
+    if not isinstance(exc, (smtplib.SMTPException, OSError)):
+        logger.exception("digest send failed unexpectedly", extra={"delivery": row.id})
+        return "failed" if _settle(row, claimed_at, status=Status.FAILED, last_error=error) else "busy"
+    if is_transient(code):
+        final = attempt >= MAX_ATTEMPTS
+        status = Status.FAILED if final else Status.QUEUED
+        if not _settle(row, claimed_at, status=status, last_error=error):
+            return "busy"
+        logger.warning("digest send deferred", extra={"delivery": row.id, "attempt": attempt, "error": error})
+        return "failed" if final else "retry"
+    if not _settle(row, claimed_at, status=Status.FAILED, last_error=error):
+        return "busy"
+    if is_user_unknown(code, text):
+        suppress_address(row.subscriber.email, reason=f"hard bounce: {error}"[:200])
+        return "suppressed"
+    return "failed"
+
+
+def _settle(row: Delivery, claimed_at: dt.datetime | None, **fields) -> bool:
+    """Record an attempt's outcome on our own claim, or on the row if nobody holds it."""
+    if claimed_at is not None:
+        return _finish(row, claimed_at, handed_over=False, **fields)
+    now = timezone.now()
+    return bool(
+        Delivery.objects.filter(_claimable(now), id=row.id).update(attempts=F("attempts") + 1, updated_at=now, **fields)
+    )
+
+
+def _presume_sent(row: Delivery, now: dt.datetime) -> bool:
+    """A handed-over claim whose lease ran out: its worker died after the server had the
+    whole message (only the final dot, or only the answer, was missing). Count it as sent."""
+    done = Delivery.objects.filter(id=row.id, status=Status.SENDING, handed_over=True, claimed_at=row.claimed_at)
+    counted = done.update(
+        status=Status.SENT,
+        sent_at=row.claimed_at,
+        handed_over=False,
+        last_error="counted as sent: the worker stopped after handing the whole message to the SMTP server",
+        updated_at=now,
+    )
+    if counted:
+        logger.warning("handed-over delivery counted as sent", extra={"delivery": row.id})
+    return bool(counted)
 
 
 # --------------------------------------------------------------------------- previews

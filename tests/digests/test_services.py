@@ -259,6 +259,84 @@ def test_550_user_unknown_fails_and_suppresses_while_the_batch_goes_on(papers, s
     assert list(sink.by_recipient()) == ["fine@example.org"]
 
 
+def test_refused_before_the_message_went_records_the_attempt_without_a_claim(papers, sink):
+    gone = queued_delivery(make_subscriber("gone@example.org"))
+    later = queued_delivery(make_subscriber("later@example.org"))
+    fine = queued_delivery(make_subscriber("fine@example.org"))
+    sink.script_rcpt("gone@example.org", "550 5.1.1 No such user")
+    sink.script_rcpt("later@example.org", "451 4.7.1 Greylisted, try again")
+    result = services.deliver_batch([gone.id, later.id, fine.id], connection=smtp(sink))
+    assert (result.suppressed, result.retry, result.sent) == ([gone.id], [later.id], [fine.id])
+    rows = {r.id: r for r in Delivery.objects.all()}
+    assert (rows[gone.id].status, rows[gone.id].attempts, rows[gone.id].claimed_at) == (Status.FAILED, 1, None)
+    assert (rows[later.id].status, rows[later.id].attempts) == (Status.QUEUED, 1)
+    assert rows[later.id].last_error.startswith("451 4.7.1")
+    assert Subscriber.objects.get(email="gone@example.org").status == Subscriber.Status.BOUNCED
+    assert list(sink.by_recipient()) == ["fine@example.org"]
+
+
+def test_a_handed_over_claim_whose_worker_died_is_counted_as_sent_not_sent_again(papers, sink):
+    stale = timezone.now() - services.sending_lease() - dt.timedelta(seconds=1)
+    subscriber = make_subscriber("a@example.org")
+    row = queued_delivery(
+        subscriber, status=Status.SENDING, claimed_at=stale, attempts=1, handed_over=True, paper_ids=[1]
+    )
+    assert not Delivery.objects.filter(services._claimable(timezone.now()), id=row.id).exists()
+    result = services.deliver_batch([row.id], connection=smtp(sink))
+    assert result.presumed_sent == [row.id] and result.sent == [] and sink.messages == []
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.sent_at, row.handed_over) == (Status.SENT, 1, stale, False)
+    assert row.last_error.startswith("counted as sent")
+    assert services.deliver_batch([row.id], connection=smtp(sink)).already_done == [row.id]
+
+
+def test_over_smtp_the_claim_comes_after_the_message_and_before_the_final_dot(papers, sink, monkeypatch):
+    row = queued_delivery(make_subscriber("a@example.org"))
+    seen = {}
+    real_claim = services._claim
+
+    def claim_and_look(row, carried, *, handed_over):
+        seen["messages at the server when claiming"] = len(sink.messages)
+        seen["handed_over"] = handed_over
+        return real_claim(row, carried, handed_over=handed_over)
+
+    monkeypatch.setattr(services, "_claim", claim_and_look)
+    assert services.deliver_batch([row.id], connection=smtp(sink)).sent == [row.id]
+    assert seen == {"messages at the server when claiming": 0, "handed_over": True}
+    assert len(sink.messages) == 1
+    row.refresh_from_db()
+    assert (row.status, row.handed_over, row.attempts) == (Status.SENT, False, 1)
+
+
+def test_a_row_taken_by_another_worker_mid_transaction_is_dropped_at_the_server(papers, sink, monkeypatch):
+    taken = queued_delivery(make_subscriber("taken@example.org"))
+    fine = queued_delivery(make_subscriber("fine@example.org"))
+    real_claim = services._claim
+
+    def competitor_first(row, carried, *, handed_over):
+        if row.id == taken.id:  # another worker claims it while our message waits for its dot
+            Delivery.objects.filter(id=row.id).update(status=Status.SENDING, claimed_at=timezone.now())
+        return real_claim(row, carried, handed_over=handed_over)
+
+    monkeypatch.setattr(services, "_claim", competitor_first)
+    result = services.deliver_batch([taken.id, fine.id], connection=smtp(sink))
+    assert result.busy == [taken.id] and result.sent == [fine.id]
+    assert list(sink.by_recipient()) == ["fine@example.org"]  # the unfinished message was discarded
+    assert len(sink.sessions) == 1  # the abandoned session never reached DATA's end
+
+
+def test_lines_starting_with_a_dot_arrive_as_written(sink):
+    from digests import smtp as smtp_steps
+
+    body = b"Subject: dots\r\n\r\n.hidden line\r\n..two dots\r\n.\r\nlast line without end"
+    with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as session:
+        smtp_steps.begin(session, "digest@example.org", ["a@example.org"], body)
+        assert sink.messages == []  # everything but the final dot: nothing delivered yet
+        smtp_steps.complete(session)
+    sink.wait_for(lambda: sink.messages, timeout=5, what="the message")
+    assert sink.messages[0][1] == body + b"\r\n"
+
+
 def test_unreachable_server_claims_nothing_and_retries_the_whole_batch(papers, sink):
     rows = [queued_delivery(make_subscriber(f"r{n}@example.org")) for n in range(3)]
     port = sink.port

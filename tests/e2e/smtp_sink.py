@@ -1,8 +1,9 @@
 """An SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives, for pipeline tests.
 
 It can answer chosen recipients with scripted replies (``451 ...`` then accept, or
-``550 ...``) and can hold every DATA command after the n-th message, which lets a
-test kill a worker while it is provably waiting on the server (before acceptance).
+``550 ...``) and can hold every message after the n-th, at ``RCPT`` (before the client
+has sent it) or after its final dot (the server has it all and has not answered yet),
+which lets a test kill a worker while it is provably waiting on the server.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class SmtpSink:
         self.messages: list[tuple[str, bytes]] = []
         self.attempts: Counter = Counter()
         self._scripts: dict[str, list[str]] = defaultdict(list)
+        self._rcpt_scripts: dict[str, list[str]] = defaultdict(list)
         self._hold_after: int | None = None
+        self._hold_at = "data"
+        self._accept_held = False
         self._released = threading.Event()
         self.waiting = 0
         self.sessions: set = set()  # (host, port) of each client connection that sent DATA
@@ -56,15 +60,38 @@ class SmtpSink:
         with self._lock:
             self._scripts[recipient.lower()].extend(answers)
 
-    def hold_after(self, count: int):
-        """After ``count`` accepted messages, make every DATA wait until ``release()``."""
+    def script_rcpt(self, recipient: str, *answers: str):
+        """Answer the next ``RCPT TO`` commands for ``recipient`` with these replies, then accept."""
+        with self._lock:
+            self._rcpt_scripts[recipient.lower()].extend(answers)
+
+    def hold_after(self, count: int, *, at: str = "data"):
+        """After ``count`` accepted messages, make every ``RCPT`` (``at="rcpt"``) or every
+        received message, before its answer (``at="data"``), wait until ``release()``."""
+        assert at in ("rcpt", "data")
+        self._hold_at = at
         self._hold_after = count
         self._released.clear()
 
-    def release(self):
-        """Let held DATA commands answer (with a 4xx) and stop holding new ones."""
+    def release(self, *, accept: bool = False):
+        """Answer what is held and stop holding: a 4xx, or (``accept``, messages held after
+        their dot) keep them, as an MTA does when the client vanished after the dot."""
+        self._accept_held = accept
         self._hold_after = None
         self._released.set()
+
+    def _holding(self, at: str) -> bool:
+        with self._lock:
+            hold = self._hold_at == at and self._hold_after is not None and len(self.messages) >= self._hold_after
+            if hold:
+                self.waiting += 1
+        return hold
+
+    async def _wait_for_release(self):
+        while not self._released.is_set():
+            await asyncio.sleep(0.02)
+        with self._lock:
+            self.waiting -= 1
 
     def wait_for(self, predicate, timeout: float, what: str):
         deadline = time.monotonic() + timeout
@@ -82,24 +109,30 @@ class SmtpSink:
         return out
 
     # -- aiosmtpd handler
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self._lock:
+            scripted = self._rcpt_scripts[address.lower()]
+            if scripted:
+                return scripted.pop(0)
+        if self._holding("rcpt"):
+            await self._wait_for_release()  # the client has not sent the message
+            return "451 4.3.2 Held by the test, try again"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0].lower()
         with self._lock:
             self.sessions.add(tuple(session.peer))
             self.attempts[rcpt] += 1
             scripted = self._scripts[rcpt].pop(0) if self._scripts[rcpt] else None
-            hold = self._hold_after is not None and len(self.messages) >= self._hold_after
-            if hold:
-                self.waiting += 1
         if scripted:
             return scripted
-        if hold:
-            # Held: the client waits for our reply; if it is killed meanwhile, nothing is accepted.
-            while not self._released.is_set():
-                await asyncio.sleep(0.02)
-            with self._lock:
-                self.waiting -= 1
-            return "421 4.3.2 Held by the test, not accepted"
+        if self._holding("data"):
+            # The whole message is here; the client waits for our answer.
+            await self._wait_for_release()
+            if not self._accept_held:
+                return "421 4.3.2 Held by the test, not accepted"
         with self._lock:
             self.messages.append((rcpt, envelope.content))
         return "250 2.0.0 OK"

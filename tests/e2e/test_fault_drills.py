@@ -66,13 +66,10 @@ def test_fault_drills_lose_nothing_and_send_nothing_twice(tmp_path):
         assert result["missing"] == 0, detail
         assert result["problems"] == 0, detail
         assert result["delivered_once"] + result["duplicated"] == result["due"], detail
-    for number in "2345":
+    # Killed workers included: over SMTP a row is claimed only once the server has the
+    # whole message but its final dot, and a claim that was handed over counts as sent.
+    for number in "12345":
         assert by_number[number]["duplicated"] == 0, by_number[number]
-    # A worker killed after the SMTP server accepted a message but before the row says SENT
-    # cannot know it was sent: that one message goes again, with the same Message-ID (which
-    # receivers fold). It is the one duplicate SMTP cannot rule out; anything else is a bug.
-    killed = by_number["1"]
-    assert killed["duplicated"] == killed["resent_same_id"] <= 5, killed
     rejected = max(3, SUBSCRIBERS // 100)
     assert by_number["3"]["due"] == SUBSCRIBERS - rejected
     assert all(by_number[n]["due"] == SUBSCRIBERS for n in "1245")
@@ -82,7 +79,7 @@ def test_fault_drills_lose_nothing_and_send_nothing_twice(tmp_path):
     assert any(note.startswith("451s ") for note in by_number["2"]["notes"]), by_number["2"]["notes"]
     assert by_number["4"]["notes"][0].startswith("restarted at "), by_number["4"]["notes"]
     last_lines = [out.rstrip().splitlines()[-1] for out in outputs]
-    assert last_lines == ["missing 0 duplicated {}".format(killed["duplicated"]), "missing 0 duplicated 0"], outputs
+    assert last_lines == ["missing 0 duplicated 0", "missing 0 duplicated 0"], outputs
 
 
 def test_sink_counts_defers_and_rejects_as_told(tmp_path):

@@ -1,0 +1,94 @@
+"""One message over an open SMTP session in two steps, so that a claim can sit between them.
+
+``begin`` runs MAIL, RCPT and DATA and sends the whole message except the final
+``<CRLF>.<CRLF>``. Until that dot arrives a server delivers nothing: a session that
+drops inside DATA loses the unfinished message (RFC 5321, 4.1.1.4). ``complete`` sends
+the dot and reads the answer. ``services._send_one`` claims the delivery row between
+the two, so a worker that dies after its claim has, within microseconds, handed the
+message over for good: the row is then counted as sent, never sent a second time.
+
+The calls are smtplib's own (``mail``, ``rcpt``, ``putcmd``, ``getreply``, ``send``);
+errors are smtplib's exceptions, as ``sendmail`` raises them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+
+from django.core.mail.backends.smtp import EmailBackend
+from django.core.mail.message import sanitize_address
+
+_LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+
+def session_of(connection, *, reopen: bool = False) -> smtplib.SMTP | None:
+    """The smtplib session behind Django's SMTP backend (``reopen``: opened again if it
+    was dropped); None for any other backend (API, outbox, console, memory)."""
+    if not isinstance(connection, EmailBackend):
+        return None
+    if connection.connection is None and reopen:
+        connection.open()
+    return connection.connection if isinstance(connection.connection, smtplib.SMTP) else None
+
+
+def envelope(message) -> tuple[str, list[str]]:
+    """Envelope sender and recipients of a Django message, as Django's SMTP backend makes them."""
+    encoding = message.encoding or "utf-8"
+    sender = sanitize_address(message.from_email, encoding)
+    return sender, [sanitize_address(address, encoding) for address in message.recipients()]
+
+
+def begin(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
+    """MAIL, RCPT, DATA, then the message without its final dot; raises as ``sendmail`` does."""
+    session.ehlo_or_helo_if_needed()
+    code, reply = session.mail(sender)
+    if code != 250:
+        _reset(session, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = session.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):  # a digest has one recipient: all or nothing
+        _reset(session, code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    session.putcmd("data")
+    code, reply = session.getreply()
+    if code != 354:
+        _reset(session, code)
+        raise smtplib.SMTPDataError(code, reply)
+    body = _LINE_STARTING_WITH_DOT.sub(b"..", data)  # dot-stuffing, as smtplib.data does
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    session.send(body)
+
+
+def complete(session: smtplib.SMTP) -> None:
+    """Send the final dot; returns when the server accepted the message, else raises."""
+    session.send(b".\r\n")
+    code, reply = session.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def abandon(connection) -> None:
+    """Drop a session left inside DATA: the server discards the unfinished message.
+
+    The backend opens a new session for the next message.
+    """
+    session = session_of(connection)
+    if session is not None:
+        session.close()
+        connection.connection = None
+
+
+def _reset(session: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as smtplib does: 421 means the server is closing; otherwise RSET."""
+    if code == 421:
+        session.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        session.rset()
