@@ -10,6 +10,10 @@ errors per endpoint. Target: no errors, p95 under 200 ms for the page.
     .venv/bin/python -m bench.signup_load
     .venv/bin/python -m bench.signup_load --clients 50 --seconds 30 --preview-url '/preview.json?topics={topics}'
 
+The preview query is what the page's script sends: the topics textarea as typed, one
+topic per line. The app's cache (rate limits, and whatever else it caches) is a private
+redis-server, as production points ``CACHE_URL`` at Redis so every web process shares it.
+
 The last line is ``page p95 MS errors E``.
 """
 
@@ -40,10 +44,17 @@ def parse_args(argv=None):
     parser.add_argument(
         "--preview-url",
         default=os.environ.get("BENCH_PREVIEW_URL", "/preview.json?topics={topics}"),
-        help="path of the preview endpoint; {topics} becomes a URL-encoded, comma-separated topic list",
+        help="path of the preview endpoint; {topics} becomes the URL-encoded topic lines (one per line, "
+        "as the signup page's script sends the textarea)",
     )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--gunicorn-threads", type=int, default=1, help=">1 uses the gthread worker class")
+    parser.add_argument(
+        "--preview-rate",
+        default="100000/m",
+        help="PREVIEW_RATE_PER_IP for the server: the bench measures capacity, and its clients (no think time) "
+        "ask for previews faster than the production limit allows a person (120/m)",
+    )
     parser.add_argument("--papers", type=int, default=2_000)
     parser.add_argument("--subscribers", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=3)
@@ -82,7 +93,9 @@ def preview_path(template: str, rng: random.Random) -> str:
     topics = rng.sample(HEAD_TOPICS, rng.randint(1, 3))
     if rng.random() < 0.3:
         topics.append(long_tail_topic(rng))
-    return template.replace("{topics}", urllib.parse.quote_plus(",".join(topics)))
+    # One topic per line, as static/js/signup.js sends the textarea (the endpoint splits
+    # on line breaks only: joined with commas, the topics would be one long query).
+    return template.replace("{topics}", urllib.parse.quote_plus("\n".join(topics)))
 
 
 async def load(port: int, *, clients: int, seconds: float, page_url: str, preview_url: str, seed: int) -> dict:
@@ -146,10 +159,12 @@ def warm_up(port: int, args) -> None:
     h.log(f"warm-up done in {time.perf_counter() - started:.1f}s")
 
 
-def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int]:
+def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subprocess.Popen, int]:
     port = h.free_port()
     env = h.django_env(
         database_url=database_url,
+        CACHE_URL=cache_url,
+        PREVIEW_RATE_PER_IP=args.preview_rate,
         SITE_URL=f"http://127.0.0.1:{port}",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         STATIC_ROOT=str(workdir / "static"),
@@ -187,7 +202,11 @@ def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int
 def main(argv=None) -> int:
     h.stop_on_signals()
     args = parse_args(argv)
-    with h.run_directory("signup") as workdir, h.ScratchDatabase("signup") as database:
+    with (
+        h.run_directory("signup") as workdir,
+        h.ScratchDatabase("signup") as database,
+        h.PrivateRedis(workdir) as redis_server,
+    ):
         h.setup_django(h.django_env(database_url=database.url))
         from bench import datagen
 
@@ -196,7 +215,7 @@ def main(argv=None) -> int:
         from django.db import connections
 
         connections.close_all()
-        server, port = serve(args, workdir, database.url)
+        server, port = serve(args, workdir, database.url, redis_server.url(1))
         try:
             warm_up(port, args)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
@@ -220,7 +239,8 @@ def main(argv=None) -> int:
     )
     print(
         f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({workers}), "
-        f"DEBUG off, PostgreSQL, {args.papers} papers, {args.subscribers} subscribers, on 127.0.0.1"
+        f"DEBUG off, PostgreSQL, Redis cache, PREVIEW_RATE_PER_IP={args.preview_rate}, {args.papers} papers, "
+        f"{args.subscribers} subscribers, on 127.0.0.1"
     )
     print(h.machine_description())
     print(f"{'endpoint':<9} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")
