@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import random
+import runpy
 import statistics
 import subprocess
 import sys
@@ -47,8 +48,15 @@ def parse_args(argv=None):
         help="path of the preview endpoint; {topics} becomes the URL-encoded topic lines (one per line, "
         "as the signup page's script sends the textarea)",
     )
-    parser.add_argument("--gunicorn-workers", type=int, default=4)
-    parser.add_argument("--gunicorn-threads", type=int, default=1, help=">1 uses the gthread worker class")
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's (production) worker count"
+    )
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=None,
+        help="override gunicorn.conf.py's threads per worker; 1 means sync workers (the old default: 4 x 1)",
+    )
     parser.add_argument(
         "--preview-rate",
         default="100000/m",
@@ -145,7 +153,8 @@ def warm_up(port: int, args) -> None:
     rng = random.Random(args.seed)
 
     async def round_of_requests():
-        paths = [args.page_url, preview_path(args.preview_url, rng)] * (2 * args.gunicorn_workers)
+        # As many at once as the load sends, so that every worker process gets some.
+        paths = [args.page_url, preview_path(args.preview_url, rng)] * max(1, args.clients // 2)
         return await asyncio.gather(*(fetch(port, path, timeout=180) for path in paths), return_exceptions=True)
 
     started = time.perf_counter()
@@ -178,17 +187,19 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
         "digestsite.wsgi:application",
         "--bind",
         f"{h.HOST}:{port}",
-        "--workers",
-        str(args.gunicorn_workers),
-        "--backlog",
-        "2048",
+        "--config",
+        str(h.REPO / "gunicorn.conf.py"),
         "--log-level",
         "warning",
         "--error-logfile",
         str(workdir / "gunicorn.log"),
     ]
-    if args.gunicorn_threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(args.gunicorn_threads)]
+    if args.gunicorn_workers:
+        command += ["--workers", str(args.gunicorn_workers)]
+    if args.gunicorn_threads == 1:
+        command += ["--worker-class", "sync"]
+    elif args.gunicorn_threads:
+        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
     server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
     proc = subprocess.Popen(
         command, cwd=h.REPO, env=env, start_new_session=True, stdout=server_log, stderr=subprocess.STDOUT
@@ -197,6 +208,17 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     if proc.poll() is not None:
         raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
     return proc, port
+
+
+def server_description(args) -> str:
+    """What gunicorn ran: the production config (gunicorn.conf.py) and any overrides."""
+    config = runpy.run_path(str(h.REPO / "gunicorn.conf.py"))
+    workers = args.gunicorn_workers or config["workers"]
+    if args.gunicorn_threads == 1:
+        return f"{workers} sync workers"
+    threads = args.gunicorn_threads or config["threads"]
+    overridden = " (overridden)" if args.gunicorn_workers or args.gunicorn_threads else ""
+    return f"gunicorn.conf.py{overridden}: {workers} gthread workers x {threads} threads"
 
 
 def main(argv=None) -> int:
@@ -232,11 +254,7 @@ def main(argv=None) -> int:
         finally:
             h.stop_process(server)
 
-    workers = (
-        f"{args.gunicorn_workers} sync workers"
-        if args.gunicorn_threads <= 1
-        else (f"{args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads")
-    )
+    workers = server_description(args)
     print(
         f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({workers}), "
         f"DEBUG off, PostgreSQL, Redis cache, PREVIEW_RATE_PER_IP={args.preview_rate}, {args.papers} papers, "

@@ -214,7 +214,7 @@ RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
 # rest wait up to PREVIEW_WAIT_SECONDS, then get 503), and this week's trending papers
 # (the same on every page view) cached too.
 PREVIEW_CACHE_SECONDS = env_int("PREVIEW_CACHE_SECONDS", 300, minimum=0)
-PREVIEW_CONCURRENCY = env_int("PREVIEW_CONCURRENCY", 2, minimum=1)
+PREVIEW_CONCURRENCY = env_int("PREVIEW_CONCURRENCY", 1, minimum=1)
 PREVIEW_WAIT_SECONDS = env_float("PREVIEW_WAIT_SECONDS", 5.0, minimum=0.01)
 TRENDING_CACHE_SECONDS = env_int("TRENDING_CACHE_SECONDS", 60, minimum=0)
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
