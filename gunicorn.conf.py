@@ -8,15 +8,20 @@ itself when started from the repository's folder; flags on its command line win.
   concurrency. A sync worker serves one request at a time, so a page waits behind
   every preview queued before it in that process; a thread does not.
 - **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
-  Redis, the per-process preview slots of ``PREVIEW_CONCURRENCY``), and a page must
-  find a free thread while previews wait for a slot. A process accepts few more
-  connections than it has threads (the rest are kept-alive idle ones), so the rest
-  wait in the listen queue, where the other process can take them, instead of
-  queueing behind busy threads.
+  Redis, or a preview for its process's one preview slot, see
+  ``subscriptions.services.preview_papers``), and a page must find a free thread while
+  previews wait for the slot. A process accepts only a few more connections than it
+  has threads (room for idle kept-alive ones); the rest wait in the listen queue, where
+  the other process can take them, instead of queueing behind busy threads.
 - **One compute thread for PyTorch and BLAS**: a web process encodes at most one topic
   at a time (``digests.ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
 - The model is loaded when a worker starts, before it takes requests.
+
+Threads share a process: code that web requests run must be thread-safe. Ranking is
+not (``digests.ranking.lexical`` shares one stemmer), which is one reason the signup
+preview ranks one at a time per process; nothing else should rank on web threads
+(the operator's "preview digest" in the admin does, rarely) until that is fixed.
 """
 
 import os

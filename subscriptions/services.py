@@ -369,24 +369,17 @@ def _safe_url(url: str) -> str:
 
 
 class PreviewBusy(Exception):
-    """No preview slot came free in time: this process is already ranking as many
-    previews as it may (``PREVIEW_CONCURRENCY``) and others wait before this one."""
+    """No preview slot came free within ``PREVIEW_WAIT_SECONDS``: this process is ranking
+    another preview and others were waiting before this one."""
 
 
-_preview_slots: threading.BoundedSemaphore | None = None
-_preview_slots_lock = threading.Lock()
-
-
-def _slots() -> threading.BoundedSemaphore:
-    """At most ``PREVIEW_CONCURRENCY`` previews rank at once in this process. Ranking is
-    CPU work (and encoding a new topic takes a core): more at once would not finish
-    sooner, they would only take the processor from the pages served beside them."""
-    global _preview_slots
-    if _preview_slots is None:
-        with _preview_slots_lock:
-            if _preview_slots is None:
-                _preview_slots = threading.BoundedSemaphore(settings.PREVIEW_CONCURRENCY)
-    return _preview_slots
+# One preview ranks at a time per process. Ranking is CPU work under the GIL (and a new
+# topic's encoding takes a core): more at once would not finish sooner, they would take
+# the processor from the pages served by the other threads. And the ranking is not
+# thread-safe: digests.ranking.lexical shares one snowball stemmer, whose state a second
+# thread can overwrite mid-word (wrong stems, or IndexError).
+PREVIEW_CONCURRENCY = 1
+_preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
 
 
 def _week_start():
@@ -427,8 +420,7 @@ def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPa
     Answers are cached for ``PREVIEW_CACHE_SECONDS`` per normalised topic and author set
     (and hour of the week's window), in Django's cache: Redis in production, so one
     person's typing is ranked once for every web process. A miss waits at most
-    ``PREVIEW_WAIT_SECONDS`` for one of this process's preview slots, then raises
-    ``PreviewBusy``.
+    ``PREVIEW_WAIT_SECONDS`` for this process's preview slot, then raises ``PreviewBusy``.
     """
     from digests.ranking import rank_topics
 
@@ -441,7 +433,7 @@ def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPa
     rows = _cached(key)
     if rows is not None:
         return _papers(rows)
-    slots = _slots()
+    slots = _preview_slots
     if not slots.acquire(timeout=settings.PREVIEW_WAIT_SECONDS):
         raise PreviewBusy
     try:
