@@ -151,10 +151,10 @@ def embed_queries(texts: list[str]) -> np.ndarray:
         missing = [t for t in missing if t not in known]
     if missing:
         with _encode_slots:
-            known.update(_shared_get(missing))  # another process (or thread) may have just done it
+            known.update(_shared_get(missing))  # another thread or process may have just encoded it
             missing = [t for t in missing if t not in known]
             computed = dict(zip(missing, encode(missing), strict=True))
-        _shared_set(computed)
+            _shared_set(computed)
         known.update(computed)
     with _cache_lock:
         for text, vector in known.items():
