@@ -177,7 +177,6 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
         SITE_URL=f"http://127.0.0.1:{port}",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         STATIC_ROOT=str(workdir / "static"),
-        CONN_MAX_AGE=60,
     )
     subprocess.run([h.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=h.REPO, env=env, check=True)
     command = [
@@ -197,7 +196,7 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     if args.gunicorn_workers:
         command += ["--workers", str(args.gunicorn_workers)]
     if args.gunicorn_threads == 1:
-        command += ["--worker-class", "sync"]
+        command += ["--worker-class", "sync", "--threads", "1"]  # threads > 1 would make gunicorn use gthread
     elif args.gunicorn_threads:
         command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
     server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
