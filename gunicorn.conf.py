@@ -9,7 +9,7 @@ itself when started from the repository's folder; flags on its command line win.
   580 MB each); two per core rather than one because threads of one process share its
   GIL, and the operating system shares the cores between processes more evenly than the
   GIL shares a process between threads (``bench/signup_load.py`` on 2 cores: page p95
-  48-93 ms with 4 processes, 98-142 ms with 2, at load average 3-9).
+  46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
 - **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
   Redis, or a preview for its process's one preview slot, see
   ``subscriptions.services.preview_papers``), and a page must find a free thread while
