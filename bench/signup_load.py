@@ -10,6 +10,10 @@ errors per endpoint. Target: no errors, p95 under 200 ms for the page.
     .venv/bin/python -m bench.signup_load
     .venv/bin/python -m bench.signup_load --clients 50 --seconds 30 --preview-url '/preview.json?topics={topics}'
 
+The preview query is what the page's script sends: the topics textarea as typed, one
+topic per line. The app's cache (rate limits, and whatever else it caches) is a private
+redis-server, as production points ``CACHE_URL`` at Redis so every web process shares it.
+
 The last line is ``page p95 MS errors E``.
 """
 
@@ -19,6 +23,7 @@ import argparse
 import asyncio
 import os
 import random
+import runpy
 import statistics
 import subprocess
 import sys
@@ -40,10 +45,24 @@ def parse_args(argv=None):
     parser.add_argument(
         "--preview-url",
         default=os.environ.get("BENCH_PREVIEW_URL", "/preview.json?topics={topics}"),
-        help="path of the preview endpoint; {topics} becomes a URL-encoded, comma-separated topic list",
+        help="path of the preview endpoint; {topics} becomes the URL-encoded topic lines (one per line, "
+        "as the signup page's script sends the textarea)",
     )
-    parser.add_argument("--gunicorn-workers", type=int, default=4)
-    parser.add_argument("--gunicorn-threads", type=int, default=1, help=">1 uses the gthread worker class")
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's (production) worker count"
+    )
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=None,
+        help="override gunicorn.conf.py's threads per worker; 1 means sync workers (the old default: 4 x 1)",
+    )
+    parser.add_argument(
+        "--preview-rate",
+        default="100000/m",
+        help="PREVIEW_RATE_PER_IP for the server: the bench measures capacity, and its clients (no think time) "
+        "ask for previews faster than the production limit allows a person (120/m)",
+    )
     parser.add_argument("--papers", type=int, default=2_000)
     parser.add_argument("--subscribers", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=3)
@@ -82,7 +101,9 @@ def preview_path(template: str, rng: random.Random) -> str:
     topics = rng.sample(HEAD_TOPICS, rng.randint(1, 3))
     if rng.random() < 0.3:
         topics.append(long_tail_topic(rng))
-    return template.replace("{topics}", urllib.parse.quote_plus(",".join(topics)))
+    # One topic per line, as static/js/signup.js sends the textarea (the endpoint splits
+    # on line breaks only: joined with commas, the topics would be one long query).
+    return template.replace("{topics}", urllib.parse.quote_plus("\n".join(topics)))
 
 
 async def load(port: int, *, clients: int, seconds: float, page_url: str, preview_url: str, seed: int) -> dict:
@@ -132,7 +153,8 @@ def warm_up(port: int, args) -> None:
     rng = random.Random(args.seed)
 
     async def round_of_requests():
-        paths = [args.page_url, preview_path(args.preview_url, rng)] * (2 * args.gunicorn_workers)
+        # As many at once as the load sends, so that every worker process gets some.
+        paths = [args.page_url, preview_path(args.preview_url, rng)] * max(1, args.clients // 2)
         return await asyncio.gather(*(fetch(port, path, timeout=180) for path in paths), return_exceptions=True)
 
     started = time.perf_counter()
@@ -146,14 +168,15 @@ def warm_up(port: int, args) -> None:
     h.log(f"warm-up done in {time.perf_counter() - started:.1f}s")
 
 
-def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int]:
+def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subprocess.Popen, int]:
     port = h.free_port()
     env = h.django_env(
         database_url=database_url,
+        CACHE_URL=cache_url,
+        PREVIEW_RATE_PER_IP=args.preview_rate,
         SITE_URL=f"http://127.0.0.1:{port}",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         STATIC_ROOT=str(workdir / "static"),
-        CONN_MAX_AGE=60,
     )
     subprocess.run([h.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=h.REPO, env=env, check=True)
     command = [
@@ -163,17 +186,19 @@ def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int
         "digestsite.wsgi:application",
         "--bind",
         f"{h.HOST}:{port}",
-        "--workers",
-        str(args.gunicorn_workers),
-        "--backlog",
-        "2048",
+        "--config",
+        str(h.REPO / "gunicorn.conf.py"),
         "--log-level",
         "warning",
         "--error-logfile",
         str(workdir / "gunicorn.log"),
     ]
-    if args.gunicorn_threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(args.gunicorn_threads)]
+    if args.gunicorn_workers:
+        command += ["--workers", str(args.gunicorn_workers)]
+    if args.gunicorn_threads == 1:
+        command += ["--worker-class", "sync", "--threads", "1"]  # threads > 1 would make gunicorn use gthread
+    elif args.gunicorn_threads:
+        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
     server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
     proc = subprocess.Popen(
         command, cwd=h.REPO, env=env, start_new_session=True, stdout=server_log, stderr=subprocess.STDOUT
@@ -184,10 +209,25 @@ def serve(args, workdir: Path, database_url: str) -> tuple[subprocess.Popen, int
     return proc, port
 
 
+def server_description(args) -> str:
+    """What gunicorn ran: the production config (gunicorn.conf.py) and any overrides."""
+    config = runpy.run_path(str(h.REPO / "gunicorn.conf.py"))
+    workers = args.gunicorn_workers or config["workers"]
+    if args.gunicorn_threads == 1:
+        return f"{workers} sync workers"
+    threads = args.gunicorn_threads or config["threads"]
+    overridden = " (overridden)" if args.gunicorn_workers or args.gunicorn_threads else ""
+    return f"gunicorn.conf.py{overridden}: {workers} gthread workers x {threads} threads"
+
+
 def main(argv=None) -> int:
     h.stop_on_signals()
     args = parse_args(argv)
-    with h.run_directory("signup") as workdir, h.ScratchDatabase("signup") as database:
+    with (
+        h.run_directory("signup") as workdir,
+        h.ScratchDatabase("signup") as database,
+        h.PrivateRedis(workdir) as redis_server,
+    ):
         h.setup_django(h.django_env(database_url=database.url))
         from bench import datagen
 
@@ -196,7 +236,7 @@ def main(argv=None) -> int:
         from django.db import connections
 
         connections.close_all()
-        server, port = serve(args, workdir, database.url)
+        server, port = serve(args, workdir, database.url, redis_server.url(1))
         try:
             warm_up(port, args)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
@@ -213,14 +253,11 @@ def main(argv=None) -> int:
         finally:
             h.stop_process(server)
 
-    workers = (
-        f"{args.gunicorn_workers} sync workers"
-        if args.gunicorn_threads <= 1
-        else (f"{args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads")
-    )
+    workers = server_description(args)
     print(
         f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({workers}), "
-        f"DEBUG off, PostgreSQL, {args.papers} papers, {args.subscribers} subscribers, on 127.0.0.1"
+        f"DEBUG off, PostgreSQL, Redis cache, PREVIEW_RATE_PER_IP={args.preview_rate}, {args.papers} papers, "
+        f"{args.subscribers} subscribers, on 127.0.0.1"
     )
     print(h.machine_description())
     print(f"{'endpoint':<9} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")

@@ -212,6 +212,13 @@ SIGNUP_RATE_PER_IP = env_rate("SIGNUP_RATE_PER_IP", "10/h")
 SIGNUP_RATE_PER_ADDRESS = env_rate("SIGNUP_RATE_PER_ADDRESS", "3/h")
 PREVIEW_RATE_PER_IP = env_rate("PREVIEW_RATE_PER_IP", "120/m")
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+# Signup preview: answers cached per topic set (in CACHE_URL's cache, shared by every web
+# process when it is Redis); one ranking at a time per process, the others wait up to
+# PREVIEW_WAIT_SECONDS, then get 503; this week's trending papers (the same on every page
+# view) cached too.
+PREVIEW_CACHE_SECONDS = env_int("PREVIEW_CACHE_SECONDS", 300, minimum=0)
+PREVIEW_WAIT_SECONDS = env_float("PREVIEW_WAIT_SECONDS", 5.0, minimum=0.01)
+TRENDING_CACHE_SECONDS = env_int("TRENDING_CACHE_SECONDS", 60, minimum=0)
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])
 PAPER_FETCH_TIMEOUT = env_int("PAPER_FETCH_TIMEOUT", 30, minimum=1)

@@ -6,12 +6,17 @@ their transactions, and send mail only after the transaction commits.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
+import threading
 import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone as dj_timezone
@@ -99,6 +104,12 @@ def clean_authors(items) -> list[str]:
 @functools.cache
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
+def timezone_names() -> tuple[str, ...]:
+    """The known time zones in order, for the pages' list of suggestions."""
+    return tuple(sorted(known_timezones()))
 
 
 def is_valid_timezone(name: str) -> bool:
@@ -368,27 +379,99 @@ def _safe_url(url: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else ""
 
 
+class PreviewBusy(Exception):
+    """No preview slot came free within ``PREVIEW_WAIT_SECONDS``: this process is ranking
+    another preview and others were waiting before this one."""
+
+
+# One preview ranks at a time per process. Ranking is CPU work under the GIL (and a new
+# topic's encoding takes a core): more at once would not finish sooner, they would take
+# the processor from the pages served by the other threads. And the ranking is not
+# thread-safe: digests.ranking.lexical shares one snowball stemmer, whose state a second
+# thread can overwrite mid-word (wrong stems, or IndexError).
+PREVIEW_CONCURRENCY = 1
+_preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
+
+
+def _week_start():
+    """Where "this week" starts, on the hour: the ranking's paper index is shared per
+    hour (``digests.ranking.index.floor_to_hour``), so are the cached answers."""
+    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
+    return since.replace(minute=0, second=0, microsecond=0)
+
+
+def _cache_key(kind: str, *parts) -> str:
+    digest = hashlib.blake2b(json.dumps(parts, ensure_ascii=False).encode(), digest_size=16).hexdigest()
+    return f"{kind}:v1:{digest}"
+
+
+def _cached(key: str):
+    try:
+        return cache.get(key)
+    except Exception:  # the cache is a shortcut: when it is down, compute
+        logger.warning("cache unreadable", exc_info=True)
+        return None
+
+
+def _store(key: str, value, seconds: int) -> None:
+    try:
+        cache.set(key, value, seconds)
+    except Exception:
+        logger.warning("cache unwritable", exc_info=True)
+
+
+def _papers(rows) -> list[PreviewPaper]:
+    return [PreviewPaper(*row) for row in rows]
+
+
 def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
-    """The papers these topics would bring this week, as the digest ranks them."""
+    """The papers these topics would bring this week, as the digest ranks them
+    (``digests.ranking.rank_topics``, as for a new subscriber).
+
+    Answers are cached for ``PREVIEW_CACHE_SECONDS`` per normalised topic and author set
+    (and hour of the week's window), in Django's cache: Redis in production, so one
+    person's typing is ranked once for every web process. A miss waits at most
+    ``PREVIEW_WAIT_SECONDS`` for this process's preview slot, then raises ``PreviewBusy``.
+    """
     from digests.ranking import rank_topics
 
     queries = clean_topics(topics)[:MAX_TOPICS]
     names = clean_authors(authors)[:MAX_AUTHORS]
     if not queries and not names:
         return []
-    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
-    ranked = rank_topics(queries, authors=names, since=since, limit=limit)
-    return [PreviewPaper(title=r.paper.title, url=_safe_url(r.paper.url), why=r.why) for r in ranked]
+    since = _week_start()
+    key = _cache_key("preview", queries, names, limit, since.isoformat())
+    rows = _cached(key)
+    if rows is not None:
+        return _papers(rows)
+    slots = _preview_slots
+    if not slots.acquire(timeout=settings.PREVIEW_WAIT_SECONDS):
+        raise PreviewBusy
+    try:
+        rows = _cached(key)  # the same words may have been ranked while this one waited
+        if rows is None:
+            ranked = rank_topics(queries, authors=names, since=since, limit=limit)
+            rows = [(r.paper.title, _safe_url(r.paper.url), r.why) for r in ranked]
+            _store(key, rows, settings.PREVIEW_CACHE_SECONDS)
+    finally:
+        slots.release()
+    return _papers(rows)
 
 
 def trending_papers(*, limit=5) -> list[PreviewPaper]:
-    """This week's most upvoted papers: what the preview shows before any topic is typed."""
+    """This week's most upvoted papers: what the preview shows before any topic is typed.
+    The same for everyone, so cached for ``TRENDING_CACHE_SECONDS``."""
     from papers.models import Paper
 
-    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
-    papers = (
-        Paper.objects.filter(first_seen_at__gte=since)
-        .order_by("-upvotes", "-first_seen_at")
-        .only("title", "page_url", "abs_url", "pdf_url", "upvotes")[:limit]
-    )
-    return [PreviewPaper(title=p.title, url=_safe_url(p.url), why=f"{p.upvotes} upvotes") for p in papers]
+    since = _week_start()
+    key = _cache_key("trending", limit, since.isoformat())
+    rows = _cached(key)
+    if rows is None:
+        papers = (
+            Paper.objects.filter(first_seen_at__gte=since)
+            .order_by("-upvotes", "-first_seen_at")
+            .only("title", "page_url", "abs_url", "pdf_url", "upvotes")[:limit]
+        )
+        rows = [(p.title, _safe_url(p.url), f"{p.upvotes} upvotes") for p in papers]
+        _store(key, rows, settings.TRENDING_CACHE_SECONDS)
+    return _papers(rows)

@@ -7,7 +7,11 @@ ranking is lexical alone, and that is logged once per process.
 
 Paper embeddings are computed once (at import, see ``embed_papers``) and stored in
 ``Paper.embedding``; topic embeddings are stored in ``Topic.embedding``, and ad-hoc
-queries (signup preview, operator tool) are cached in this process.
+queries (signup preview, operator tool) are cached in this process and in Django's
+cache (Redis in production), keyed by model and text, so a topic typed by anyone is
+encoded once for every web and worker process. At most ``ENCODE_CONCURRENCY`` encodes
+run at once per process: the model takes a core while it runs, and a web process's
+other threads (pages) must not queue behind a pile of them.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 _QUERY_CACHE_SIZE = 20_000
+SHARED_CACHE_SECONDS = 30 * 24 * 3600  # an embedding never changes for a given model and text
+ENCODE_CONCURRENCY = 1
 
 _lock = threading.Lock()
 _cache_lock = threading.Lock()
 _model = None
 _availability: bool | None = None
 _query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_encode_slots = threading.BoundedSemaphore(ENCODE_CONCURRENCY)
 
 
 def is_available() -> bool:
@@ -134,11 +141,21 @@ def from_bytes(blob) -> np.ndarray | None:
 
 
 def embed_queries(texts: list[str]) -> np.ndarray:
-    """Embeddings of topic texts, from the in-process cache where possible."""
+    """Embeddings of topic texts, from the in-process cache, then the shared cache, and
+    only then the model (one encode at a time per process; see the module's doc)."""
     with _cache_lock:
         known = {t: _query_cache[t] for t in dict.fromkeys(texts) if t in _query_cache}
     missing = [t for t in dict.fromkeys(texts) if t not in known]
-    known.update(zip(missing, encode(missing), strict=True))
+    if missing:
+        known.update(_shared_get(missing))
+        missing = [t for t in missing if t not in known]
+    if missing:
+        with _encode_slots:
+            known.update(_shared_get(missing))  # another thread or process may have just encoded it
+            missing = [t for t in missing if t not in known]
+            computed = dict(zip(missing, encode(missing), strict=True))
+            _shared_set(computed)
+        known.update(computed)
     with _cache_lock:
         for text, vector in known.items():
             _query_cache[text] = vector
@@ -154,6 +171,36 @@ def remember_query(text: str, vector: np.ndarray) -> None:
     """Put a stored topic embedding into the in-process cache."""
     with _cache_lock:
         _query_cache[text] = vector
+
+
+def _shared_key(text: str) -> str:
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return f"semantic:{MODEL_NAME}:{digest}"
+
+
+def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
+    """Embeddings other processes computed (Django's cache); a cache that is down is only slower."""
+    from django.core.cache import cache
+
+    keys = {_shared_key(t): t for t in texts}
+    try:
+        found = cache.get_many(list(keys))
+    except Exception:  # a cache outage must not stop previews or digests
+        log.warning("semantic: query embedding cache unreadable", exc_info=True)
+        return {}
+    vectors = {keys[k]: from_bytes(blob) for k, blob in found.items()}
+    return {text: vector for text, vector in vectors.items() if vector is not None}
+
+
+def _shared_set(vectors: dict[str, np.ndarray]) -> None:
+    from django.core.cache import cache
+
+    if not vectors:
+        return
+    try:
+        cache.set_many({_shared_key(t): to_bytes(v) for t, v in vectors.items()}, SHARED_CACHE_SECONDS)
+    except Exception:
+        log.warning("semantic: query embedding cache unwritable", exc_info=True)
 
 
 def embed_papers(papers) -> int:

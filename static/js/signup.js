@@ -127,6 +127,7 @@
     })
       .then(function (response) {
         if (response.status === 429) throw new Error("Too many previews at once; pausing for a moment.");
+        if (response.status === 503) throw new Error("The preview is busy right now; it tries again as you type.");
         if (!response.ok) throw new Error("The preview is not available right now.");
         return response.json();
       })

@@ -1,0 +1,61 @@
+"""gunicorn's settings for the web process. gunicorn reads ``./gunicorn.conf.py`` by
+itself when started from the repository's folder; flags on its command line win.
+
+    gunicorn digestsite.wsgi -b 0.0.0.0:8000
+
+- **gthread workers, two processes per core** (``WEB_CONCURRENCY``): a sync worker
+  serves one request at a time, so a page waits behind every preview queued before it
+  in that process; a thread does not. Each process holds the sentence model (RSS about
+  580 MB each); two per core rather than one because threads of one process share its
+  GIL, and the operating system shares the cores between processes more evenly than the
+  GIL shares a process between threads (``bench/signup_load.py`` on 2 cores: page p95
+  46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
+- **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
+  Redis, or a preview for its process's one preview slot, see
+  ``subscriptions.services.preview_papers``), and a page must find a free thread while
+  previews wait for the slot. A process accepts only a few more connections than it
+  has threads (room for idle kept-alive ones); the rest wait in the listen queue, where
+  the other process can take them, instead of queueing behind busy threads.
+- **One compute thread for PyTorch and BLAS**: a web process encodes at most one topic
+  at a time (``digests.ranking.semantic``); intra-op threads on top of the request
+  threads would only fight the pages for the cores.
+- **No persistent database connections** (``CONN_MAX_AGE=0`` unless set): Django keeps
+  one connection per thread, so 4 processes x 32 threads could hold 128 connections
+  while idle, more than PostgreSQL's default ``max_connections`` of 100 ("too many
+  clients already": 269 failed previews in the load test). The pages make no query
+  (what they show is cached), and a preview makes its two only when its answer is not
+  cached: connecting costs about 2 ms there, while open connections then number the
+  requests using the database, not the threads. (A pooler, pgbouncer or psycopg's pool,
+  is the way to have both.)
+- The model is loaded when a worker starts, before it takes requests.
+
+Threads share a process: code that web requests run must be thread-safe. Ranking is
+not (``digests.ranking.lexical`` shares one stemmer), which is one reason the signup
+preview ranks one at a time per process; nothing else should rank on web threads
+(the operator's "preview digest" in the admin does, rarely) until that is fixed.
+"""
+
+import os
+
+os.environ.setdefault("CONN_MAX_AGE", "0")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 32)
+worker_connections = threads + 8  # room for a few idle kept-alive connections
+backlog = 2048
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+
+
+def post_worker_init(worker):
+    """Load the sentence model before the worker takes requests (seconds): otherwise the
+    first previews after a start or restart wait for it, or find no preview slot free."""
+    from digests.ranking import semantic
+
+    if semantic.is_available():
+        semantic.get_model()
