@@ -29,10 +29,9 @@ itself when started from the repository's folder; flags on its command line win.
   is the way to have both.)
 - The model is loaded when a worker starts, before it takes requests.
 
-Threads share a process: code that web requests run must be thread-safe. Ranking is
-not (``digests.ranking.lexical`` shares one stemmer), which is one reason the signup
-preview ranks one at a time per process; nothing else should rank on web threads
-(the operator's "preview digest" in the admin does, rarely) until that is fixed.
+Threads share a process: code that web requests run must be thread-safe (the ranking's
+stemmer is one per thread). The signup preview still ranks one at a time per process:
+ranking is CPU work under the GIL, so more at once would only slow the pages down.
 """
 
 import os

@@ -386,9 +386,7 @@ class PreviewBusy(Exception):
 
 # One preview ranks at a time per process. Ranking is CPU work under the GIL (and a new
 # topic's encoding takes a core): more at once would not finish sooner, they would take
-# the processor from the pages served by the other threads. And the ranking is not
-# thread-safe: digests.ranking.lexical shares one snowball stemmer, whose state a second
-# thread can overwrite mid-word (wrong stems, or IndexError).
+# the processor from the pages served by the other threads.
 PREVIEW_CONCURRENCY = 1
 _preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
 

@@ -12,6 +12,7 @@ paper at once.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -33,7 +34,16 @@ _STOPWORDS_TEXT = """a about above after again against all am an and any are as 
     you your yours via using use based towards toward"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
-_stemmer = snowballstemmer.stemmer("english")
+# A snowball stemmer keeps its state on the instance: threads (gunicorn's gthread
+# workers rank previews) each get their own, or they corrupt each other's stems.
+_stemmers = threading.local()
+
+
+def _stemmer():
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def fold(text: str) -> str:
@@ -50,7 +60,7 @@ def words(text: str) -> list[str]:
 def stem(word: str) -> str:
     """Snowball English stem; also folds acronym plurals (``LLMs`` -> ``llm``),
     which the stemmer leaves alone because they have no vowel."""
-    stemmed = _stemmer.stemWord(word)
+    stemmed = _stemmer().stemWord(word)
     if stemmed.endswith("s") and len(stemmed) > 3 and not _VOWELS.intersection(stemmed[:-1]):
         stemmed = stemmed[:-1]
     return stemmed
