@@ -46,6 +46,10 @@ PROBES = ",".join(
         "rate_limit=digests.ratelimit:_Limiter.acquire",
         "claim_build_send_record=digests.services:_send_one",
         "build_message=digests.emails:build_message",
+        "build_message=digests.emails:SignedEmailMessage.message",
+        "build_message=django.core.mail.message:SafeMIMEMultipart.as_bytes",
+        "send=digests.smtp:begin",
+        "send=digests.smtp:complete",
         "send=django.core.mail.backends.smtp:EmailBackend.send_messages",
     ]
 )
@@ -257,6 +261,7 @@ def report(result: dict) -> list[str]:
     phases = [
         ("match and rank", probe.get("match_and_rank"), calls.get("match_and_rank")),
         ("render", _sum(probe, "context", "render"), calls.get("render")),
+        ("build message (MIME)", probe.get("build_message"), calls.get("build_message")),
         ("send (SMTP)", probe.get("send"), calls.get("send")),
         ("claim + record (DB)", _claim_and_record(probe), calls.get("claim_build_send_record")),
         ("wait for rate limit", probe.get("rate_limit"), calls.get("rate_limit")),
@@ -310,7 +315,8 @@ def _sum(probe: dict, *names: str) -> float | None:
 
 
 def _claim_and_record(probe: dict) -> float | None:
-    """_send_one claims the row, builds the MIME message, sends and records: the DB part is the rest."""
+    """_send_one builds the MIME message, sends it (over SMTP: all but the final dot, the
+    claim, the dot), and records: the DB part is the rest."""
     if "claim_build_send_record" not in probe:
         return None
     return probe["claim_build_send_record"] - probe.get("send", 0.0) - probe.get("build_message", 0.0)
