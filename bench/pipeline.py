@@ -49,7 +49,8 @@ PROBES = ",".join(
         "build_message=digests.emails:SignedEmailMessage.message",
         "build_message=django.core.mail.message:SafeMIMEMultipart.as_bytes",
         "send=digests.smtp:begin",
-        "send=digests.smtp:complete",
+        "send=digests.smtp:send_final_dot",
+        "send=digests.smtp:read_answer",
         "send=django.core.mail.backends.smtp:EmailBackend.send_messages",
     ]
 )

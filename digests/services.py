@@ -13,13 +13,14 @@ Exactly once, by data:
   spans one message (rate-limit slot taken before claiming; SMTP send; commit), so a
   live worker's claim never expires under it: the task would have been killed first.
 - Over SMTP the claim sits inside the SMTP transaction (``digests.smtp``): MAIL, RCPT,
-  DATA and the whole message go first, then the claim commits, marked ``handed_over``,
-  then the final dot. A server discards a message whose dot never came, so a worker
-  killed before the claim leaves nothing behind (the row is sent later), and one
-  killed after it leaves a message the server has: that claim is counted as sent when
-  its lease runs out, never sent again. What is left is the few microseconds between
-  the claim's commit and writing the dot, where a killed worker loses that one message,
-  and a server that goes silent after the dot (RFC 1047), which is retried.
+  DATA and the whole message go first; then one database transaction claims the row
+  (marked ``handed_over``), writes the final dot and commits. A server discards a
+  message whose dot never came and the database drops a transaction whose client
+  died, so a worker killed before the dot leaves nothing behind (the row is sent
+  later), and one killed after the commit left leaves a message the server has: that
+  claim is counted as sent when its lease runs out, never sent again. What is left is
+  the gap between two socket writes (the dot, then COMMIT), and a server that goes
+  silent after the dot (RFC 1047), which is retried.
 - With other backends (an ESP's API) the window is the classic one: the provider has
   accepted the message and the worker dies before the ``SENT`` commit; that row is
   reclaimed and sent again, with the stored Message-ID, so receivers that de-duplicate
@@ -577,27 +578,39 @@ def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, u
 
 
 def _send_over_smtp(row: Delivery, message, session, connection, carried: dict) -> str:
-    """SMTP: the whole message goes to the server first, then the claim, then the final dot."""
+    """SMTP: the whole message but its final dot goes first; then, in one transaction, the
+    claim and the dot, committed right after the dot is written."""
     try:
         smtp.begin(session, *smtp.envelope(message), message.message().as_bytes(linesep="\r\n"))
     except SoftTimeLimitExceeded:
         raise  # nothing claimed, nothing delivered: the row is still QUEUED
     except Exception as exc:  # refused at MAIL/RCPT/DATA, or the connection broke: nothing delivered
         return _record_failure(row, exc, claimed_at=None)
-    claimed_at = _claim(row, carried, handed_over=True)
-    if claimed_at is None:
-        smtp.abandon(connection)  # the server drops the unfinished message
-        return "busy"
-    # ---- THE ONLY WINDOW LEFT --------------------------------------------------------
-    # The claim says "handed over": from its commit until the dot below is written to
-    # the socket (microseconds), a killed worker would lose this message. After that the
-    # server has it: a worker killed while waiting for the answer leaves a handed-over
-    # claim, which is counted as sent when its lease runs out, never sent twice.
     try:
-        smtp.complete(session)
+        with transaction.atomic():
+            claimed_at = _claim(row, carried, handed_over=True)
+            if claimed_at is not None:
+                smtp.send_final_dot(session)
+            # ---- THE ONLY WINDOW LEFT ------------------------------------------------
+            # Between writing the dot and writing COMMIT: two socket writes in a row,
+            # nothing waited for. A worker killed before the dot leaves no claim (the
+            # transaction dies with its connection) and no message (the server drops an
+            # unfinished one): the row is sent later. One killed after COMMIT went out
+            # leaves a handed-over claim for a message the server has: counted as sent
+            # when its lease runs out, never sent twice.
     except SoftTimeLimitExceeded:
-        raise  # the dot is out or not: the handed-over claim is counted as sent after its lease
-    except Exception as exc:  # the server refused the message, or went silent: not delivered
+        raise
+    except Exception as exc:  # the claim or the dot failed: nothing committed
+        smtp.abandon(connection)
+        return _record_failure(row, exc, claimed_at=None)
+    if claimed_at is None:
+        smtp.abandon(connection)  # another worker has the row: the server drops our unfinished copy
+        return "busy"
+    try:
+        smtp.read_answer(session)
+    except SoftTimeLimitExceeded:
+        raise  # the server has the message: the handed-over claim is counted as sent after its lease
+    except Exception as exc:  # refused after the dot, or the server went silent (RFC 1047): retried
         return _record_failure(row, exc, claimed_at=claimed_at)
     _finish(row, claimed_at, status=Status.SENT, sent_at=timezone.now(), last_error="", handed_over=False)
     return "sent"

@@ -1,11 +1,11 @@
-"""One message over an open SMTP session in two steps, so that a claim can sit between them.
+"""One message over an open SMTP session in steps, so that a claim can sit between them.
 
 ``begin`` runs MAIL, RCPT and DATA and sends the whole message except the final
 ``<CRLF>.<CRLF>``. Until that dot arrives a server delivers nothing: a session that
-drops inside DATA loses the unfinished message (RFC 5321, 4.1.1.4). ``complete`` sends
-the dot and reads the answer. ``services._send_one`` claims the delivery row between
-the two, so a worker that dies after its claim has, within microseconds, handed the
-message over for good: the row is then counted as sent, never sent a second time.
+drops inside DATA loses the unfinished message (RFC 5321, 4.1.1.4). ``send_final_dot``
+writes the dot and ``read_answer`` reads the server's reply. ``services._send_one``
+writes the dot inside the transaction of the delivery row's claim, right before its
+commit (see there).
 
 The calls are smtplib's own (``mail``, ``rcpt``, ``putcmd``, ``getreply``, ``send``);
 errors are smtplib's exceptions, as ``sendmail`` raises them.
@@ -66,9 +66,13 @@ def begin(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes
     session.send(body)
 
 
-def complete(session: smtplib.SMTP) -> None:
-    """Send the final dot; returns when the server accepted the message, else raises."""
+def send_final_dot(session: smtplib.SMTP) -> None:
+    """Write the end of the message: from here on the server has it."""
     session.send(b".\r\n")
+
+
+def read_answer(session: smtplib.SMTP) -> None:
+    """The server's answer to the final dot: returns if it took the message, else raises."""
     code, reply = session.getreply()
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)

@@ -290,19 +290,32 @@ def test_a_handed_over_claim_whose_worker_died_is_counted_as_sent_not_sent_again
     assert services.deliver_batch([row.id], connection=smtp(sink)).already_done == [row.id]
 
 
-def test_over_smtp_the_claim_comes_after_the_message_and_before_the_final_dot(papers, sink, monkeypatch):
+def test_over_smtp_the_claim_commits_with_the_final_dot(papers, sink, monkeypatch):
+    from django.db import connection
+
+    from digests import smtp as smtp_steps
+
     row = queued_delivery(make_subscriber("a@example.org"))
     seen = {}
-    real_claim = services._claim
+    real_claim, real_dot = services._claim, smtp_steps.send_final_dot
 
     def claim_and_look(row, carried, *, handed_over):
         seen["messages at the server when claiming"] = len(sink.messages)
         seen["handed_over"] = handed_over
         return real_claim(row, carried, handed_over=handed_over)
 
+    def dot_and_look(session):
+        seen["dot written inside the claim's transaction"] = connection.in_atomic_block
+        return real_dot(session)
+
     monkeypatch.setattr(services, "_claim", claim_and_look)
+    monkeypatch.setattr(smtp_steps, "send_final_dot", dot_and_look)
     assert services.deliver_batch([row.id], connection=smtp(sink)).sent == [row.id]
-    assert seen == {"messages at the server when claiming": 0, "handed_over": True}
+    assert seen == {
+        "messages at the server when claiming": 0,
+        "handed_over": True,
+        "dot written inside the claim's transaction": True,
+    }
     assert len(sink.messages) == 1
     row.refresh_from_db()
     assert (row.status, row.handed_over, row.attempts) == (Status.SENT, False, 1)
@@ -325,6 +338,24 @@ def test_a_row_taken_by_another_worker_mid_transaction_is_dropped_at_the_server(
     assert len(sink.sessions) == 1  # the abandoned session never reached DATA's end
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_dot_that_cannot_be_written_leaves_no_claim_and_no_message(sink, monkeypatch):
+    from digests import smtp as smtp_steps
+
+    make_papers(first_seen_at=MONDAY_0900_UTC - dt.timedelta(days=1))
+    row = queued_delivery(make_subscriber("a@example.org"))
+
+    def connection_breaks(session):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(smtp_steps, "send_final_dot", connection_breaks)
+    result = services.deliver_batch([row.id], connection=smtp(sink))
+    assert result.retry == [row.id]
+    row.refresh_from_db()  # the claim was rolled back with the failed dot; the attempt is counted
+    assert (row.status, row.attempts, row.claimed_at, row.handed_over) == (Status.QUEUED, 1, None, False)
+    assert sink.messages == []
+
+
 def test_lines_starting_with_a_dot_arrive_as_written(sink):
     from digests import smtp as smtp_steps
 
@@ -332,7 +363,8 @@ def test_lines_starting_with_a_dot_arrive_as_written(sink):
     with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as session:
         smtp_steps.begin(session, "digest@example.org", ["a@example.org"], body)
         assert sink.messages == []  # everything but the final dot: nothing delivered yet
-        smtp_steps.complete(session)
+        smtp_steps.send_final_dot(session)
+        smtp_steps.read_answer(session)
     sink.wait_for(lambda: sink.messages, timeout=5, what="the message")
     assert sink.messages[0][1] == body + b"\r\n"
 
