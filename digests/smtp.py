@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
+import socket
 
 from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.message import sanitize_address
@@ -43,6 +44,7 @@ def envelope(message) -> tuple[str, list[str]]:
 def begin(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
     """MAIL, RCPT, DATA, then the message without its final dot; raises as ``sendmail`` does."""
     session.ehlo_or_helo_if_needed()
+    _no_delay(session)
     code, reply = session.mail(sender)
     if code != 250:
         _reset(session, code)
@@ -87,6 +89,15 @@ def abandon(connection) -> None:
     if session is not None:
         session.close()
         connection.connection = None
+
+
+def _no_delay(session: smtplib.SMTP) -> None:
+    """Send small writes at once (TCP_NODELAY). The final dot is written on its own after
+    the message; with Nagle's algorithm it would wait for the ACK of the message's last
+    segment, which the server delays (up to 40 ms) because it has nothing to answer yet."""
+    sock = session.sock
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _reset(session: smtplib.SMTP, code: int) -> None:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import smtplib
+import socket
 
 import pytest
 from django.core import mail
@@ -363,6 +364,8 @@ def test_lines_starting_with_a_dot_arrive_as_written(sink):
     with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as session:
         smtp_steps.begin(session, "digest@example.org", ["a@example.org"], body)
         assert sink.messages == []  # everything but the final dot: nothing delivered yet
+        # The dot goes out at once, not after the server's delayed ACK (Nagle's algorithm).
+        assert session.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         smtp_steps.send_final_dot(session)
         smtp_steps.read_answer(session)
     sink.wait_for(lambda: sink.messages, timeout=5, what="the message")
