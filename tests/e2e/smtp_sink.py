@@ -36,6 +36,7 @@ class SmtpSink:
         self._hold_after: int | None = None
         self._hold_at = "data"
         self._accept_held = False
+        self._held: list[tuple[str, bytes]] = []  # received in full, answer held
         self._released = threading.Event()
         self.waiting = 0
         self.sessions: set = set()  # (host, port) of each client connection that sent DATA
@@ -76,8 +77,12 @@ class SmtpSink:
     def release(self, *, accept: bool = False):
         """Answer what is held and stop holding: a 4xx, or (``accept``, messages held after
         their dot) keep them, as an MTA does when the client vanished after the dot."""
-        self._accept_held = accept
-        self._hold_after = None
+        with self._lock:
+            self._accept_held = accept
+            if accept:
+                self.messages.extend(self._held)
+            self._held.clear()
+            self._hold_after = None
         self._released.set()
 
     def _holding(self, at: str) -> bool:
@@ -129,10 +134,12 @@ class SmtpSink:
         if scripted:
             return scripted
         if self._holding("data"):
-            # The whole message is here; the client waits for our answer.
+            # The whole message is here; the client waits for our answer. Kept aside now:
+            # aiosmtpd cancels this handler when the client's connection drops.
+            with self._lock:
+                self._held.append((rcpt, envelope.content))
             await self._wait_for_release()
-            if not self._accept_held:
-                return "421 4.3.2 Held by the test, not accepted"
+            return "250 2.0.0 OK" if self._accept_held else "421 4.3.2 Held by the test, not accepted"
         with self._lock:
             self.messages.append((rcpt, envelope.content))
         return "250 2.0.0 OK"
