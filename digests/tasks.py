@@ -20,6 +20,14 @@ def dispatch_due(frequency=None, force=False):
     return services.dispatch_due(frequency=frequency, force=force).as_dict()
 
 
+@shared_task(name="digests.tasks.embed_topics")
+def embed_topics(topic_ids):
+    """New topics get their sentence embeddings now, not while an issue is being ranked."""
+    from digests.ranking import embed_topics as embed
+
+    return embed(topic_ids)
+
+
 @shared_task(bind=True, name="digests.tasks.deliver_batch", max_retries=BATCH_MAX_RETRIES)
 def deliver_batch(self, delivery_ids):
     """Send one batch; transient failures come back later with only the rows that need it."""

@@ -134,6 +134,7 @@ def _set_topics(subscriber: Subscriber, queries: list[str]) -> None:
     if missing:
         Topic.objects.bulk_create([Topic(query=q) for q in missing], ignore_conflicts=True)
         existing = {t.query: t for t in Topic.objects.filter(query__in=queries)}
+        _embed_after_commit([existing[q].id for q in missing])
     wanted_ids = {existing[q].id for q in queries}
     current_ids = set(Subscription.objects.filter(subscriber=subscriber).values_list("topic_id", flat=True))
     if current_ids - wanted_ids:
@@ -144,6 +145,17 @@ def _set_topics(subscriber: Subscriber, queries: list[str]) -> None:
             ignore_conflicts=True,
         )
     _delete_orphan_topics(current_ids - wanted_ids)
+
+
+def _embed_after_commit(topic_ids: list[int]) -> None:
+    """New topics get their embeddings from a worker, so that the issue's ranking finds
+    them stored; if this fails, ranking computes them when it needs them."""
+    from digests import tasks
+
+    def enqueue():
+        tasks.embed_topics.delay(topic_ids)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _delete_orphan_topics(topic_ids) -> None:

@@ -9,6 +9,8 @@ Public API (stable; the internals behind it may change):
   of subscribers with a fixed number of queries, whatever the batch size.
 - ``rank_papers_for(subscriber, ...)``: one subscriber.
 - ``embed_papers(papers)``: importers call it with new or changed papers.
+- ``embed_topics(topic_ids)``: a task runs it for topics made at signup, so that the
+  issue's ranking finds every embedding stored.
 
 How: each distinct topic is scored once against every paper (BM25F over title and
 abstract, fused with sentence-embedding similarity when the semantic extra is
@@ -18,10 +20,11 @@ left, followed authors come first and feedback moves each subscriber's ranking.
 
 from __future__ import annotations
 
-from digests.ranking.ranker import RankedPaper, Request, TopicRef, rank_requests
+from digests.ranking import semantic
+from digests.ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests, topic_vectors
 from digests.ranking.semantic import embed_papers as _embed_papers
 
-__all__ = ["RankedPaper", "embed_papers", "rank_for_subscribers", "rank_papers_for", "rank_topics"]
+__all__ = ["RankedPaper", "embed_papers", "embed_topics", "rank_for_subscribers", "rank_papers_for", "rank_topics"]
 
 
 def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=()) -> list[RankedPaper]:
@@ -97,3 +100,17 @@ def embed_papers(papers) -> None:
     importers inside the import transaction). Without the semantic extra it does
     nothing (and says so once in the log): ranking is then lexical."""
     _embed_papers(papers)
+
+
+def embed_topics(topic_ids) -> int:
+    """Compute and store the sentence embeddings of these topics where none is stored;
+    returns how many. Done when a topic is made (signup, preferences), so that ranking
+    an issue never waits for the encoder. Without the semantic extra it does nothing."""
+    from subscriptions.models import Topic
+
+    if not semantic.is_available():
+        return 0
+    rows = list(Topic.objects.filter(id__in=list(topic_ids), embedding__isnull=True).values_list("id", "query"))
+    refs = [TopicRef(query=query, id=topic_id) for topic_id, query in rows]
+    topic_vectors(refs, [parsed(ref.query) for ref in refs])  # stores what it computes
+    return len(refs)

