@@ -382,8 +382,10 @@ def main(argv=None) -> int:
         print(line)
     if "ratio" in result:
         print(f"ratio {result['ratio']:.2f}")
+    elif args.no_baseline:
+        print("ratio n/a")  # asked for no baseline: nothing to compare with
     else:
-        print("ratio 0.00")
+        print("ratio 0.00")  # the issue did not complete: no rate worth comparing
     return 0
 
 
