@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone as dj_timezone
 
+from digestsite import cache as shared_cache
 from subscriptions.models import Subscriber, Subscription, Topic
 
 logger = logging.getLogger(__name__)
@@ -406,8 +406,9 @@ _preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
 def _week_start():
     """Where "this week" starts, on the hour: the ranking's paper index is shared per
     hour (``digests.ranking.index.floor_to_hour``), so are the cached answers."""
-    since = dj_timezone.now() - timedelta(days=PREVIEW_DAYS)
-    return since.replace(minute=0, second=0, microsecond=0)
+    from digests.ranking.index import floor_to_hour
+
+    return floor_to_hour(dj_timezone.now() - timedelta(days=PREVIEW_DAYS))
 
 
 def _cache_key(kind: str, *parts) -> str:
@@ -416,18 +417,11 @@ def _cache_key(kind: str, *parts) -> str:
 
 
 def _cached(key: str):
-    try:
-        return cache.get(key)
-    except Exception:  # the cache is a shortcut: when it is down, compute
-        logger.warning("cache unreadable", exc_info=True)
-        return None
+    return shared_cache.get_many([key]).get(key)
 
 
 def _store(key: str, value, seconds: int) -> None:
-    try:
-        cache.set(key, value, seconds)
-    except Exception:
-        logger.warning("cache unwritable", exc_info=True)
+    shared_cache.set_many({key: value}, seconds)
 
 
 def _papers(rows) -> list[PreviewPaper]:

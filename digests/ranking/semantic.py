@@ -24,6 +24,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from digestsite import cache as shared_cache
+
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -180,27 +182,13 @@ def _shared_key(text: str) -> str:
 
 def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
     """Embeddings other processes computed (Django's cache); a cache that is down is only slower."""
-    from django.core.cache import cache
-
     keys = {_shared_key(t): t for t in texts}
-    try:
-        found = cache.get_many(list(keys))
-    except Exception:  # a cache outage must not stop previews or digests
-        log.warning("semantic: query embedding cache unreadable", exc_info=True)
-        return {}
-    vectors = {keys[k]: from_bytes(blob) for k, blob in found.items()}
+    vectors = {keys[k]: from_bytes(blob) for k, blob in shared_cache.get_many(keys).items()}
     return {text: vector for text, vector in vectors.items() if vector is not None}
 
 
 def _shared_set(vectors: dict[str, np.ndarray]) -> None:
-    from django.core.cache import cache
-
-    if not vectors:
-        return
-    try:
-        cache.set_many({_shared_key(t): to_bytes(v) for t, v in vectors.items()}, SHARED_CACHE_SECONDS)
-    except Exception:
-        log.warning("semantic: query embedding cache unwritable", exc_info=True)
+    shared_cache.set_many({_shared_key(t): to_bytes(v) for t, v in vectors.items()}, SHARED_CACHE_SECONDS)
 
 
 def embed_papers(papers) -> int:

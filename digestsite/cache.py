@@ -1,0 +1,27 @@
+"""Django's cache as a shortcut that may fail: when it (Redis) is down, reads find
+nothing and writes are dropped, each logged, and the caller computes as if uncached."""
+
+import logging
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+def get_many(keys) -> dict:
+    """The cached values of ``keys`` that exist; {} when the cache is unreadable."""
+    try:
+        return cache.get_many(list(keys))
+    except Exception:
+        logger.warning("cache unreadable", exc_info=True)
+        return {}
+
+
+def set_many(values: dict, seconds: float) -> None:
+    """Store ``values`` for ``seconds``; a cache that is down only makes the next read slower."""
+    if not values:
+        return
+    try:
+        cache.set_many(values, seconds)
+    except Exception:
+        logger.warning("cache unwritable", exc_info=True)
