@@ -213,7 +213,31 @@ def setup_django(env: dict) -> None:
 # ---------------------------------------------------------------- Redis (private server)
 
 
-class PrivateRedis:
+class _HelperProcess:
+    """A process the bench starts (a server, the sink) in its own session, logging into
+    the run folder; a context manager that stops it."""
+
+    workdir: Path
+    proc: subprocess.Popen | None = None
+
+    def _spawn(self, command: list[str], log_name: str, **popen) -> None:
+        logfile = open(self.workdir / log_name, "ab")  # noqa: SIM115 (kept open for the process)
+        self.proc = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class PrivateRedis(_HelperProcess):
     """A redis-server of the bench's own on a free loopback port, never the machine's shared one.
 
     No persistence (``--save "" --appendonly no``): a restart loses every queued message,
@@ -223,15 +247,13 @@ class PrivateRedis:
     def __init__(self, workdir: Path):
         self.port = free_port()
         self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
         self.restarts = 0
 
     def url(self, db: int = 0) -> str:
         return f"redis://{HOST}:{self.port}/{db}"
 
     def start(self) -> PrivateRedis:
-        logfile = open(self.workdir / f"redis-{self.port}.log", "ab")  # noqa: SIM115 (kept for the process)
-        self.proc = subprocess.Popen(
+        self._spawn(
             [
                 "redis-server",
                 "--port",
@@ -247,9 +269,7 @@ class PrivateRedis:
                 "--protected-mode",
                 "yes",
             ],
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            f"redis-{self.port}.log",
         )
         wait_until(self.ping, timeout=15, what=f"redis-server on port {self.port}")
         return self
@@ -271,35 +291,24 @@ class PrivateRedis:
         self.restarts += 1
         self.start()
 
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
 
 # ---------------------------------------------------------------- SMTP sink (own process)
 
 
-class SmtpSink:
+class SmtpSink(_HelperProcess):
     """Client for ``bench/smtp_sink.py`` running in its own process."""
 
     def __init__(self, workdir: Path):
         self.smtp_port = free_port()
         self.control_port = free_port()
         self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
 
     @property
     def email_url(self) -> str:
         return f"smtp://{HOST}:{self.smtp_port}"
 
     def start(self) -> SmtpSink:
-        logfile = open(self.workdir / "smtp-sink.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        self._spawn(
             [
                 PYTHON,
                 "-m",
@@ -309,10 +318,8 @@ class SmtpSink:
                 "--control-port",
                 str(self.control_port),
             ],
+            "smtp-sink.log",
             cwd=REPO,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         wait_until(lambda: self.summary() is not None, timeout=20, what="the SMTP sink")
         wait_until(lambda: port_open(self.smtp_port), timeout=20, what="the SMTP sink's port")
@@ -345,15 +352,6 @@ class SmtpSink:
             "/configure",
             {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms},
         )
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 # ---------------------------------------------------------------- Celery workers
