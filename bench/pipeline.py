@@ -47,6 +47,7 @@ PROBES = ",".join(
         "claim_build_send_record=digests.services:_send_one",
         "build_message=digests.emails:build_message",
         "build_message=digests.emails:SignedEmailMessage.message",
+        "build_message=digests.emails:SignedEmailMessage.wire_bytes",
         "build_message=django.core.mail.message:SafeMIMEMultipart.as_bytes",
         "send=digests.smtp:begin",
         "send=digests.smtp:send_final_dot",

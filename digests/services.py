@@ -20,7 +20,9 @@ Exactly once, by data:
   later), and one killed after the commit left leaves a message the server has: that
   claim is counted as sent when its lease runs out, never sent again. What is left is
   the gap between two socket writes (the dot, then COMMIT), and a server that goes
-  silent after the dot (RFC 1047), which is retried.
+  silent after the dot (RFC 1047), which is retried. Rows the server accepted are
+  marked ``SENT`` a few at a time (``_record_sent``): until then a handed-over claim
+  already stands for "sent".
 - With other backends (an ESP's API) the window is the classic one: the provider has
   accepted the message and the worker dies before the ``SENT`` commit; that row is
   reclaimed and sent again, with the stored Message-ID, so receivers that de-duplicate
@@ -63,6 +65,10 @@ MAX_ATTEMPTS = 8
 # A batch takes send slots from the shared rate limiter this many at a time. Slots a
 # batch ends without using are lost (the rate is never exceeded, only briefly underused).
 SEND_SLOTS_PER_CALL = 10
+# Over SMTP, rows whose message the server accepted are marked SENT this many at a time
+# (one UPDATE). Until then each is a handed-over claim, which is never sent again: had the
+# worker died first, it would be counted as sent when its lease ran out.
+RECORD_SENT_EVERY = 25
 EXCERPT_CHARS = 220
 MAX_AUTHORS = 4
 
@@ -407,8 +413,9 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     """Render and send a batch of deliveries over one SMTP connection; record each outcome.
 
     Queries: one for the rows (with subscriber and issue), one for the subscribers'
-    topics, the ranking's own (per issue in the batch, not per subscriber), then two
-    writes per row: the claim and the outcome.
+    topics, the ranking's own (per issue in the batch, not per subscriber), then per
+    row the claim, and the outcome: over SMTP one UPDATE per ``RECORD_SENT_EVERY`` sent
+    rows, with other backends one per row.
     """
     now = timezone.now()
     result = BatchResult()
@@ -461,6 +468,7 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     connection = connection or get_connection()
     opened = opened_here = False
     slots = 0  # send slots taken from the rate limiter and not used yet
+    accepted: list[int] = []  # handed over and accepted by the SMTP server, not yet recorded SENT
     pending = list(sendable)
     # Stop claiming well inside the task's soft time limit: the limit's exception must
     # never land between an accepted send and its commit. What is left is retried.
@@ -506,14 +514,22 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                 result.retry_in = max(result.retry_in, retry_delay(max(row.attempts, 1)))
                 pending = []
                 break
-            outcome = _send_one(row, rendered, items, connection, unsubscribe=context["unsubscribe_url"])
+            outcome = _send_one(
+                row, rendered, items, connection, unsubscribe=context["unsubscribe_url"], accepted=accepted
+            )
             getattr(result, outcome).append(row.id)
+            if len(accepted) >= RECORD_SENT_EVERY:
+                _record_sent(accepted)
             if outcome == "retry":
                 result.retry_in = max(result.retry_in, retry_delay(row.attempts + 1))
                 if _connection_broken(connection):
                     result.retry.extend(r.id for r in pending)
                     pending = []
     finally:
+        try:
+            _record_sent(accepted)
+        except Exception:  # the database went away: those claims are counted as sent after their lease
+            logger.exception("could not record sent deliveries", extra={"deliveries": accepted})
         if opened and (own_connection or opened_here):
             connection.close()
     if result.busy and not result.retry:
@@ -538,8 +554,11 @@ def _connection_broken(connection) -> bool:
         return True
 
 
-def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str) -> str:
-    """Claim one row, send it, record the outcome; returns the BatchResult field to count it in."""
+def _send_one(
+    row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str, accepted: list[int]
+) -> str:
+    """Claim one row, send it, record the outcome (over SMTP, a sent row is added to
+    ``accepted`` for ``_record_sent``); returns the BatchResult field to count it in."""
     message_id = row.message_id or emails.new_message_id()  # a resend carries the same Message-ID
     message = emails.build_message(
         rendered,
@@ -559,7 +578,7 @@ def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, u
     except Exception as exc:  # the server is down: nothing claimed, nothing sent
         return _record_failure(row, exc, claimed_at=None)
     if session is not None:
-        return _send_over_smtp(row, message, session, connection, carried)
+        return _send_over_smtp(row, message, session, connection, carried, accepted)
 
     # Any other backend (an ESP's API, the outbox, the console): claim, send, record.
     claimed_at = _claim(row, carried, handed_over=False)
@@ -577,11 +596,11 @@ def _send_one(row: Delivery, rendered, items: list[DigestItem], connection, *, u
     return "sent"
 
 
-def _send_over_smtp(row: Delivery, message, session, connection, carried: dict) -> str:
+def _send_over_smtp(row: Delivery, message, session, connection, carried: dict, accepted: list[int]) -> str:
     """SMTP: the whole message but its final dot goes first; then, in one transaction, the
     claim and the dot, committed right after the dot is written."""
     try:
-        smtp.begin(session, *smtp.envelope(message), message.message().as_bytes(linesep="\r\n"))
+        smtp.begin(session, *smtp.envelope(message), message.wire_bytes())
     except SoftTimeLimitExceeded:
         raise  # nothing claimed, nothing delivered: the row is still QUEUED
     except Exception as exc:  # refused at MAIL/RCPT/DATA, or the connection broke: nothing delivered
@@ -612,8 +631,23 @@ def _send_over_smtp(row: Delivery, message, session, connection, carried: dict) 
         raise  # the server has the message: the handed-over claim is counted as sent after its lease
     except Exception as exc:  # refused after the dot, or the server went silent (RFC 1047): retried
         return _record_failure(row, exc, claimed_at=claimed_at)
-    _finish(row, claimed_at, status=Status.SENT, sent_at=timezone.now(), last_error="", handed_over=False)
+    accepted.append(row.id)
     return "sent"
+
+
+def _record_sent(accepted: list[int]) -> None:
+    """Mark rows the SMTP server accepted as SENT, in one UPDATE, and empty the list.
+
+    Only handed-over claims match; a handed-over claim is never taken by another worker,
+    only counted as sent once its lease runs out (``_presume_sent``), so the row is ours.
+    ``sent_at`` is the claim's time: the final dot was written right after it.
+    """
+    if not accepted:
+        return
+    ids, accepted[:] = list(accepted), []
+    Delivery.objects.filter(id__in=ids, status=Status.SENDING, handed_over=True).update(
+        status=Status.SENT, sent_at=F("claimed_at"), handed_over=False, last_error="", updated_at=timezone.now()
+    )
 
 
 def _claim(row: Delivery, carried: dict, *, handed_over: bool) -> dt.datetime | None:

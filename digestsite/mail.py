@@ -30,7 +30,8 @@ class OutboxBackend(BaseEmailBackend):
         for message in email_messages:
             name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
             tmp = self.outbox_dir / f".{name}.tmp"
-            tmp.write_bytes(message.message().as_bytes(linesep="\r\n"))
+            wire_bytes = getattr(message, "wire_bytes", None)  # our messages: exactly what SMTP would carry
+            tmp.write_bytes(wire_bytes() if wire_bytes else message.message().as_bytes(linesep="\r\n"))
             tmp.replace(self.outbox_dir / name)
             sent += 1
         return sent

@@ -223,3 +223,94 @@ def test_subjects_are_encoded_in_words_any_reader_decodes(subject):
     assert message.subject == subject  # the attribute stays readable (API backends use it)
     parsed = email.message_from_bytes(message.message().as_bytes(), policy=policy.default)
     assert parsed["Subject"] == subject
+
+
+def _wire_and_mime(message):
+    """The same message through ``wire_bytes`` and through the email package, parsed."""
+    wire = message.wire_bytes()
+    mime = message.message().as_bytes(linesep="\r\n")
+    return (
+        wire,
+        email.message_from_bytes(wire, policy=policy.default),
+        email.message_from_bytes(mime, policy=policy.default),
+    )
+
+
+def test_wire_bytes_say_what_the_email_package_says(subscriber, settings):
+    settings.UNSUBSCRIBE_MAILTO = "unsubscribe@testserver"
+    papers = [paper(n, title=f"Schrödinger bridges, number {n} — a study") for n in range(1, 21)]
+    rendered = emails.render("digest", context(subscriber, papers))
+    unsubscribe = "http://testserver/unsubscribe/" + "t0k3n" * 40 + "/"
+    message = emails.build_message(
+        rendered, to="reader@example.org", unsubscribe_url=unsubscribe, list_id="Paper Digest weekly digest <w.test>"
+    )
+    wire, fast, slow = _wire_and_mime(message)
+    assert not fast.defects and not any(part.defects for part in fast.walk())
+    names = [name.lower() for name in fast]
+    assert sorted(names) == sorted(name.lower() for name in slow)
+    for name in set(names) - {"content-type", "date"}:
+        assert " ".join(str(fast[name]).split()) == " ".join(str(slow[name]).split()), name
+    assert fast["Subject"] == rendered.subject
+    assert fast.get_content_type() == "multipart/alternative"
+    assert [(p.get_content_type(), p["Content-Transfer-Encoding"]) for p in fast.iter_parts()] == [
+        ("text/plain", "8bit"),
+        ("text/html", "8bit"),
+    ]
+    assert [p.get_content() for p in fast.iter_parts()] == [p.get_content() for p in slow.iter_parts()]
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert b"\n" not in wire.replace(b"\r\n", b"")  # CRLF everywhere, no bare line ends
+    long_lines = [line for line in head.split(b"\r\n") if len(line) > 78]
+    assert long_lines == [b" <" + unsubscribe.encode() + b">,"]  # folded everywhere but inside the long URL
+    assert max(len(line) for line in wire.split(b"\r\n")) <= 998
+    assert fast["List-Unsubscribe"].strip().startswith(f"<{unsubscribe}>")
+
+
+def test_messages_of_another_shape_go_through_the_email_package():
+    plain = emails.RenderedEmail(subject="Hello", text="hi\n", html="<p>hi</p>")
+    for message, check in [
+        # A non-ASCII display name must be RFC 2047-encoded: the email package does it.
+        (
+            emails.build_message(plain, to="Zoë Reader <zoe@example.org>"),
+            lambda m: m["To"] == "Zoë Reader <zoe@example.org>",
+        ),
+        # A line too long for 8bit makes the part quoted-printable.
+        (
+            emails.build_message(
+                emails.RenderedEmail(subject="Hi", text="x" * 1200 + "\n", html="<p>hi</p>"), to="r@x.org"
+            ),
+            lambda m: next(m.iter_parts())["Content-Transfer-Encoding"] == "quoted-printable",
+        ),
+    ]:
+        wire, fast, slow = _wire_and_mime(message)
+        assert check(fast) and check(slow)
+        assert [p.get_content() for p in fast.iter_parts()] == [p.get_content() for p in slow.iter_parts()]
+    injected = emails.build_message(plain, to="r@example.org")
+    injected.extra_headers["List-Id"] = "L <l.test>\r\nBcc: victim@example.org"
+    with pytest.raises(mail.BadHeaderError):
+        injected.wire_bytes()
+
+
+def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, settings, tmp_path):
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, settings.DKIM_PRIVATE_KEY_FILE = "digest", "testserver", str(key)
+    rendered = emails.render("digest", context(subscriber, [paper(1), paper(2)]))
+    unsubscribe = "http://testserver/unsubscribe/t/"
+    raw = emails.build_message(
+        rendered, to="r@example.org", unsubscribe_url=unsubscribe, list_id="L <l.test>"
+    ).wire_bytes()
+    assert raw.startswith(b"DKIM-Signature: ")
+
+    def dns(name, timeout=5):
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert not dkim.verify(
+        raw.replace(b"http://testserver/unsubscribe/t/", b"http://evil.test/unsubscribe/t/"), dnsfunc=dns
+    )

@@ -5,8 +5,12 @@ import smtplib
 import socket
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.core.mail import get_connection
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from digests import services
@@ -222,6 +226,43 @@ def test_batch_query_count_is_fixed_plus_claim_and_outcome_per_row(
     with django_assert_num_queries(2 + 2 * size):
         result = services.deliver_batch([r.id for r in rows])
     assert len(result.sent) == size == len(mail.outbox)
+
+
+@pytest.mark.django_db(transaction=True)  # the claim's atomic() is outermost, as in a worker
+@pytest.mark.parametrize("size", [3, services.RECORD_SENT_EVERY + 2])
+def test_over_smtp_a_batch_writes_a_claim_per_row_and_records_sent_rows_together(papers, monkeypatch, sink, size):
+    _fixed_ranking(monkeypatch, papers)
+    rows = [queued_delivery(make_subscriber(f"s{n}@example.org", topics=["diffusion sampling"])) for n in range(size)]
+    with CaptureQueriesContext(connection) as queries:
+        result = services.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    assert len(result.sent) == size == len(sink.messages)
+    statements = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries]
+    statements = [s for s in statements if s not in ("BEGIN", "COMMIT")]  # SQLite logs them, PostgreSQL does not
+    claims = [q for q in queries.captured_queries if "SET \"status\" = 'sending'" in q["sql"]]
+    records = [q for q in queries.captured_queries if "SET \"status\" = 'sent'" in q["sql"]]
+    # rows + subscribers + issues, topics; a claim per row; an UPDATE per RECORD_SENT_EVERY sent rows
+    assert statements == ["SELECT", "SELECT"] + ["UPDATE"] * (size + len(records))
+    assert len(claims) == size and len(records) == -(-size // services.RECORD_SENT_EVERY)
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT, handed_over=False, sent_at=F("claimed_at"))
+    assert sent.count() == size
+
+
+def test_accepted_rows_not_yet_recorded_are_recorded_when_the_batch_stops(papers, monkeypatch, sink):
+    _fixed_ranking(monkeypatch, papers)
+    rows = [queued_delivery(make_subscriber(f"t{n}@example.org", topics=["diffusion sampling"])) for n in range(3)]
+    original = services.digest_context
+
+    def fail_on_third(*, subscriber, **kwargs):
+        if subscriber.email == "t2@example.org":
+            raise SoftTimeLimitExceeded()
+        return original(subscriber=subscriber, **kwargs)
+
+    monkeypatch.setattr(services, "digest_context", fail_on_third)
+    with pytest.raises(SoftTimeLimitExceeded):
+        services.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    statuses = dict(Delivery.objects.values_list("subscriber__email", "status"))
+    assert statuses == {"t0@example.org": "sent", "t1@example.org": "sent", "t2@example.org": "queued"}
+    assert len(sink.messages) == 2
 
 
 # ----------------------------------------------------------------------------- SMTP outcomes

@@ -85,6 +85,11 @@ class SmtpSink:
             self._hold_after = None
         self._released.set()
 
+    def held_recipients(self) -> list[str]:
+        """Recipients of the messages received in full whose answer is held."""
+        with self._lock:
+            return sorted(address for address, _ in self._held)
+
     def _holding(self, at: str) -> bool:
         with self._lock:
             hold = self._hold_at == at and self._hold_after is not None and len(self.messages) >= self._hold_after
