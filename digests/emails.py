@@ -221,7 +221,6 @@ class SignedEmailMessage(EmailMultiAlternatives):
 
 _FOLD_AT = 78  # RFC 5322: lines SHOULD stay within 78 characters, MUST within 998
 _MAX_LINE = 998
-_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _fold(name: str, value: str) -> str | None:
@@ -239,10 +238,11 @@ def _fold(name: str, value: str) -> str | None:
 
 def _body_lines(text: str) -> str | None:
     """The text with CRLF line ends, or None if a line is too long for 8bit."""
-    lines = _LINE_END.split(text)
-    if any(len(line) > _MAX_LINE for line in lines):
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > _MAX_LINE and max(map(len, text.split("\n"))) > _MAX_LINE:
         return None
-    return "\r\n".join(lines)
+    return text.replace("\n", "\r\n")
 
 
 def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:

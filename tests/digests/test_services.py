@@ -157,6 +157,35 @@ def test_batch_sends_one_message_each_over_one_smtp_connection(papers, sink, set
     assert sorted(again.already_done) == sorted(r.id for r in rows) and len(sink.messages) == 3
 
 
+@pytest.mark.parametrize(
+    ("status", "handed_over", "lease", "claimable"),
+    [
+        (Status.QUEUED, False, None, True),
+        (Status.SENDING, False, "expired", True),  # its worker died before the message went
+        (Status.SENDING, False, "live", False),
+        (Status.SENDING, True, "expired", False),  # the server has it: counted as sent, never retaken
+        (Status.SENT, False, None, False),
+        (Status.FAILED, False, None, False),
+    ],
+)
+def test_a_claim_takes_exactly_the_claimable_rows_and_stores_what_the_copy_shows(status, handed_over, lease, claimable):
+    now = timezone.now()
+    claimed_at = {"expired": now - services.sending_lease() - dt.timedelta(seconds=5), "live": now}.get(lease)
+    row = queued_delivery(
+        make_subscriber("c@example.org"), status=status, handed_over=handed_over, claimed_at=claimed_at, attempts=1
+    )
+    assert Delivery.objects.filter(services._claimable(now), id=row.id).exists() == claimable  # the ORM's view
+    carried = {"message_id": "<m@x>", "paper_ids": [3, 1], "items": [{"paper": 3, "topic": "t", "why": 'w "q"'}]}
+    taken = services._claim(row, carried, handed_over=True)
+    row.refresh_from_db()
+    assert (taken is not None) == claimable
+    if claimable:
+        assert (row.status, row.handed_over, row.claimed_at, row.attempts) == (Status.SENDING, True, taken, 2)
+        assert (row.message_id, row.paper_ids, row.items) == ("<m@x>", [3, 1], carried["items"])
+    else:
+        assert (row.status, row.attempts, row.message_id) == (status, 1, "")
+
+
 def test_rows_held_by_a_live_claim_are_left_alone_and_retried_after_the_lease(papers):
     row = queued_delivery(make_subscriber("a@example.org"), status=Status.SENDING, claimed_at=timezone.now())
     result = services.deliver_batch([row.id])
@@ -236,10 +265,11 @@ def test_over_smtp_a_batch_writes_a_claim_per_row_and_records_sent_rows_together
     with CaptureQueriesContext(connection) as queries:
         result = services.deliver_batch([r.id for r in rows], connection=smtp(sink))
     assert len(result.sent) == size == len(sink.messages)
-    statements = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries]
+    sql = [" ".join(q["sql"].replace('"', "").split()) for q in queries.captured_queries]
+    statements = [q.split(" ", 1)[0] for q in sql]
     statements = [s for s in statements if s not in ("BEGIN", "COMMIT")]  # SQLite logs them, PostgreSQL does not
-    claims = [q for q in queries.captured_queries if "SET \"status\" = 'sending'" in q["sql"]]
-    records = [q for q in queries.captured_queries if "SET \"status\" = 'sent'" in q["sql"]]
+    claims = [q for q in sql if "SET status = 'sending'" in q]
+    records = [q for q in sql if "SET status = 'sent'" in q]
     # rows + subscribers + issues, topics; a claim per row; an UPDATE per RECORD_SENT_EVERY sent rows
     assert statements == ["SELECT", "SELECT"] + ["UPDATE"] * (size + len(records))
     assert len(claims) == size and len(records) == -(-size // services.RECORD_SENT_EVERY)
