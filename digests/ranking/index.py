@@ -42,6 +42,7 @@ class PaperIndex:
     upvotes: np.ndarray | None = None
     author_rows: dict[str, set[int]] = field(default_factory=dict)  # folded name word -> papers
     category_rows: dict[str, set[int]] = field(default_factory=dict)  # "cs.cl" and "cs" -> papers
+    shown: dict[int, object] = field(default_factory=dict)  # paper id -> Paper, as ``papers`` loaded it
 
     def __post_init__(self):
         for row, names in enumerate(self.author_words):
@@ -68,6 +69,27 @@ class PaperIndex:
             for row in rows:
                 if any(all(part in name_words for part in parts) for name_words in self.author_words[row]):
                     found[row] = True
+        return found
+
+    def papers(self, ids) -> dict[int, object]:
+        """``Paper`` objects (without their embedding) for these ids of this index.
+
+        Each is loaded once per index: the batches of an issue show the same few hundred
+        papers to thousands of readers. The index's fingerprint changes with any change
+        to a paper, so they are never stale, except upvotes, which are set from the
+        index's own (read again when they move).
+        """
+        from papers.models import Paper
+
+        missing = [i for i in ids if i not in self.shown]
+        if missing:
+            loaded = Paper.objects.defer("embedding").in_bulk(missing)
+            with _cache_lock:
+                self.shown.update(loaded)
+        found = {i: self.shown[i] for i in ids if i in self.shown}
+        if self.upvotes is not None:
+            for paper_id, paper in found.items():
+                paper.upvotes = int(self.upvotes[self.row_of[paper_id]])
         return found
 
     def papers_in_categories(self, categories) -> np.ndarray:

@@ -215,8 +215,6 @@ class _Choice:
 def rank_requests(requests: list[Request], *, since=None, limit: int = 10, config: FusionConfig | None = None):
     """``{request.key: [RankedPaper, ...]}``, best first, at most ``limit`` each."""
     config = config or fusion.DEFAULT
-    from papers.models import Paper
-
     limit = max(1, min(int(limit), MAX_PAPERS))
     since = as_datetime(since)
     index = get_index(since)
@@ -241,7 +239,7 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
         choices[request.key] = _choose(index, scores, rows, request, feedback, prior, floor, limit, config)
 
     wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
-    papers = Paper.objects.in_bulk(list(wanted_ids)) if wanted_ids else {}
+    papers = index.papers(wanted_ids)
     result = {}
     for request in requests:
         result[request.key] = [

@@ -139,12 +139,33 @@ def _batch(size, corpus):
 def test_fixed_number_of_queries_whatever_the_batch_size(corpus, django_assert_num_queries):
     small, large = _batch(2, corpus), _batch(12, corpus)
     rank_for_subscribers(small + large)  # warm: the paper index is built and topic embeddings stored
-    # Fingerprint of the paper set, topics, sent papers, feedback, the returned papers.
-    with django_assert_num_queries(5):
+    # Fingerprint of the paper set, topics, sent papers, feedback (the returned papers
+    # were loaded by the first call: once per index).
+    with django_assert_num_queries(4):
         result = rank_for_subscribers(small)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         result.update(rank_for_subscribers(large))
     assert all("video-diffusion" not in keys(result[r.id]) for r in small + large)
+
+
+def test_shown_papers_are_loaded_once_per_index_and_follow_changes(corpus, django_assert_num_queries):
+    from papers.models import Paper
+
+    reader = subscribe("shown@example.com", "video understanding")
+    first = rank_for_subscribers([reader])[reader.id]
+    assert first
+    with django_assert_num_queries(4):  # fingerprint, topics, sent papers, feedback: no paper query
+        again = rank_for_subscribers([reader])[reader.id]
+    assert [r.paper.id for r in again] == [r.paper.id for r in first]
+    top, before = first[0].paper, first[0].paper.upvotes
+    Paper.objects.filter(id=top.id).update(upvotes=before + 500)  # upvotes move without updated_at
+    shown = {r.paper.id: r.paper for r in rank_for_subscribers([reader])[reader.id]}
+    assert shown[top.id].upvotes == before + 500
+    paper = Paper.objects.get(id=top.id)
+    paper.title = paper.title + " (revised)"
+    paper.save()  # a changed paper changes the index's fingerprint: loaded again
+    shown = {r.paper.id: r.paper for r in rank_for_subscribers([reader])[reader.id]}
+    assert shown[top.id].title.endswith("(revised)")
 
 
 def test_cold_start_query_count_does_not_grow_with_the_batch(corpus):
