@@ -298,10 +298,11 @@ class PrivateRedis(_HelperProcess):
 class SmtpSink(_HelperProcess):
     """Client for ``bench/smtp_sink.py`` running in its own process."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, pipelining: bool = True):
         self.smtp_port = free_port()
         self.control_port = free_port()
         self.workdir = workdir
+        self.pipelining = pipelining  # advertised, as real MTAs do
 
     @property
     def email_url(self) -> str:
@@ -317,6 +318,7 @@ class SmtpSink(_HelperProcess):
                 str(self.smtp_port),
                 "--control-port",
                 str(self.control_port),
+                *([] if self.pipelining else ["--no-pipelining"]),
             ],
             "smtp-sink.log",
             cwd=REPO,

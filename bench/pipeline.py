@@ -78,6 +78,11 @@ def parse_args(argv=None):
     )
     parser.add_argument("--rank-topics", type=int, default=RANK_TOPICS, help="0 skips the ranking measurement")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw smtplib baseline")
+    parser.add_argument(
+        "--sink-without-pipelining",
+        action="store_true",
+        help="the SMTP sink does not advertise PIPELINING (the workers then wait for each reply)",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="give up on the issue after this many seconds")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memory-check", action="store_true", help="run 10,000 then 100,000 subscribers")
@@ -162,12 +167,17 @@ def _semantic():
 
 
 def run(args) -> dict:
-    result: dict = {"subscribers": args.subscribers, "papers": args.papers, "workers": args.workers}
+    result: dict = {
+        "subscribers": args.subscribers,
+        "papers": args.papers,
+        "workers": args.workers,
+        "pipelining": not args.sink_without_pipelining,
+    }
     result["machine_at_start"] = h.machine_description()
     with h.run_directory("pipeline") as workdir:
         database = h.ScratchDatabase("pipeline")
         redis_server = h.PrivateRedis(workdir)
-        sink = h.SmtpSink(workdir)
+        sink = h.SmtpSink(workdir, pipelining=not args.sink_without_pipelining)
         try:
             database.create()
             redis_server.start()
@@ -255,7 +265,9 @@ def report(result: dict) -> list[str]:
     lines = [
         result.get("machine", ""),
         f"pipeline benchmark: {n} subscribers, {result['papers']} papers, {result['workers']} Celery workers "
-        f"(-c 1 prefork), PostgreSQL, private Redis, SMTP sink process, all on 127.0.0.1",
+        f"(-c 1 prefork), PostgreSQL, private Redis, SMTP sink process "
+        f"({'advertises' if result.get('pipelining', True) else 'does not advertise'} PIPELINING), "
+        "all on 127.0.0.1",
         f"data: {mix.get('distinct', 0)} distinct topics ({mix.get('followed_by_one', 0)} followed by one person), "
         f"{mix.get('subscriptions', 0)} subscriptions; generated in {result.get('generate_seconds', 0):.1f} s",
         f"time to dispatch               {result.get('dispatch_seconds', 0):8.2f} s wall",

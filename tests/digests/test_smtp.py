@@ -1,10 +1,13 @@
 """digests.smtp: the envelope of a message, as Django's SMTP backend would make it."""
 
+import smtplib
+
 import pytest
 from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
 
 from digests import smtp
+from tests.e2e.smtp_sink import SmtpSink
 
 
 @pytest.mark.parametrize(
@@ -28,3 +31,77 @@ def test_an_address_django_refuses_is_refused():
     message = EmailMessage(subject="s", body="b", from_email="digest@example.org", to=["not an address@@x"])
     with pytest.raises(ValueError):
         smtp.envelope(message)
+
+
+# ----------------------------------------------------------------------------- PIPELINING
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "step-by-step"])
+def server(request):
+    sink = SmtpSink(pipelining=request.param).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Every write the client makes, in order."""
+    sent: list[bytes] = []
+    real = smtplib.SMTP.send
+
+    def send(self, data):
+        sent.append(data if isinstance(data, bytes) else data.encode())
+        return real(self, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", send)
+    return sent
+
+
+def _message(to: str) -> bytes:
+    return f"From: d@example.org\r\nTo: {to}\r\nSubject: hi\r\n\r\nhello {to}\r\n".encode()
+
+
+def _deliver(session, to: str) -> None:
+    smtp.begin(session, "d@example.org", [to], _message(to))
+    smtp.send_final_dot(session)
+    smtp.read_answer(session)
+
+
+def test_with_pipelining_the_envelope_goes_in_one_write(server, writes):
+    session = smtplib.SMTP("127.0.0.1", server.port, timeout=5)
+    try:
+        writes.clear()
+        _deliver(session, "one@example.org")
+        _deliver(session, "two@example.org")
+    finally:
+        session.quit()
+    envelope_writes = [w for w in writes if w.lower().startswith((b"mail", b"rcpt", b"data"))]
+    if server.pipelining:
+        assert envelope_writes == [
+            b"mail FROM:<d@example.org>\r\nrcpt TO:<one@example.org>\r\ndata\r\n",
+            b"mail FROM:<d@example.org>\r\nrcpt TO:<two@example.org>\r\ndata\r\n",
+        ]
+    else:
+        assert len(envelope_writes) == 6  # MAIL, RCPT and DATA, each on its own, twice
+    assert [(to, data.replace(b"\r\n", b"\n")) for to, data in server.messages] == [
+        (to, _message(to).replace(b"\r\n", b"\n")) for to in ("one@example.org", "two@example.org")
+    ]
+
+
+def test_a_refused_recipient_or_message_raises_and_the_session_stays_usable(server):
+    server.script_rcpt("gone@example.org", "550 5.1.1 No such user")
+    server.script("full@example.org", "452 4.2.2 Mailbox full")
+    session = smtplib.SMTP("127.0.0.1", server.port, timeout=5)
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            smtp.begin(session, "d@example.org", ["gone@example.org"], _message("gone@example.org"))
+        assert refused.value.recipients == {"gone@example.org": (550, b"5.1.1 No such user")}
+        smtp.begin(session, "d@example.org", ["full@example.org"], _message("full@example.org"))
+        smtp.send_final_dot(session)
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            smtp.read_answer(session)
+        assert deferred.value.smtp_code == 452
+        _deliver(session, "fine@example.org")  # replies and commands are still in step
+    finally:
+        session.quit()
+    assert [to for to, _ in server.messages] == ["fine@example.org"]

@@ -27,7 +27,8 @@ class _AnyPortController(Controller):
 
 
 class SmtpSink:
-    def __init__(self):
+    def __init__(self, *, pipelining: bool = False):
+        self.pipelining = pipelining  # advertise PIPELINING (RFC 2920), as Postfix does
         self._lock = threading.Lock()
         self.messages: list[tuple[str, bytes]] = []
         self.attempts: Counter = Counter()
@@ -119,6 +120,12 @@ class SmtpSink:
         return out
 
     # -- aiosmtpd handler
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands one line at a time, so pipelined ones just queue
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self._lock:
             scripted = self._rcpt_scripts[address.lower()]
