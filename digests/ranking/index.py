@@ -43,6 +43,7 @@ class PaperIndex:
     author_rows: dict[str, set[int]] = field(default_factory=dict)  # folded name word -> papers
     category_rows: dict[str, set[int]] = field(default_factory=dict)  # "cs.cl" and "cs" -> papers
     shown: dict[int, object] = field(default_factory=dict)  # paper id -> Paper, as ``papers`` loaded it
+    matched: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # (topic, row) -> words (ranker)
 
     def __post_init__(self):
         for row, names in enumerate(self.author_words):

@@ -34,6 +34,7 @@ from digests.ranking.query import ParsedQuery, author_matches, parse_query
 log = logging.getLogger(__name__)
 
 MAX_PAPERS = 20
+MATCHED_WORDS_KEPT = 200_000  # (topic, paper) explanations remembered per paper index
 # Feedback: similarity to a liked paper adds, to a disliked one subtracts (on the
 # 0..1 similarity scale), and a paper very like a liked one comes in on its own.
 FEEDBACK_WEIGHT = 0.25
@@ -296,8 +297,15 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
     candidates = np.flatnonzero(eligible)
     room = limit - len(chosen)
     if room > 0 and candidates.size:
+        candidate_scores = score[candidates]
+        if candidates.size > room:  # only the best ``room`` scores, and ties with the last, can make it
+            cut = np.partition(candidate_scores, candidates.size - room)[candidates.size - room]
+            candidates, candidate_scores = (
+                candidates[candidate_scores >= cut],
+                candidate_scores[candidate_scores >= cut],
+            )
         # Best first; among equals (e.g. a category followed as a whole) the newest.
-        top = candidates[np.lexsort((-index.first_seen[candidates], -score[candidates]))[:room]]
+        top = candidates[np.lexsort((-index.first_seen[candidates], -candidate_scores))[:room]]
         for row in top:
             topic = int(rows[best_topic[row]]) if rows and np.isfinite(best[row]) and best[row] >= floor else None
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
@@ -405,10 +413,19 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilari
 
 
 def matched_words(index: PaperIndex, query: ParsedQuery, row: int) -> list[str]:
-    """The topic's own words (as the reader wrote them) that this paper contains."""
-    present = set(index.lexical.has_terms(row, list(query.terms)))
-    shown = []
-    for word in words(" ".join([*query.words, *query.phrases])):
-        if stem(word) in present and word not in shown:
-            shown.append(word)
-    return shown
+    """The topic's own words (as the reader wrote them) that this paper contains.
+
+    Remembered per index: an issue explains the same (topic, paper) pairs to everyone
+    who shares the topic."""
+    key = (query.text, row)
+    shown = index.matched.get(key)
+    if shown is None:
+        present = set(index.lexical.has_terms(row, list(query.terms)))
+        shown = []
+        for word in words(" ".join([*query.words, *query.phrases])):
+            if stem(word) in present and word not in shown:
+                shown.append(word)
+        if len(index.matched) >= MATCHED_WORDS_KEPT:
+            index.matched.clear()
+        index.matched[key] = shown
+    return list(shown)
