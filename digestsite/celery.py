@@ -6,6 +6,7 @@ import time
 
 from celery import Celery
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_process_init
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digestsite.settings")
 
@@ -25,6 +26,15 @@ def _load_sentence_model(**_):
 
     if semantic.is_available():
         semantic.get_model()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **_):
+    """Between tasks, what Django does between requests: drop a database connection that
+    is past CONN_MAX_AGE or has had an error (CELERY_DB_REUSE_MAX keeps the rest)."""
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @task_prerun.connect

@@ -94,6 +94,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a kept connection is checked before reuse
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -185,6 +186,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is
+# set: each batch then paid for a new PostgreSQL backend (fork, authentication, cold
+# catalog caches). With it a worker keeps its connection as CONN_MAX_AGE says, and
+# digestsite.celery checks it between tasks as Django does between requests.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # A pool process loads the sentence model when it starts (digestsite.celery); on a busy
 # machine that takes longer than Celery's default 4 s before the process is declared dead.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
