@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber, TruncDate, TruncWeek
 from django.utils import timezone
 
 from digests.models import Delivery, Issue
+from digestsite import cache as shared_cache
 from papers.models import ImportRun, Paper
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 
@@ -176,7 +176,7 @@ def _counts_cache_key(issue_id: int) -> str:
 
 def forget_issue_counts(issue_id: int) -> None:
     """Drop an issue's cached counts (after a retry makes it change again)."""
-    cache.delete(_counts_cache_key(issue_id))
+    shared_cache.delete(_counts_cache_key(issue_id))
 
 
 def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
@@ -191,7 +191,7 @@ def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
     )
     if not issues:
         return []
-    cached = cache.get_many([_counts_cache_key(issue["id"]) for issue in issues[1:]])
+    cached = shared_cache.get_many([_counts_cache_key(issue["id"]) for issue in issues[1:]])
     known = {
         issue["id"]: cached[_counts_cache_key(issue["id"])]
         for issue in issues
@@ -210,13 +210,13 @@ def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
         for status, n in by_status.items()
     ]
     rows = _progress_rows(issues, counts)
-    cache.set_many(
+    shared_cache.set_many(
         {
             _counts_cache_key(row.issue_id): row.counts
             for row in rows
             if row.issue_id not in known and not row.in_progress
         },
-        timeout=FINISHED_ISSUE_CACHE_SECONDS,
+        FINISHED_ISSUE_CACHE_SECONDS,
     )
     return rows
 

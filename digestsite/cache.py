@@ -25,3 +25,11 @@ def set_many(values: dict, seconds: float) -> None:
         cache.set_many(values, seconds)
     except Exception:
         logger.warning("cache unwritable", exc_info=True)
+
+
+def delete(key: str) -> None:
+    """Forget ``key``; with the cache down there is nothing to forget now (logged)."""
+    try:
+        cache.delete(key)
+    except Exception:
+        logger.warning("cache unwritable", exc_info=True)

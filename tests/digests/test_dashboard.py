@@ -96,6 +96,25 @@ def test_finished_issues_counts_are_cached_but_the_newest_issue_is_always_counte
     assert selectors.recent_issues()[1].counts["failed"] == 0
 
 
+def test_with_the_cache_down_the_dashboard_counts_everything_itself(small, client, settings):
+    from django.test import override_settings
+
+    from digests.models import Delivery
+
+    user = get_user_model().objects.create_superuser("ops", "ops@example.org", "pw")
+    client.force_login(user)
+    Delivery.objects.filter(status="failed").update(status="sent")
+    nobody_listens = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    with override_settings(
+        CACHES={"default": nobody_listens, **{k: v for k, v in settings.CACHES.items() if k != "default"}}
+    ):
+        newer, older = selectors.recent_issues()
+        selectors.forget_issue_counts(older.issue_id)  # a retry, with nothing to forget
+        response = client.get(PAGE)
+    assert (newer.counts["failed"], older.counts["failed"]) == (0, 0)
+    assert response.status_code == 200
+
+
 def test_an_issue_being_sent_is_never_cached(small):
     from digests.models import Delivery, Issue
 
