@@ -23,6 +23,7 @@ from digests.ranking.lexical import LexicalIndex, stem_sequence, words
 log = logging.getLogger(__name__)
 
 _CACHE_SIZE = 4
+TOPIC_SCORE_BYTES = 16 << 20  # per index, for topics' score rows (three float32 rows each)
 _cache: OrderedDict[tuple, PaperIndex] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -44,6 +45,7 @@ class PaperIndex:
     category_rows: dict[str, set[int]] = field(default_factory=dict)  # "cs.cl" and "cs" -> papers
     shown: dict[int, object] = field(default_factory=dict)  # paper id -> Paper, as ``papers`` loaded it
     matched: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # (topic, row) -> words (ranker)
+    topic_scores: OrderedDict = field(default_factory=OrderedDict)  # (config, query) -> score rows (ranker)
 
     def __post_init__(self):
         for row, names in enumerate(self.author_words):
@@ -92,6 +94,24 @@ class PaperIndex:
             for paper_id, paper in found.items():
                 paper.upvotes = int(self.upvotes[self.row_of[paper_id]])
         return found
+
+    def known_topic_scores(self, keys) -> dict[tuple, tuple]:
+        """The kept (lexical, semantic, relevance) rows of those (config, query) ``keys``."""
+        with _cache_lock:
+            found = {key: self.topic_scores[key] for key in keys if key in self.topic_scores}
+            for key in found:
+                self.topic_scores.move_to_end(key)
+        return found
+
+    def keep_topic_scores(self, scores: dict[tuple, tuple]) -> None:
+        """Keep topics' score rows, the least recently used going first beyond
+        ``TOPIC_SCORE_BYTES`` (about 700 topics over 2,000 papers)."""
+        row_bytes = 3 * 4 * max(self.size, 1)
+        kept = max(1, TOPIC_SCORE_BYTES // row_bytes)
+        with _cache_lock:
+            self.topic_scores.update(scores)
+            while len(self.topic_scores) > kept:
+                self.topic_scores.popitem(last=False)
 
     def papers_in_categories(self, categories) -> np.ndarray:
         """Papers in any of ``categories`` (``cs.CL``, or a whole archive such as ``cs``)."""

@@ -133,8 +133,34 @@ def _store_topic_embeddings(pairs) -> None:
 
 
 def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig | None = None) -> TopicScores:
-    """Every topic against every paper of the index, in a few matrix operations."""
+    """Every topic against every paper of the index, in a few matrix operations.
+
+    A topic's scores depend only on its words, the papers and the configuration, so they
+    are kept per index (``PaperIndex.topic_scores``, bounded in bytes): the topics an
+    issue's readers share are scored once, not again in every batch.
+    """
     config = config or fusion.DEFAULT
+    if not refs:
+        return _score_topics(index, refs, config)
+    known = index.known_topic_scores([(config, ref.query) for ref in refs])
+    missing = list({ref.query: ref for ref in refs if (config, ref.query) not in known}.values())
+    if missing:
+        fresh = _score_topics(index, missing, config)
+        for row, ref in enumerate(missing):  # copies: a kept row must not hold the whole matrix
+            semantic_row = fresh.semantic[row].copy() if fresh.semantic is not None else None
+            known[(config, ref.query)] = (fresh.lexical[row].copy(), semantic_row, fresh.relevance[row].copy())
+        index.keep_topic_scores({(config, ref.query): known[(config, ref.query)] for ref in missing})
+    rows = [known[(config, ref.query)] for ref in refs]
+    return TopicScores(
+        [parsed(ref.query) for ref in refs],
+        refs,
+        np.stack([r[0] for r in rows]),
+        None if rows[0][1] is None else np.stack([r[1] for r in rows]),
+        np.stack([r[2] for r in rows]),
+    )
+
+
+def _score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig) -> TopicScores:
     queries = [parsed(ref.query) for ref in refs]
     lexical = index.lexical.scores([list(q.terms) for q in queries])
     cosine = None
