@@ -135,6 +135,7 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
 
     from bench import datagen
     from bench.vocabulary import HEAD_TOPICS, all_long_tail_topics
+    from digests.ranking import index as paper_index
     from digests.ranking import rank_for_subscribers
     from subscriptions.models import Subscriber, Topic
 
@@ -154,6 +155,7 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
     since = now - timedelta(days=7)
     result = {"topics": len(queries), "batch": batch, "semantic": semantic is not None}
     for name in ("cold", "warm"):
+        paper_index.forget_topic_scores()  # both passes score every topic
         started = time.perf_counter()
         matched = 0
         for offset in range(0, len(people), batch):

@@ -127,6 +127,13 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def forget_topic_scores() -> None:
+    """Drop the topic scores every cached index keeps (a benchmark of scoring itself)."""
+    with _cache_lock:
+        for index in _cache.values():
+            index.topic_scores.clear()
+
+
 def paper_queryset(since=None):
     from papers.models import Paper
 
