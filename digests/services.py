@@ -645,10 +645,10 @@ def _record_sent(accepted: list[int]) -> None:
     """
     if not accepted:
         return
-    ids, accepted[:] = list(accepted), []
-    Delivery.objects.filter(id__in=ids, status=Status.SENDING, handed_over=True).update(
+    Delivery.objects.filter(id__in=list(accepted), status=Status.SENDING, handed_over=True).update(
         status=Status.SENT, sent_at=F("claimed_at"), handed_over=False, last_error="", updated_at=timezone.now()
     )
+    accepted.clear()
 
 
 def _claim(row: Delivery, carried: dict, *, handed_over: bool) -> dt.datetime | None:
