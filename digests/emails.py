@@ -69,8 +69,17 @@ _text_env.filters["wordwrap"] = lambda value, width=79: _wrap(str(value), width)
 @functools.cache
 def compiled_html(name: str) -> jinja2.Template:
     """The MJML template compiled to HTML, once per process, as a Jinja2 template."""
-    source = (TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8")
-    return _html_env.from_string(short_lines(str(mjml2html(source))))
+    return _html_env.from_string(mjml_to_html((TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8")))
+
+
+def mjml_to_html(source: str) -> str:
+    """MJML compiled to HTML with short lines and no web fonts.
+
+    ``fonts={}``: MJML links Google Fonts when a font stack names "Roboto"; every open
+    would then ask Google for it (a privacy leak, a request per reader). The stack falls
+    back to the reader's system fonts.
+    """
+    return short_lines(str(mjml2html(source, fonts={})))
 
 
 # Between these and the next tag, a line break changes nothing on screen.

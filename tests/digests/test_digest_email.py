@@ -130,7 +130,7 @@ def test_dark_mode_phone_and_images(subscriber):
 def test_mjml_is_compiled_once_per_process(subscriber, monkeypatch):
     calls = []
     real = emails.mjml2html
-    monkeypatch.setattr(emails, "mjml2html", lambda source: calls.append(1) or real(source))
+    monkeypatch.setattr(emails, "mjml2html", lambda source, **options: calls.append(1) or real(source, **options))
     emails.compiled_html.cache_clear()
     try:
         for n in range(3):
@@ -314,3 +314,11 @@ def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, settings, t
     assert not dkim.verify(
         raw.replace(b"http://testserver/unsubscribe/t/", b"http://evil.test/unsubscribe/t/"), dnsfunc=dns
     )
+
+
+@pytest.mark.parametrize("name", ["digest", "confirm", "manage"])
+def test_emails_load_nothing_from_other_sites_when_opened(name):
+    html = emails.mjml_to_html((emails.TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8"))
+    soup = BeautifulSoup(html, "html.parser")
+    assert "Roboto" in html  # the font stack is still there, for readers who have it
+    assert not soup.find_all("link") and "@import" not in html and "googleapis" not in html
