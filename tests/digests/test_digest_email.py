@@ -161,16 +161,27 @@ def test_sent_message_headers(subscriber, settings):
     assert "DKIM-Signature" not in message  # not configured
 
 
-def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(subscriber, settings, tmp_path):
+@pytest.fixture
+def dns(settings, tmp_path):
+    """A fresh DKIM key in the settings; returns a DNS lookup that answers its public record."""
+    import base64
+
     key = tmp_path / "dkim.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
     public = subprocess.run(
         ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
     ).stdout
-    import base64
-
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, settings.DKIM_PRIVATE_KEY_FILE = "digest", "testserver", str(key)
+
+    def lookup(name, timeout=5):
+        assert name == b"digest._domainkey.testserver."
+        return record
+
+    return lookup
+
+
+def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(subscriber, dns):
     rendered = emails.render("digest", context(subscriber, [paper(1)]))
     unsubscribe = "http://testserver/unsubscribe/t/"
     message = emails.build_message(rendered, to="r@example.org", unsubscribe_url=unsubscribe, list_id="L <l.test>")
@@ -180,11 +191,6 @@ def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(subscriber, 
     covered = signed["h"].replace(" ", "").split(":")
     assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post", "list-id", "message-id"} <= set(covered)
     assert signed["d"] == "testserver" and signed["s"] == "digest"
-
-    def dns(name, timeout=5):
-        assert name == b"digest._domainkey.testserver."
-        return record
-
     assert dkim.verify(raw, dnsfunc=dns)
     tampered = raw.replace(b"http://testserver/unsubscribe/t/", b"http://evil.test/unsubscribe/t/")
     assert not dkim.verify(tampered, dnsfunc=dns)
@@ -290,26 +296,13 @@ def test_messages_of_another_shape_go_through_the_email_package():
         injected.wire_bytes()
 
 
-def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, settings, tmp_path):
-    key = tmp_path / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
-    ).stdout
-    import base64
-
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-    settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, settings.DKIM_PRIVATE_KEY_FILE = "digest", "testserver", str(key)
+def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, dns):
     rendered = emails.render("digest", context(subscriber, [paper(1), paper(2)]))
     unsubscribe = "http://testserver/unsubscribe/t/"
     raw = emails.build_message(
         rendered, to="r@example.org", unsubscribe_url=unsubscribe, list_id="L <l.test>"
     ).wire_bytes()
     assert raw.startswith(b"DKIM-Signature: ")
-
-    def dns(name, timeout=5):
-        return record
-
     assert dkim.verify(raw, dnsfunc=dns)
     assert not dkim.verify(
         raw.replace(b"http://testserver/unsubscribe/t/", b"http://evil.test/unsubscribe/t/"), dnsfunc=dns
