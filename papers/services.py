@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -301,25 +302,16 @@ def import_bytes(data: bytes, *, fmt: str = "auto", source_name: str, progress=N
 def _recorded_import(source: str, fmt: str, load: Callable[[], Body], progress) -> ImportResult:
     if fmt != "auto" and fmt not in importers.FORMATS:
         raise ImportFailed(source, f"unknown format {fmt!r} (choose from auto, {', '.join(importers.FORMATS)})")
-    run = ImportRun.objects.create(source=source[:500], format="" if fmt == "auto" else fmt)
-    try:
-        body = load()
-        if fmt == "auto":
-            fmt = importers.detect_format(body.data, name=body.name, content_type=body.content_type)
-            run.format = fmt
-        records = importers.parse(body.data, fmt, url=body.url, charset=body.charset)
-        result = upsert_papers(records, source=fmt, base_url=body.url, progress=progress)
-    except BadInput as exc:
-        failure = ImportFailed(source, f"{fmt} import failed: {exc}" if fmt != "auto" else str(exc))
-        _finish(run, error=failure.reason)
-        raise failure from None
-    except ImportFailed as exc:
-        _finish(run, error=exc.reason)
-        raise
-    except Exception as exc:
-        _finish(run, error=f"unexpected error: {exc!r}")
-        raise
-    _finish(run, result=result)
+    with _import_run(source, "" if fmt == "auto" else fmt) as run:
+        try:
+            body = load()
+            if fmt == "auto":
+                fmt = importers.detect_format(body.data, name=body.name, content_type=body.content_type)
+                run.format = fmt
+            records = importers.parse(body.data, fmt, url=body.url, charset=body.charset)
+            run.result = result = upsert_papers(records, source=fmt, base_url=body.url, progress=progress)
+        except BadInput as exc:
+            raise ImportFailed(source, f"{fmt} import failed: {exc}" if fmt != "auto" else str(exc)) from None
     log.info(
         "paper source imported: %s (%s): %s",
         source,
@@ -334,6 +326,23 @@ def _recorded_import(source: str, fmt: str, load: Callable[[], Body], progress) 
         },
     )
     return result
+
+
+@contextmanager
+def _import_run(source: str, fmt: str):
+    """An ``ImportRun`` row for the import done inside: finished OK with the result the
+    body sets on it (``run.result``), or FAILED with the reason of what it raised."""
+    run = ImportRun.objects.create(source=source[:500], format=fmt)
+    run.result = None
+    try:
+        yield run
+    except ImportFailed as exc:
+        _finish(run, error=exc.reason)
+        raise
+    except Exception as exc:
+        _finish(run, error=f"unexpected error: {exc!r}")
+        raise
+    _finish(run, result=run.result)
 
 
 def _finish(run: ImportRun, *, result: ImportResult | None = None, error: str = "") -> None:
@@ -428,18 +437,13 @@ def load_sample_papers(*, now=None) -> ImportResult:
         )
         for entry in entries
     ]
-    run = ImportRun.objects.create(source=f"bundled {SAMPLE_PAPERS_FILE.name}", format=SAMPLE_SOURCE)
-    try:
-        with transaction.atomic():
-            result = upsert_papers(records, source=SAMPLE_SOURCE)
-            papers = Paper.objects.in_bulk([normalise_record(r).key for r in records], field_name="key")
-            for record, entry in zip(records, entries, strict=True):
-                paper = papers[normalise_record(record).key]
-                paper.first_seen_at = now - timedelta(hours=entry["hours_ago"])
-                paper.published_at = paper.first_seen_at - timedelta(days=1)
-            Paper.objects.bulk_update(papers.values(), ["first_seen_at", "published_at"])
-    except Exception as exc:
-        _finish(run, error=f"unexpected error: {exc!r}")
-        raise
-    _finish(run, result=result)  # the dashboard's "last import per source" shows it
+    # Recorded as a run: the dashboard's "last import per source" shows it.
+    with _import_run(f"bundled {SAMPLE_PAPERS_FILE.name}", SAMPLE_SOURCE) as run, transaction.atomic():
+        run.result = result = upsert_papers(records, source=SAMPLE_SOURCE)
+        papers = Paper.objects.in_bulk([normalise_record(r).key for r in records], field_name="key")
+        for record, entry in zip(records, entries, strict=True):
+            paper = papers[normalise_record(record).key]
+            paper.first_seen_at = now - timedelta(hours=entry["hours_ago"])
+            paper.published_at = paper.first_seen_at - timedelta(days=1)
+        Paper.objects.bulk_update(papers.values(), ["first_seen_at", "published_at"])
     return result
