@@ -17,6 +17,15 @@ def get_many(keys) -> dict:
         return {}
 
 
+def get(key: str):
+    """The cached value of ``key``, or None (also when the cache is unreadable)."""
+    return get_many([key]).get(key)
+
+
+def set(key: str, value, seconds: float) -> None:  # noqa: A001 (the cache's own verb)
+    set_many({key: value}, seconds)
+
+
 def set_many(values: dict, seconds: float) -> None:
     """Store ``values`` for ``seconds``; a cache that is down only makes the next read slower."""
     if not values:

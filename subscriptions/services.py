@@ -416,14 +416,6 @@ def _cache_key(kind: str, *parts) -> str:
     return f"{kind}:v1:{digest}"
 
 
-def _cached(key: str):
-    return shared_cache.get_many([key]).get(key)
-
-
-def _store(key: str, value, seconds: int) -> None:
-    shared_cache.set_many({key: value}, seconds)
-
-
 def _papers(rows) -> list[PreviewPaper]:
     return [PreviewPaper(*row) for row in rows]
 
@@ -445,18 +437,18 @@ def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPa
         return []
     since = _week_start()
     key = _cache_key("preview", queries, names, limit, since.isoformat())
-    rows = _cached(key)
+    rows = shared_cache.get(key)
     if rows is not None:
         return _papers(rows)
     slots = _preview_slots
     if not slots.acquire(timeout=settings.PREVIEW_WAIT_SECONDS):
         raise PreviewBusy
     try:
-        rows = _cached(key)  # the same words may have been ranked while this one waited
+        rows = shared_cache.get(key)  # the same words may have been ranked while this one waited
         if rows is None:
             ranked = rank_topics(queries, authors=names, since=since, limit=limit)
             rows = [(r.paper.title, _safe_url(r.paper.url), r.why) for r in ranked]
-            _store(key, rows, settings.PREVIEW_CACHE_SECONDS)
+            shared_cache.set(key, rows, settings.PREVIEW_CACHE_SECONDS)
     finally:
         slots.release()
     return _papers(rows)
@@ -469,7 +461,7 @@ def trending_papers(*, limit=5) -> list[PreviewPaper]:
 
     since = _week_start()
     key = _cache_key("trending", limit, since.isoformat())
-    rows = _cached(key)
+    rows = shared_cache.get(key)
     if rows is None:
         papers = (
             Paper.objects.filter(first_seen_at__gte=since)
@@ -477,5 +469,5 @@ def trending_papers(*, limit=5) -> list[PreviewPaper]:
             .only("title", "page_url", "abs_url", "pdf_url", "upvotes")[:limit]
         )
         rows = [(p.title, _safe_url(p.url), f"{p.upvotes} upvotes") for p in papers]
-        _store(key, rows, settings.TRENDING_CACHE_SECONDS)
+        shared_cache.set(key, rows, settings.TRENDING_CACHE_SECONDS)
     return _papers(rows)
