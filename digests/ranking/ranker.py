@@ -18,11 +18,10 @@ import numpy as np
 
 from digests.ranking import fusion, semantic
 from digests.ranking.fusion import (
-    PAPER_COSINE_ONE,
-    PAPER_COSINE_ZERO,
     FusionConfig,
     floor_for,
     fuse,
+    paper_scale,
     semantic_scale,
     trending_prior,
     with_feedback,
@@ -41,9 +40,8 @@ FEEDBACK_WEIGHT = 0.25
 LIKED_INCLUDE = 0.75
 DISLIKED_EXCLUDE = 0.85
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
-# Paper-to-paper similarity scales (0 = unrelated, 1 = same subject), shared with the
-# pseudo-relevance feedback of fusion.
-COSINE_ZERO, COSINE_ONE = PAPER_COSINE_ZERO, PAPER_COSINE_ONE
+# Paper-to-paper similarity (0 = unrelated, 1 = same subject): sentence embeddings on
+# fusion.paper_scale (shared with the pseudo-relevance feedback), else tf-idf on this one.
 LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
 
 
@@ -382,7 +380,7 @@ class _FeedbackSimilarity:
                         vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
                     vectors[col] = vector
             cosine = index.embeddings @ vectors.T
-            self.matrix = np.clip((cosine - COSINE_ZERO) / (COSINE_ONE - COSINE_ZERO), 0.0, 1.0).astype(np.float32)
+            self.matrix = paper_scale(cosine)
         else:
             from scipy import sparse
 
