@@ -664,12 +664,29 @@ def _claim(row: Delivery, carried: dict, *, handed_over: bool) -> dt.datetime | 
     lease_end = db_connection.ops.adapt_datetimefield_value(claimed_at - sending_lease())
     as_json = Delivery._meta.get_field("items").get_db_prep_value
     paper_ids, items = as_json(carried["paper_ids"], db_connection), as_json(carried["items"], db_connection)
-    with db_connection.cursor() as cursor:
+    with _claim_cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL, [at, handed_over, at, carried["message_id"], paper_ids, items, row.id, False, lease_end]
         )
         claimed = cursor.rowcount == 1
     return claimed_at if claimed else None
+
+
+def _claim_cursor():
+    """On PostgreSQL, a cursor that sends the claim's values apart from its SQL (server-side
+    binding; psycopg prepares the statement once it repeats): Django's default cursor quotes
+    every value into the SQL text on the client, which for the copy's items cost about a
+    third of the claim. Wrapped as Django wraps its own, so query logging and counting see it."""
+    if db_connection.vendor != "postgresql":
+        return db_connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    db_connection.ensure_connection()
+    with db_connection.wrap_database_errors:
+        cursor = ServerBindingCursor(db_connection.connection)
+    if db_connection.queries_logged:
+        return db_connection.make_debug_cursor(cursor)
+    return db_connection.make_cursor(cursor)
 
 
 _CLAIM_SQL = """

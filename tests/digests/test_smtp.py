@@ -1,5 +1,6 @@
 """digests.smtp: the envelope of a message, as Django's SMTP backend would make it."""
 
+import re
 import smtplib
 
 import pytest
@@ -31,6 +32,23 @@ def test_an_address_django_refuses_is_refused():
     message = EmailMessage(subject="s", body="b", from_email="digest@example.org", to=["not an address@@x"])
     with pytest.raises(ValueError):
         smtp.envelope(message)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"plain\r\nlines\r\n",
+        b".leading dot\r\n",
+        b"a\r\n.\r\nb\r\n",  # a lone dot would end the message
+        b"a\r\n..two\r\n.\r\n",
+        b"a\r.not a line start\r\n",
+        b"",
+        b".",
+    ],
+)
+def test_dot_stuffing_is_smtplibs(data):
+    # smtplib.SMTP.data stuffs with this substitution; a message's bytes must not change meaning.
+    assert smtp.dot_stuffed(data) == re.sub(rb"(?m)^\.", b"..", data)
 
 
 # ----------------------------------------------------------------------------- PIPELINING
