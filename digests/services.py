@@ -279,15 +279,16 @@ class DigestItem:
 
 def digest_context(*, subscriber, frequency: str, period: str, items: list[DigestItem], web: str | None) -> dict:
     """Everything the digest templates show, computed once for the HTML, text and subject."""
-    from digests.ranking.feedback import feedback_links
+    from digests.ranking.feedback import FeedbackLinks
     from subscriptions.links import preferences_url, unsubscribe_url
 
     topic_ids = {t.query: t.id for t in subscriber.topics.all()}
+    feedback = FeedbackLinks(subscriber.id)
     sections: dict[str, list[dict]] = {}
     for item in items:
         paper = item.paper
         name = item.topic or "More papers for you"
-        up_url, down_url = feedback_links(subscriber.id, paper.id, topic_ids.get(item.topic))
+        up_url, down_url = feedback.of(paper.id, topic_ids.get(item.topic))
         sections.setdefault(name, []).append(
             {
                 "title": " ".join((paper.title or "").split()),

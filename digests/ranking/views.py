@@ -3,7 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from digests.ranking.feedback import record_vote
+from digests.ranking.feedback import VOTES, record_vote
 from papers.models import Paper
 from subscriptions.models import Subscriber
 from subscriptions.tokens import BadToken, read_token
@@ -28,7 +28,25 @@ def feedback(request, token):
         payload = read_token("feedback", token)
     except BadToken:
         return HttpResponseBadRequest(_INVALID)
-    vote = payload.get("v")
+    return _record(request, payload.get("s"), payload.get("p"), payload.get("t"), payload.get("v"))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def vote(request, token, paper, topic, vote):
+    """A 👍/👎 link of a digest whose token says only whose vote it is (see
+    ``feedback.FeedbackLinks``); otherwise as ``feedback``. A token made for one paper's
+    vote (the older links) votes on that paper only."""
+    try:
+        payload = read_token("feedback", token)
+    except BadToken:
+        return HttpResponseBadRequest(_INVALID)
+    if payload.get("p", paper) != paper or vote not in VOTES:
+        return HttpResponseBadRequest(_INVALID)
+    return _record(request, payload.get("s"), paper, topic or None, VOTES[vote])
+
+
+def _record(request, subscriber_id, paper_id, topic_id, vote):
     if request.method == "POST":
         try:
             vote = int(request.POST.get("vote", ""))
@@ -36,9 +54,9 @@ def feedback(request, token):
             return HttpResponseBadRequest("Choose 👍 or 👎.")
     if vote not in (1, -1):
         return HttpResponseBadRequest("Choose 👍 or 👎.")
-    subscriber = Subscriber.objects.filter(id=payload.get("s")).only("id").first()
-    paper = Paper.objects.filter(id=payload.get("p")).only("id", "title", "page_url", "abs_url", "pdf_url").first()
+    subscriber = Subscriber.objects.filter(id=subscriber_id).only("id").first()
+    paper = Paper.objects.filter(id=paper_id).only("id", "title", "page_url", "abs_url", "pdf_url").first()
     if subscriber is None or paper is None:
         return HttpResponseBadRequest(_INVALID)
-    record_vote(subscriber_id=subscriber.id, paper_id=paper.id, vote=vote, topic_id=payload.get("t"))
+    record_vote(subscriber_id=subscriber.id, paper_id=paper.id, vote=vote, topic_id=topic_id)
     return render(request, "ranking/feedback.html", {"paper": paper, "vote": vote, "other_vote": -vote})

@@ -1,10 +1,12 @@
 """The signed 👍/👎 links of a digest, clicked as a reader (or a mail scanner) would."""
 
 import pytest
+from django.urls import resolve, reverse
 
-from digests.ranking import rank_papers_for
-from digests.ranking.feedback import feedback_links
+from digests.ranking import rank_papers_for, views
+from digests.ranking.feedback import FeedbackLinks, feedback_links
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
+from subscriptions.tokens import make_token
 
 from .conftest import make_paper
 
@@ -51,9 +53,38 @@ def test_latest_vote_wins_and_the_button_changes_it(client, reader, paper):
     assert Feedback.objects.count() == 1
 
 
+def test_a_digest_signs_one_token_for_all_its_links(reader, paper):
+    links = FeedbackLinks(reader.id)
+    (up, down), (other_up, _) = links.of(paper.id, 7), links.of(paper.id + 1)
+    token = up.split("/")[4]
+    assert {u.split("/")[4] for u in (down, other_up)} == {token}
+    # The links are the ranking:vote URL, which is what the site serves.
+    assert path(up) == reverse("ranking:vote", args=[token, paper.id, 7, "up"])
+    assert path(other_up) == reverse("ranking:vote", args=[token, paper.id + 1, 0, "up"])
+    match = resolve(path(down))
+    assert match.func is views.vote and match.kwargs == {"token": token, "paper": paper.id, "topic": 7, "vote": "down"}
+
+
+def test_links_of_digests_sent_before_still_work(client, reader, paper):
+    # Until this change each link had a token of its own, with the paper and vote inside.
+    topic = Topic.objects.get()
+    old_down = reverse("ranking:feedback", args=[make_token("feedback", reader.id, p=paper.id, v=-1, t=topic.id)])
+    assert client.get(old_down).status_code == 200
+    vote = Feedback.objects.get()
+    assert (vote.subscriber_id, vote.paper_id, vote.vote, vote.topic_id) == (reader.id, paper.id, -1, topic.id)
+    # Such a token votes on its own paper only, whatever the path says.
+    other = make_paper(key="q", title="Other", abstract="video " * 5)
+    assert client.get(f"{old_down}{other.id}/0/up/").status_code == 400
+    assert client.get(f"{old_down}{paper.id}/0/up/").status_code == 200
+    assert Feedback.objects.get().vote == 1
+
+
 def test_bad_links_and_probes_record_nothing(client, reader, paper):
     up, _ = feedback_links(reader.id, paper.id)
-    assert client.get(path(up)[:-6] + "xxxxx/").status_code == 400
+    token = up.split("/")[4]
+    assert client.get(path(up).replace(token, token[:-5] + "xxxxx")).status_code == 400
+    assert client.get(path(up).replace("/up/", "/sideways/")).status_code == 400
+    assert client.get(reverse("ranking:feedback", args=[token])).status_code == 400  # says whose, not what
     assert client.head(path(up)).status_code == 405
     assert client.post(path(up), {"vote": "7"}).status_code == 400
     assert client.post(path(up), {"vote": "up"}).status_code == 400
