@@ -66,6 +66,15 @@ _text_env = _environment(autoescape=False)
 _text_env.filters["wordwrap"] = lambda value, width=79: _wrap(str(value), width)
 
 
+@functools.lru_cache(maxsize=8192)
+def _wrap_indented(value: str, width: int, indent: int) -> str:
+    """``value | wordwrap(width) | indent(indent)``, remembered as one step."""
+    return jinja2.filters.do_indent(_wrap(value, width), indent)
+
+
+_text_env.filters["wrap_indented"] = lambda value, width=79, indent=3: _wrap_indented(str(value), width, indent)
+
+
 @functools.cache
 def compiled_html(name: str) -> jinja2.Template:
     """The MJML template compiled to HTML, once per process, as a Jinja2 template."""

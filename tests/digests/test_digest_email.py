@@ -79,7 +79,7 @@ def test_every_part_shows_the_trending_papers_flow(subscriber):
 
 def test_excerpt_is_two_or_three_lines_cut_at_a_word(subscriber):
     ctx = context(subscriber, [paper(1)])
-    excerpt = ctx["topics"][0]["papers"][0]["excerpt"]
+    excerpt = ctx["topics"][0]["papers"][0].excerpt
     assert 150 < len(excerpt) <= services.EXCERPT_CHARS and excerpt.endswith("attention.…")
 
 
