@@ -692,9 +692,10 @@ def _claim(row: Delivery, carried: dict, *, handed_over: bool) -> dt.datetime | 
 
 def _claim_cursor():
     """On PostgreSQL, a cursor that sends the claim's values apart from its SQL (server-side
-    binding; psycopg prepares the statement once it repeats): Django's default cursor quotes
-    every value into the SQL text on the client, which for the copy's items cost about a
-    third of the claim. Wrapped as Django wraps its own, so query logging and counting see it."""
+    binding): Django's default cursor quotes every value into the SQL text on the client,
+    which for the copy's items cost about a third of the claim. No named prepared statement
+    is made (Django keeps psycopg's ``prepare_threshold`` off, for connection poolers).
+    Wrapped as Django wraps its own, so query logging and counting see it."""
     if db_connection.vendor != "postgresql":
         return db_connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
