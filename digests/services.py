@@ -300,7 +300,7 @@ def digest_context(*, subscriber, frequency: str, period: str, items: list[Diges
 
     topic_ids = {t.query: t.id for t in subscriber.topics.all()}
     feedback = FeedbackLinks(subscriber.id)
-    sections: dict[str, list[dict]] = {}
+    sections: dict[str, list[PaperEntry]] = {}
     for item in items:
         paper = item.paper
         name = item.topic or "More papers for you"
