@@ -36,7 +36,7 @@ run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py load_sample_papers
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/, mail: var/outbox/)"
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed-dev $(VENV)/.installed-semantic
 	$(BIN)/ruff check .
