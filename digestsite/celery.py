@@ -19,13 +19,30 @@ _started: dict[str, float] = {}
 
 
 @worker_process_init.connect
-def _load_sentence_model(**_):
-    """Every digest batch ranks with the sentence model: load it (seconds) when the pool
-    process starts, not inside the first batch's time limit."""
+def _prepare_pool_process(**_):
+    """Load the sentence model, and limit the process's compute threads.
+
+    numpy's BLAS and PyTorch start a thread per core in every process; with a pool
+    process per core they spin against each other (ranking a batch took twice the CPU
+    with two BLAS threads than with one, for the same wall time). The environment covers
+    libraries loaded later; ``threadpool_limits`` the ones loaded already, the model's
+    included. Every digest batch ranks with the model: load it (seconds) now, not inside
+    the first batch's time limit.
+    """
+    from django.conf import settings
+    from threadpoolctl import threadpool_limits
+
     from digests.ranking import semantic
 
+    threads = settings.WORKER_COMPUTE_THREADS
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
     if semantic.is_available():
+        import torch
+
         semantic.get_model()
+        torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
 
 
 @task_prerun.connect
