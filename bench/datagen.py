@@ -227,7 +227,20 @@ def populate(*, papers: int, subscribers: int, now: datetime, seed: int, warm_to
         started = time.perf_counter()
         timings["topics_embedded"] = embed_topics() if warm_topics else 0
         timings["topics"] = time.perf_counter() - started
+    analyze()
     return timings
+
+
+def analyze() -> None:
+    """Give PostgreSQL's planner statistics of the new rows, as autovacuum does within a
+    minute of a bulk load. Without them it guessed a third of the subscriptions for a
+    batch's hundred readers and scanned every subscription and topic (60 ms per batch at
+    100,000 subscribers, against 0.6 ms with the index it then picks)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 def now_utc() -> datetime:
