@@ -70,6 +70,8 @@ SEND_SLOTS_PER_CALL = 10
 # (one UPDATE). Until then each is a handed-over claim, which is never sent again: had the
 # worker died first, it would be counted as sent when its lease ran out.
 RECORD_SENT_EVERY = 25
+# The dispatcher makes and enqueues an issue's rows this many at a time (a transaction each).
+DISPATCH_CHUNK = 2000
 EXCERPT_CHARS = 220
 MAX_AUTHORS = 4
 
@@ -158,6 +160,10 @@ def dispatch_due(
     Idempotent: rows are unique per (subscriber, issue); a row that exists is left alone.
     ``force`` treats every active subscriber as due for their current period. Also
     re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired.
+
+    Rows are made ``DISPATCH_CHUNK`` at a time, each chunk in its own transaction and
+    enqueued when it commits: workers start on the first while the rest are made. A
+    dispatcher stopped halfway leaves whole chunks, enqueued; the next tick makes the rest.
     """
     stamp = timezone.now()  # the real clock, for row timestamps; ``now`` only decides who is due
     now = now or stamp
@@ -166,48 +172,54 @@ def dispatch_due(
     if frequency:
         active = active.filter(frequency=frequency)
     schedules = active.order_by().values_list("frequency", "weekday", "send_hour", "timezone").distinct()
-    to_send: list[int] = []
+    issues: dict[tuple[str, str], Issue] = {}
+    with_new: set[int] = set()
+    created: set[int] = set()
+    for freq, weekday, send_hour, tz_name in schedules:
+        plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
+        slot = schedule.current_slot(plan, now)
+        if not (force or slot.is_due(now)):
+            continue
+        key = (freq, slot.period)
+        if key not in issues:
+            issues[key] = Issue.objects.get_or_create(frequency=freq, period=slot.period)[0]
+        issue = issues[key]
+        due = active.filter(frequency=freq, weekday=weekday, send_hour=send_hour, timezone=tz_name)
+        if not force and slot.due_at is not None:
+            # Someone who signed up after this period's send time waits for the next one.
+            due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
+        due_ids = list(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
+        for start in range(0, len(due_ids), DISPATCH_CHUNK):
+            ids, batches = _create_deliveries(issue, due_ids[start : start + DISPATCH_CHUNK], stamp)
+            created.update(ids)
+            result.batches += batches
+            if ids:
+                with_new.add(issue.id)
+    result.created = len(created)
+    result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
     with transaction.atomic():
-        issues: dict[tuple[str, str], Issue] = {}
-        for freq, weekday, send_hour, tz_name in schedules:
-            plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
-            slot = schedule.current_slot(plan, now)
-            if not (force or slot.is_due(now)):
-                continue
-            key = (freq, slot.period)
-            if key not in issues:
-                issues[key] = Issue.objects.get_or_create(frequency=freq, period=slot.period)[0]
-            issue = issues[key]
-            due = active.filter(frequency=freq, weekday=weekday, send_hour=send_hour, timezone=tz_name)
-            if not force and slot.due_at is not None:
-                # Someone who signed up after this period's send time waits for the next one.
-                due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
-            due_ids = list(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
-            if not due_ids:
-                continue
-            Delivery.objects.bulk_create(
-                [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in due_ids],
-                ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
-                batch_size=1000,
-            )
-        # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
-        if issues:
-            to_send = list(
-                Delivery.objects.filter(issue__in=list(issues.values()), created_at=stamp, status=Status.QUEUED)
-                .order_by("id")
-                .values_list("id", flat=True)
-            )
-        result.created = len(to_send)
-        with_new = set(Delivery.objects.filter(id__in=to_send).values_list("issue_id", flat=True).distinct())
-        result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
         rescued = _rescue_ids(now=stamp, frequency=frequency)
         result.rescued = len(rescued)
-        fresh = set(to_send)
-        to_send.extend(i for i in rescued if i not in fresh)
-        result.enqueued = len(to_send)
-        result.batches = _enqueue(to_send) if to_send else 0
+        again = [i for i in rescued if i not in created]
+        result.enqueued = len(created) + len(again)
+        result.batches += _enqueue(again) if again else 0
     logger.info("digests dispatched", extra={f"dispatch_{key}": value for key, value in result.as_dict().items()})
     return result
+
+
+def _create_deliveries(issue: Issue, subscriber_ids: list[int], stamp: dt.datetime) -> tuple[list[int], int]:
+    """One chunk of an issue's rows in a transaction of its own, enqueued once it commits;
+    returns the ids this call made and the number of batches."""
+    with transaction.atomic():
+        Delivery.objects.bulk_create(
+            [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in subscriber_ids],
+            ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
+            batch_size=1000,
+        )
+        # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
+        mine = Delivery.objects.filter(issue=issue, subscriber_id__in=subscriber_ids, created_at=stamp)
+        ids = list(mine.filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True))
+        return ids, (_enqueue(ids) if ids else 0)
 
 
 def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:

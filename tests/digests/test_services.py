@@ -73,22 +73,51 @@ def test_dispatch_creates_due_deliveries_once_and_enqueues_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = services.dispatch_due(now=MONDAY_0900_UTC)
         assert enqueued == []  # nothing leaves before the commit
-    assert len(callbacks) == 1
-    assert (result.created, result.enqueued, result.batches, result.issues) == (4, 4, 2, ["weekly 2026-W49"])
+    assert len(callbacks) == 2  # one chunk per send time here (Berlin's three, Tokyo's one)
+    assert (result.created, result.enqueued, result.batches, result.issues) == (4, 4, 3, ["weekly 2026-W49"])
     assert sorted(Delivery.objects.values_list("subscriber__email", flat=True)) == sorted(
         [s.email for s in due] + ["tokyo@example.org"]
     )
-    assert [len(b) for b in enqueued] == [2, 2]
+    assert sorted(len(b) for b in enqueued) == [1, 1, 2]
     assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.values_list("id", flat=True))
 
     with django_capture_on_commit_callbacks(execute=True):
         again = services.dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=1))
     assert (again.created, again.enqueued) == (0, 0)
-    assert Delivery.objects.count() == 4 and len(enqueued) == 2
+    assert Delivery.objects.count() == 4 and len(enqueued) == 3
 
     later = services.dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=8))  # LA's 08:00
     assert later.created == 1
     assert Delivery.objects.filter(subscriber__email="la@example.org").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # each chunk commits on its own, as in production
+def test_dispatch_commits_and_enqueues_chunk_by_chunk_and_a_stopped_one_is_finished_next_tick(
+    papers, enqueued, monkeypatch
+):
+    monkeypatch.setattr(services, "DISPATCH_CHUNK", 2)
+    for n in range(5):
+        make_subscriber(f"due{n}@example.org", timezone="Europe/Berlin")
+    real = services._create_deliveries
+    calls = []
+
+    def stop_at_the_second_chunk(issue, subscriber_ids, stamp):
+        calls.append(subscriber_ids)
+        if len(calls) == 2:
+            raise RuntimeError("the dispatcher was stopped")
+        return real(issue, subscriber_ids, stamp)
+
+    monkeypatch.setattr(services, "_create_deliveries", stop_at_the_second_chunk)
+    with pytest.raises(RuntimeError):
+        services.dispatch_due(now=MONDAY_0900_UTC)
+    assert len(enqueued) == 1 and sorted(enqueued[0]) == sorted(Delivery.objects.values_list("id", flat=True))
+    assert Delivery.objects.count() == 2  # the first chunk stands, committed and enqueued
+
+    monkeypatch.setattr(services, "_create_deliveries", real)
+    again = services.dispatch_due(now=MONDAY_0900_UTC)
+    assert (again.created, again.enqueued) == (3, 3)
+    assert Delivery.objects.count() == 5
+    assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.values_list("id", flat=True))  # each once
 
 
 def test_dispatch_filters_by_frequency_and_force_makes_everyone_due(papers, enqueued):
