@@ -33,7 +33,7 @@ def feedback(request, token):
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def vote(request, token, paper, topic, vote):
+def feedback_vote(request, token, paper, topic, vote):
     """A 👍/👎 link of a digest whose token says only whose vote it is (see
     ``feedback.FeedbackLinks``); otherwise as ``feedback``. A token made for one paper's
     vote (the older links) votes on that paper only."""

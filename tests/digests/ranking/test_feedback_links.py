@@ -62,7 +62,8 @@ def test_a_digest_signs_one_token_for_all_its_links(reader, paper):
     assert path(up) == reverse("ranking:vote", args=[token, paper.id, 7, "up"])
     assert path(other_up) == reverse("ranking:vote", args=[token, paper.id + 1, 0, "up"])
     match = resolve(path(down))
-    assert match.func is views.vote and match.kwargs == {"token": token, "paper": paper.id, "topic": 7, "vote": "down"}
+    assert match.func is views.feedback_vote
+    assert match.kwargs == {"token": token, "paper": paper.id, "topic": 7, "vote": "down"}
 
 
 def test_links_of_digests_sent_before_still_work(client, reader, paper):
