@@ -14,7 +14,7 @@ _PLACEHOLDER = "TOKEN"
 def _path_around_token(name: str, script_prefix: str) -> tuple[str, str]:
     """The URL path of ``name`` split around its token argument.
 
-    ``reverse`` costs about 60 µs and a digest carries two dozen signed links, so it is
+    ``reverse`` costs about 60 µs and every digest carries several signed links, so it is
     done once per URL name (and script prefix); tokens are URL-safe and need no quoting.
     """
     before, _, after = reverse(name, args=[_PLACEHOLDER]).partition(_PLACEHOLDER)

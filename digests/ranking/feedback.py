@@ -32,11 +32,6 @@ class FeedbackLinks:
         return f"{stem}up/", f"{stem}down/"
 
 
-def feedback_links(subscriber_id: int, paper_id: int, topic_id: int | None = None) -> tuple[str, str]:
-    """Absolute (up_url, down_url) for one paper in one subscriber's digest."""
-    return FeedbackLinks(subscriber_id).of(paper_id, topic_id)
-
-
 def record_vote(*, subscriber_id: int, paper_id: int, vote: int, topic_id: int | None = None):
     """Store a subscriber's vote on a paper; the latest vote replaces any earlier one,
     so recording the same vote twice changes nothing."""

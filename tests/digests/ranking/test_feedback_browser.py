@@ -2,7 +2,7 @@
 
 import pytest
 
-from digests.ranking.feedback import feedback_links
+from digests.ranking.feedback import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber
 
 from .conftest import make_paper
@@ -14,7 +14,7 @@ def test_click_down_then_change_to_up(live_server, page, settings):
     settings.SITE_URL = live_server.url
     reader = Subscriber.objects.create(email="reader@example.com", status=Subscriber.Status.ACTIVE)
     paper = make_paper(key="p", title="Sparse <i>Attention</i> for Long Videos", abstract="video " * 40)
-    _, down = feedback_links(reader.id, paper.id)
+    _, down = FeedbackLinks(reader.id).of(paper.id)
 
     page.goto(down)
     assert "👎 less like this" in page.get_by_test_id("vote").inner_text()

@@ -4,7 +4,7 @@ import pytest
 from django.urls import resolve, reverse
 
 from digests.ranking import rank_papers_for, views
-from digests.ranking.feedback import FeedbackLinks, feedback_links
+from digests.ranking.feedback import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 from subscriptions.tokens import make_token
 
@@ -30,7 +30,7 @@ def path(url):
 
 def test_one_click_records_the_vote_and_repeating_changes_nothing(client, reader, paper):
     topic = Topic.objects.get()
-    up, down = feedback_links(reader.id, paper.id, topic.id)
+    up, down = FeedbackLinks(reader.id).of(paper.id, topic.id)
     assert up.startswith("http://testserver/f/") and up != down
     for _ in range(2):  # a scanner and then the reader
         response = client.get(path(up))
@@ -43,7 +43,7 @@ def test_one_click_records_the_vote_and_repeating_changes_nothing(client, reader
 
 
 def test_latest_vote_wins_and_the_button_changes_it(client, reader, paper):
-    up, down = feedback_links(reader.id, paper.id)
+    up, down = FeedbackLinks(reader.id).of(paper.id)
     client.get(path(up))
     client.get(path(down))
     assert Feedback.objects.get().vote == -1
@@ -81,7 +81,7 @@ def test_links_of_digests_sent_before_still_work(client, reader, paper):
 
 
 def test_bad_links_and_probes_record_nothing(client, reader, paper):
-    up, _ = feedback_links(reader.id, paper.id)
+    up, _ = FeedbackLinks(reader.id).of(paper.id)
     token = up.split("/")[4]
     assert client.get(path(up).replace(token, token[:-5] + "xxxxx")).status_code == 400
     assert client.get(path(up).replace("/up/", "/sideways/")).status_code == 400
@@ -132,7 +132,7 @@ def test_a_vote_moves_the_next_digest(client, reader, mode):
     before = [r.paper.key for r in rank_papers_for(reader, since=since)]
     assert sorted(before) == ["cooking", "sports"]
     second = before[1]
-    up, _ = feedback_links(reader.id, earlier[second].id)
+    up, _ = FeedbackLinks(reader.id).of(earlier[second].id)
     client.get(path(up))
     after = rank_papers_for(reader, since=since)
     assert [r.paper.key for r in after] == [second, before[0]]
