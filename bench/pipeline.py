@@ -45,6 +45,8 @@ PROBES = ",".join(
         "render=digests.services:render",
         "rate_limit=digests.ratelimit:_Limiter.acquire",
         "claim_build_send_record=digests.services:_send_one",
+        "claim_build_send_record=digests.services:_hand_over",
+        "claim_build_send_record=digests.services:_record_sent",
         "build_message=digests.emails:build_message",
         "build_message=digests.emails:SignedEmailMessage.message",
         "build_message=digests.emails:SignedEmailMessage.wire_bytes",
@@ -339,8 +341,9 @@ def _sum(probe: dict, *names: str) -> float | None:
 
 
 def _claim_and_record(probe: dict) -> float | None:
-    """_send_one builds the MIME message, sends it (over SMTP: all but the final dot, the
-    claim, the dot), and records: the DB part is the rest."""
+    """_send_one builds the MIME message and sends it (over SMTP: all but the final dot),
+    _hand_over claims a group's rows, writes their dots, commits and reads the answers,
+    _record_sent marks them SENT: the DB part is what is left of the three."""
     if "claim_build_send_record" not in probe:
         return None
     return probe["claim_build_send_record"] - probe.get("send", 0.0) - probe.get("build_message", 0.0)

@@ -500,7 +500,27 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     opened = opened_here = False
     slots = 0  # send slots taken from the rate limiter and not used yet
     accepted: list[int] = []  # handed over and accepted by the SMTP server, not yet recorded SENT
+    # SMTP: up to DIGEST_SMTP_CONNECTIONS messages wait at their servers, all but the final
+    # dot, and are claimed in one transaction (one BEGIN and COMMIT for the group).
+    lanes = [connection]
+    staged: list[_Staged] = []
     pending = list(sendable)
+
+    def count(row: Delivery, outcome: str, lane) -> None:
+        nonlocal pending
+        getattr(result, outcome).append(row.id)
+        if outcome == "retry":
+            result.retry_in = max(result.retry_in, retry_delay(row.attempts + 1))
+            if _connection_broken(lane):
+                result.retry.extend(r.id for r in pending)
+                pending = []
+
+    def hand_over() -> None:
+        for row, outcome, lane in _hand_over(staged, accepted):
+            count(row, outcome, lane)
+        if len(accepted) >= RECORD_SENT_EVERY:
+            _record_sent(accepted)
+
     # Stop claiming well inside the task's soft time limit: the limit's exception must
     # never land between an accepted send and its commit. What is left is retried.
     budget_ends = monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
@@ -545,24 +565,28 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                 result.retry_in = max(result.retry_in, retry_delay(max(row.attempts, 1)))
                 pending = []
                 break
-            outcome = _send_one(
-                row, rendered, items, connection, unsubscribe=context["unsubscribe_url"], accepted=accepted
-            )
-            getattr(result, outcome).append(row.id)
-            if len(accepted) >= RECORD_SENT_EVERY:
-                _record_sent(accepted)
-            if outcome == "retry":
-                result.retry_in = max(result.retry_in, retry_delay(row.attempts + 1))
-                if _connection_broken(connection):
-                    result.retry.extend(r.id for r in pending)
-                    pending = []
+            if len(lanes) == len(staged):
+                lanes.append(smtp.sibling(connection))
+            lane = lanes[len(staged)]
+            outcome = _send_one(row, rendered, items, lane, unsubscribe=context["unsubscribe_url"], staged=staged)
+            if outcome is not None:
+                count(row, outcome, lane)
+            if staged and (len(staged) >= settings.DIGEST_SMTP_CONNECTIONS or not pending):
+                hand_over()
     finally:
+        try:
+            if staged:  # the last group, or what waited when the loop stopped early or raised
+                hand_over()
+        except Exception:  # left unclaimed: closing their connections drops the unfinished messages
+            logger.exception("could not hand over the batch's last messages")
         try:
             _record_sent(accepted)
         except Exception:  # the database went away: those claims are counted as sent after their lease
             logger.exception("could not record sent deliveries", extra={"deliveries": accepted})
         if opened and (own_connection or opened_here):
             connection.close()
+        for lane in lanes[1:]:  # a group's other connections are always this batch's own
+            lane.close()
     if result.busy and not result.retry:
         # Come back just after the other claim's lease ends: by then it is SENT, or reclaimable.
         ends = busy_until or [timezone.now() + sending_lease()]
@@ -586,10 +610,11 @@ def _connection_broken(connection) -> bool:
 
 
 def _send_one(
-    row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str, accepted: list[int]
-) -> str:
-    """Claim one row, send it, record the outcome (over SMTP, a sent row is added to
-    ``accepted`` for ``_record_sent``); returns the BatchResult field to count it in."""
+    row: Delivery, rendered, items: list[DigestItem], connection, *, unsubscribe: str, staged: list[_Staged]
+) -> str | None:
+    """Send one row. Over SMTP the message goes to the server without its final dot and
+    the row joins ``staged``, for ``_hand_over`` to claim and finish (returns None);
+    otherwise claim, send and record it here. Returns the BatchResult field to count it in."""
     message_id = row.message_id or emails.new_message_id()  # a resend carries the same Message-ID
     message = emails.build_message(
         rendered,
@@ -609,7 +634,7 @@ def _send_one(
     except Exception as exc:  # the server is down: nothing claimed, nothing sent
         return _record_failure(row, exc, claimed_at=None)
     if session is not None:
-        return _send_over_smtp(row, message, session, connection, carried, accepted)
+        return _stage(row, message, session, connection, carried, staged)
 
     # Any other backend (an ESP's API, the outbox, the console): claim, send, record.
     claimed_at = _claim(row, carried, handed_over=False)
@@ -627,43 +652,88 @@ def _send_one(
     return "sent"
 
 
-def _send_over_smtp(row: Delivery, message, session, connection, carried: dict, accepted: list[int]) -> str:
-    """SMTP: the whole message but its final dot goes first; then, in one transaction, the
-    claim and the dot, committed right after the dot is written."""
+@dataclass(slots=True)
+class _Staged:
+    """A message at its SMTP server but for the final dot, and the row it is for."""
+
+    row: Delivery
+    connection: object
+    session: smtplib.SMTP
+    carried: dict
+
+
+def _stage(row: Delivery, message, session, connection, carried: dict, staged: list[_Staged]) -> str | None:
+    """SMTP: MAIL, RCPT, DATA and the whole message but its final dot."""
     try:
         smtp.begin(session, *smtp.envelope(message), message.wire_bytes())
     except SoftTimeLimitExceeded:
         raise  # nothing claimed, nothing delivered: the row is still QUEUED
     except Exception as exc:  # refused at MAIL/RCPT/DATA, or the connection broke: nothing delivered
         return _record_failure(row, exc, claimed_at=None)
+    staged.append(_Staged(row, connection, session, carried))
+    return None
+
+
+def _hand_over(staged: list[_Staged], accepted: list[int]) -> list[tuple[Delivery, str, object]]:
+    """Claim the staged rows and write their final dots in one transaction, committed right
+    after the last dot; then read the servers' answers. Sent rows go to ``accepted`` (for
+    ``_record_sent``). Returns (row, BatchResult field, its connection) for each, and
+    empties ``staged``."""
+    group = list(staged)
+    staged.clear()
+    claims: dict[int, dt.datetime] = {}
+    outcomes: dict[int, str] = {}
     try:
         with transaction.atomic():
-            claimed_at = _claim(row, carried, handed_over=True)
-            if claimed_at is not None:
-                smtp.send_final_dot(session)
+            for item in group:
+                claimed_at = _claim(item.row, item.carried, handed_over=True)
+                if claimed_at is not None:
+                    claims[item.row.id] = claimed_at
+            broken: dict[int, BaseException] = {}
+            for item in group:
+                if item.row.id in claims:
+                    try:
+                        smtp.send_final_dot(item.session)
+                    except (smtplib.SMTPException, OSError) as exc:
+                        broken[item.row.id] = exc
+            for row_id, exc in broken.items():  # no dot, no delivery: undo that claim before COMMIT
+                item = next(i for i in group if i.row.id == row_id)
+                smtp.abandon(item.connection)
+                outcomes[row_id] = _record_failure(item.row, exc, claimed_at=claims.pop(row_id))
             # ---- THE ONLY WINDOW LEFT ------------------------------------------------
-            # Between writing the dot and writing COMMIT: two socket writes in a row,
-            # nothing waited for. A worker killed before the dot leaves no claim (the
+            # Between writing the dots and writing COMMIT: a few socket writes in a row,
+            # nothing waited for. A worker killed before a dot leaves no claim (the
             # transaction dies with its connection) and no message (the server drops an
             # unfinished one): the row is sent later. One killed after COMMIT went out
-            # leaves a handed-over claim for a message the server has: counted as sent
-            # when its lease runs out, never sent twice.
+            # leaves handed-over claims for messages the servers have: counted as sent
+            # when their lease runs out, never sent twice.
     except SoftTimeLimitExceeded:
         raise
-    except Exception as exc:  # the claim or the dot failed: nothing committed
-        smtp.abandon(connection)
-        return _record_failure(row, exc, claimed_at=None)
-    if claimed_at is None:
-        smtp.abandon(connection)  # another worker has the row: the server drops our unfinished copy
-        return "busy"
-    try:
-        smtp.read_answer(session)
-    except SoftTimeLimitExceeded:
-        raise  # the server has the message: the handed-over claim is counted as sent after its lease
-    except Exception as exc:  # refused after the dot, or the server went silent (RFC 1047): retried
-        return _record_failure(row, exc, claimed_at=claimed_at)
-    accepted.append(row.id)
-    return "sent"
+    except Exception as exc:  # a claim or the COMMIT failed: nothing committed
+        results = []
+        for item in group:
+            smtp.abandon(item.connection)
+            results.append((item.row, _record_failure(item.row, exc, claimed_at=None), item.connection))
+        return results
+    results = []
+    for item in group:
+        row_id = item.row.id
+        if row_id in outcomes:
+            results.append((item.row, outcomes[row_id], item.connection))
+        elif row_id not in claims:
+            smtp.abandon(item.connection)  # another worker has the row: the server drops our unfinished copy
+            results.append((item.row, "busy", item.connection))
+        else:
+            try:
+                smtp.read_answer(item.session)
+            except SoftTimeLimitExceeded:
+                raise  # the server has the message: the handed-over claim is counted as sent after its lease
+            except Exception as exc:  # refused after the dot, or the server went silent (RFC 1047): retried
+                results.append((item.row, _record_failure(item.row, exc, claimed_at=claims[row_id]), item.connection))
+                continue
+            accepted.append(row_id)
+            results.append((item.row, "sent", item.connection))
+    return results
 
 
 def _record_sent(accepted: list[int]) -> None:

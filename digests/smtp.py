@@ -3,8 +3,8 @@
 ``begin`` runs MAIL, RCPT and DATA and sends the whole message except the final
 ``<CRLF>.<CRLF>``. Until that dot arrives a server delivers nothing: a session that
 drops inside DATA loses the unfinished message (RFC 5321, 4.1.1.4). ``send_final_dot``
-writes the dot and ``read_answer`` reads the server's reply. ``services._send_one``
-writes the dot inside the transaction of the delivery row's claim, right before its
+writes the dot and ``read_answer`` reads the server's reply. ``services._hand_over``
+writes the dots inside the transaction of the delivery rows' claims, right before its
 commit (see there).
 
 The calls are smtplib's own (``mail``, ``rcpt``, ``putcmd``, ``getreply``, ``send``);
@@ -31,6 +31,25 @@ def session_of(connection, *, reopen: bool = False) -> smtplib.SMTP | None:
     if connection.connection is None and reopen:
         connection.open()
     return connection.connection if isinstance(connection.connection, smtplib.SMTP) else None
+
+
+def sibling(connection):
+    """Another connection like ``connection`` (same backend and server), for sending
+    several messages side by side; the connection itself for a non-SMTP backend."""
+    if not isinstance(connection, EmailBackend):
+        return connection
+    return type(connection)(
+        host=connection.host,
+        port=connection.port,
+        username=connection.username,
+        password=connection.password,
+        use_tls=connection.use_tls,
+        use_ssl=connection.use_ssl,
+        timeout=connection.timeout,
+        ssl_keyfile=connection.ssl_keyfile,
+        ssl_certfile=connection.ssl_certfile,
+        fail_silently=connection.fail_silently,
+    )
 
 
 def envelope(message) -> tuple[str, list[str]]:

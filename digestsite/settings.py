@@ -211,6 +211,9 @@ CELERY_BEAT_SCHEDULE = {
 # Product settings.
 DIGEST_MAX_PAPERS = env_int("DIGEST_MAX_PAPERS", 10, minimum=1, maximum=20)
 DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 100, minimum=1, maximum=1000)
+# SMTP connections each batch sends over side by side: that many messages wait at the
+# server for their final dot and are claimed together, one transaction for the group.
+DIGEST_SMTP_CONNECTIONS = env_int("DIGEST_SMTP_CONNECTIONS", 4, minimum=1, maximum=16)
 SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
 # A SENDING claim is trusted this long; at least the task's hard time limit, so a live
 # worker's claim never expires under it (a SIGKILLed worker's claim is retaken after it).

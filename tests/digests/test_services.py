@@ -164,6 +164,7 @@ def test_dispatch_reenqueues_lost_tasks_and_expired_claims(papers, enqueued, dja
 def test_batch_sends_one_message_each_over_one_smtp_connection(papers, sink, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.DIGEST_SMTP_CONNECTIONS = 1
     subscribers = [
         make_subscriber("a@example.org", topics=["diffusion sampling", "protein folding"]),
         make_subscriber("b@example.org", topics=["speech recognition"]),
@@ -299,11 +300,41 @@ def test_over_smtp_a_batch_writes_a_claim_per_row_and_records_sent_rows_together
     statements = [s for s in statements if s not in ("BEGIN", "COMMIT")]  # SQLite logs them, PostgreSQL does not
     claims = [q for q in sql if "SET status = 'sending'" in q]
     records = [q for q in sql if "SET status = 'sent'" in q]
-    # rows + subscribers + issues, topics; a claim per row; an UPDATE per RECORD_SENT_EVERY sent rows
+    # rows + subscribers + issues, topics; a claim per row; one UPDATE records up to RECORD_SENT_EVERY
+    # sent rows (or a few more: it runs after a group of DIGEST_SMTP_CONNECTIONS rows)
     assert statements == ["SELECT", "SELECT"] + ["UPDATE"] * (size + len(records))
-    assert len(claims) == size and len(records) == -(-size // services.RECORD_SENT_EVERY)
+    assert len(claims) == size and 1 <= len(records) <= -(-size // services.RECORD_SENT_EVERY)
     sent = Delivery.objects.filter(status=Delivery.Status.SENT, handed_over=False, sent_at=F("claimed_at"))
     assert sent.count() == size
+
+
+@pytest.mark.django_db(transaction=True)  # the group's atomic() is outermost, as in a worker
+def test_over_smtp_a_group_of_rows_is_claimed_together_then_its_dots_written(papers, monkeypatch, sink, settings):
+    from digests import smtp as smtp_steps
+
+    settings.DIGEST_SMTP_CONNECTIONS = 3
+    _fixed_ranking(monkeypatch, papers)
+    rows = [queued_delivery(make_subscriber(f"g{n}@example.org", topics=["diffusion sampling"])) for n in range(7)]
+    real_dot = smtp_steps.send_final_dot
+    at_each_dot = []
+
+    def dot(session):
+        claimed = Delivery.objects.filter(status=Status.SENDING, handed_over=True).count()
+        at_each_dot.append((connection.in_atomic_block, claimed, len(sink.messages)))
+        real_dot(session)
+
+    monkeypatch.setattr(smtp_steps, "send_final_dot", dot)
+    result = services.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    assert sorted(result.sent) == sorted(r.id for r in rows)
+    assert sorted(sink.by_recipient()) == sorted(f"g{n}@example.org" for n in range(7))
+    assert len(sink.sessions) == 3  # three connections side by side, each used again
+    # Groups of 3, 3 and 1: every row of a group is claimed before the group's first dot
+    # (earlier groups' rows stay handed over until the batch records them SENT), all of it
+    # inside one transaction, and nothing of a group is delivered before its dots.
+    assert [claimed for _, claimed, _ in at_each_dot] == [3, 3, 3, 6, 6, 6, 7]
+    assert all(inside for inside, _, _ in at_each_dot)
+    assert [delivered for _, _, delivered in at_each_dot][::3] == [0, 3, 6]
+    assert Delivery.objects.filter(status=Status.SENT, handed_over=False).count() == 7
 
 
 def test_accepted_rows_not_yet_recorded_are_recorded_when_the_batch_stops(papers, monkeypatch, sink):
@@ -440,7 +471,7 @@ def test_a_row_taken_by_another_worker_mid_transaction_is_dropped_at_the_server(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_dot_that_cannot_be_written_leaves_no_claim_and_no_message(sink, monkeypatch):
+def test_a_dot_that_cannot_be_written_leaves_no_handed_over_claim_and_no_message(sink, monkeypatch):
     from digests import smtp as smtp_steps
 
     make_papers(first_seen_at=MONDAY_0900_UTC - dt.timedelta(days=1))
@@ -452,8 +483,9 @@ def test_a_dot_that_cannot_be_written_leaves_no_claim_and_no_message(sink, monke
     monkeypatch.setattr(smtp_steps, "send_final_dot", connection_breaks)
     result = services.deliver_batch([row.id], connection=smtp(sink))
     assert result.retry == [row.id]
-    row.refresh_from_db()  # the claim was rolled back with the failed dot; the attempt is counted
-    assert (row.status, row.attempts, row.claimed_at, row.handed_over) == (Status.QUEUED, 1, None, False)
+    row.refresh_from_db()  # the claim was undone before its COMMIT; the attempt is counted
+    assert (row.status, row.attempts, row.handed_over) == (Status.QUEUED, 1, False)
+    assert row.last_error.startswith("Connection unexpectedly closed")
     assert sink.messages == []
 
 
