@@ -287,8 +287,9 @@ def _kill_both_children_while_the_server_holds(worker_factory, pipeline_env, sin
     send_digests(pipeline_env, "--now")
     sink.wait_for(lambda: sink.waiting >= 2, timeout=60, what="both worker children to be waiting on the server")
     first.kill()
-    # The other child may have passed the check just before the 15th message was in.
-    assert 15 <= len(sink.messages) <= 16
+    # Messages whose RCPT came before the 15th was in still go through: up to a group of
+    # four per child (they wait for their dots while the group's last rows are begun).
+    assert 15 <= len(sink.messages) <= 15 + 2 * 4
 
 
 def _sent_or_handed_over() -> set[str]:
