@@ -440,7 +440,9 @@ def _close_unclaimed(delivery: Delivery, status: str, reason: str, now: dt.datet
 
 
 def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult:
-    """Render and send a batch of deliveries over one SMTP connection; record each outcome.
+    """Render and send a batch of deliveries; record each outcome. Over SMTP the batch uses
+    up to ``DIGEST_SMTP_CONNECTIONS`` connections (``connection`` and siblings of it), a
+    group of that many messages waiting for their final dots side by side.
 
     Queries: one for the rows (with subscriber and issue), one for the subscribers'
     topics, the ranking's own (per issue in the batch, not per subscriber), then per
@@ -503,6 +505,7 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     # SMTP: up to DIGEST_SMTP_CONNECTIONS messages wait at their servers, all but the final
     # dot, and are claimed in one transaction (one BEGIN and COMMIT for the group).
     lanes = [connection]
+    group_size = settings.DIGEST_SMTP_CONNECTIONS  # fewer if the server refuses more connections
     staged: list[_Staged] = []
     pending = list(sendable)
 
@@ -568,10 +571,14 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
             if len(lanes) == len(staged):
                 lanes.append(smtp.sibling(connection))
             lane = lanes[len(staged)]
+            if staged and not _can_open(lane):  # e.g. "421 too many connections": no row pays for it
+                group_size = len(staged)
+                hand_over()
+                lane = lanes[0]
             outcome = _send_one(row, rendered, items, lane, unsubscribe=context["unsubscribe_url"], staged=staged)
             if outcome is not None:
                 count(row, outcome, lane)
-            if staged and (len(staged) >= settings.DIGEST_SMTP_CONNECTIONS or not pending):
+            if staged and (len(staged) >= group_size or not pending):
                 hand_over()
     finally:
         try:
@@ -596,6 +603,16 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
         result.retry_in = max(result.retry_in, 1.0)
     logger.info("digest batch delivered", extra={f"batch_{key}": value for key, value in result.as_dict().items()})
     return result
+
+
+def _can_open(connection) -> bool:
+    """Whether one more SMTP connection of a batch opens (it is opened now if it was not)."""
+    try:
+        smtp.session_of(connection, reopen=True)
+    except Exception as exc:
+        logger.warning("SMTP server refused one more connection; the batch uses fewer", extra={"error": repr(exc)})
+        return False
+    return True
 
 
 def _connection_broken(connection) -> bool:

@@ -337,6 +337,33 @@ def test_over_smtp_a_group_of_rows_is_claimed_together_then_its_dots_written(pap
     assert Delivery.objects.filter(status=Status.SENT, handed_over=False).count() == 7
 
 
+def test_a_server_that_refuses_more_connections_gets_one_and_nobody_loses_an_attempt(
+    papers, monkeypatch, sink, settings
+):
+    from digests import smtp as smtp_steps
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    settings.DIGEST_SMTP_CONNECTIONS = 4
+    _fixed_ranking(monkeypatch, papers)
+    rows = [queued_delivery(make_subscriber(f"r{n}@example.org", topics=["diffusion sampling"])) for n in range(5)]
+    # Every connection after the first goes where nothing listens (as a server at its limit refuses).
+    monkeypatch.setattr(
+        smtp_steps,
+        "sibling",
+        lambda connection: get_connection(
+            "django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=closed_port, timeout=5
+        ),
+    )
+    result = services.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    assert sorted(result.sent) == sorted(r.id for r in rows) and not result.retry
+    assert sorted(sink.by_recipient()) == sorted(f"r{n}@example.org" for n in range(5))
+    assert len(sink.sessions) == 1
+    assert set(Delivery.objects.values_list("status", "attempts")) == {(Status.SENT, 1)}
+
+
 def test_accepted_rows_not_yet_recorded_are_recorded_when_the_batch_stops(papers, monkeypatch, sink):
     _fixed_ranking(monkeypatch, papers)
     rows = [queued_delivery(make_subscriber(f"t{n}@example.org", topics=["diffusion sampling"])) for n in range(3)]
