@@ -211,15 +211,40 @@ def _create_deliveries(issue: Issue, subscriber_ids: list[int], stamp: dt.dateti
     """One chunk of an issue's rows in a transaction of its own, enqueued once it commits;
     returns the ids this call made and the number of batches."""
     with transaction.atomic():
-        Delivery.objects.bulk_create(
-            [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in subscriber_ids],
-            ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
-            batch_size=1000,
-        )
-        # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
-        mine = Delivery.objects.filter(issue=issue, subscriber_id__in=subscriber_ids, created_at=stamp)
-        ids = list(mine.filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True))
+        if db_connection.vendor == "postgresql":
+            ids = _insert_deliveries(issue, subscriber_ids, stamp)
+        else:
+            Delivery.objects.bulk_create(
+                [Delivery(issue=issue, subscriber_id=sid, created_at=stamp) for sid in subscriber_ids],
+                ignore_conflicts=True,  # a concurrent dispatcher got there first: its row stands
+                batch_size=1000,
+            )
+            # Rows this call created carry its stamp; a concurrent dispatcher's rows do not.
+            mine = Delivery.objects.filter(issue=issue, subscriber_id__in=subscriber_ids, created_at=stamp)
+            ids = list(mine.filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True))
         return ids, (_enqueue(ids) if ids else 0)
+
+
+def _insert_deliveries(issue: Issue, subscriber_ids: list[int], stamp: dt.datetime) -> list[int]:
+    """PostgreSQL: the chunk's rows in one INSERT over an array of subscriber ids, skipping
+    rows a concurrent dispatcher made; returns the new rows' ids. ``bulk_create`` spent
+    about 0.13 ms of CPU per row building model objects and their values (13 s for
+    100,000 subscribers, on cores the workers need). Every other column gets what a new
+    ``Delivery`` gets, so this stays in step with the model."""
+    template = Delivery(issue=issue, subscriber_id=0, created_at=stamp)
+    fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key and f.attname != "subscriber_id"]
+    values = [f.get_db_prep_save(f.pre_save(template, add=True), db_connection) for f in fields]
+    quote = db_connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Delivery._meta.db_table)} ({quote('subscriber_id')}, {columns}) "  # noqa: S608
+            f"SELECT subscriber, {placeholders} FROM unnest(%s::bigint[]) AS subscriber "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [*values, list(subscriber_ids)],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:

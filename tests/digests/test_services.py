@@ -91,6 +91,31 @@ def test_dispatch_creates_due_deliveries_once_and_enqueues_after_commit(
     assert Delivery.objects.filter(subscriber__email="la@example.org").exists()
 
 
+def test_dispatched_rows_are_new_deliveries_and_existing_rows_are_left_alone(
+    papers, enqueued, django_capture_on_commit_callbacks
+):
+    subscribers = [make_subscriber(f"row{n}@example.org", timezone="Europe/Berlin") for n in range(3)]
+    issue = Issue.objects.create(frequency="weekly", period="2026-W49")
+    taken = queued_delivery(subscribers[0], issue, status=Status.SENT, attempts=1, message_id="<m@x>")
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.dispatch_due(now=MONDAY_0900_UTC)
+    assert (result.created, result.enqueued) == (2, 2)
+    fresh = Delivery(issue=issue)
+    fields = ["status", "attempts", "last_error", "message_id", "paper_ids", "items", "claimed_at", "handed_over"]
+    for row in Delivery.objects.filter(issue=issue).exclude(id=taken.id):
+        assert [getattr(row, f) for f in fields] == [getattr(fresh, f) for f in fields]
+        assert row.sent_at is None and before <= row.created_at <= row.updated_at <= timezone.now()
+    taken.refresh_from_db()
+    assert (taken.status, taken.attempts, taken.message_id) == (Status.SENT, 1, "<m@x>")
+    assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.exclude(id=taken.id).values_list("id", flat=True))
+    # A dispatcher that comes second (its query ran before the first one's rows were in):
+    # every row exists already, it makes none and enqueues none.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services._create_deliveries(issue, [s.id for s in subscribers], timezone.now()) == ([], 0)
+    assert Delivery.objects.count() == 3 and len(sum(enqueued, [])) == 2
+
+
 @pytest.mark.django_db(transaction=True)  # each chunk commits on its own, as in production
 def test_dispatch_commits_and_enqueues_chunk_by_chunk_and_a_stopped_one_is_finished_next_tick(
     papers, enqueued, monkeypatch
