@@ -47,12 +47,12 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from digests import emails, ratelimit, schedule, smtp
 from digests.models import Delivery, Issue
-from subscriptions.models import Subscriber, Topic
+from subscriptions.models import Subscriber, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -330,12 +330,24 @@ class PaperEntry:
     down_url: str
 
 
-def digest_context(*, subscriber, frequency: str, period: str, items: list[DigestItem], web: str | None) -> dict:
-    """Everything the digest templates show, computed once for the HTML, text and subject."""
+def digest_context(
+    *,
+    subscriber,
+    frequency: str,
+    period: str,
+    items: list[DigestItem],
+    web: str | None,
+    topic_ids: dict[str, int] | None = None,
+) -> dict:
+    """Everything the digest templates show, computed once for the HTML, text and subject.
+
+    ``topic_ids``: the subscriber's topics (query: id), when the caller has them already.
+    """
     from digests.ranking.feedback import FeedbackLinks
     from subscriptions.links import preferences_url, unsubscribe_url
 
-    topic_ids = {t.query: t.id for t in subscriber.topics.all()}
+    if topic_ids is None:
+        topic_ids = {t.query: t.id for t in subscriber.topics.all()}
     feedback = FeedbackLinks(subscriber.id)
     sections: dict[str, list[PaperEntry]] = {}
     for item in items:
@@ -476,13 +488,8 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
     """
     now = timezone.now()
     result = BatchResult()
-    rows = list(
-        Delivery.objects.filter(id__in=list(delivery_ids))
-        .select_related("issue", "subscriber")
-        # Names and ids only: a topic's stored embedding is 1.5 KB the email does not show.
-        .prefetch_related(Prefetch("subscriber__topics", queryset=Topic.objects.only("id", "query")))
-        .order_by("id")
-    )
+    rows = list(Delivery.objects.filter(id__in=list(delivery_ids)).select_related("issue", "subscriber").order_by("id"))
+    followed = _followed_topics({row.subscriber_id for row in rows})
     lease_end = now - sending_lease()
     candidates: list[Delivery] = []
     busy_until: list[dt.datetime] = []
@@ -571,6 +578,7 @@ def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult
                     period=row.issue.period,
                     items=items,
                     web=web_url(row),
+                    topic_ids=followed.get(row.subscriber_id, {}),
                 )
                 rendered = emails.render("digest", context)
             except SoftTimeLimitExceeded:
@@ -638,6 +646,19 @@ def _can_open(connection) -> bool:
         logger.warning("SMTP server refused one more connection; the batch uses fewer", extra={"error": repr(exc)})
         return False
     return True
+
+
+def _followed_topics(subscriber_ids) -> dict[int, dict[str, int]]:
+    """Each subscriber's topics (query: id), in one query. Names and ids only (a topic's
+    stored embedding is 1.5 KB the email does not show), and no model objects: a prefetch
+    of the same spent about 0.1 ms of CPU per row making them."""
+    followed: dict[int, dict[str, int]] = defaultdict(dict)
+    if subscriber_ids:
+        for subscriber_id, topic_id, query in Subscription.objects.filter(
+            subscriber_id__in=list(subscriber_ids)
+        ).values_list("subscriber_id", "topic_id", "topic__query"):
+            followed[subscriber_id][query] = topic_id
+    return followed
 
 
 def _connection_broken(connection) -> bool:
