@@ -231,26 +231,18 @@ def populate(*, papers: int, subscribers: int, now: datetime, seed: int, warm_to
     return timings
 
 
-def analyze() -> None:
+def analyze(*, vacuum: bool = False) -> None:
     """Give PostgreSQL's planner statistics of the new rows, as autovacuum does within a
     minute of a bulk load. Without them it guessed a third of the subscriptions for a
     batch's hundred readers and scanned every subscription and topic (60 ms per batch at
-    100,000 subscribers, against 0.6 ms with the index it then picks)."""
+    100,000 subscribers, against 0.6 ms with the index it then picks). ``vacuum``: also
+    what autovacuum does soon after an issue has rewritten every delivery row twice, so
+    that it does not share the cores with the measurement that follows."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-
-
-def vacuum() -> None:
-    """VACUUM ANALYZE: what autovacuum does on its own soon after an issue has rewritten every
-    delivery row twice; done before a measurement so that it does not share the cores with it."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE")
+            cursor.execute("VACUUM ANALYZE" if vacuum else "ANALYZE")
 
 
 def now_utc() -> datetime:

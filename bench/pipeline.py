@@ -148,7 +148,7 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
         len(queries), now=now, prefix="rank", status="paused", topics=lambda _rng, i: [queries[i]]
     )
     Topic.objects.filter(query__in=queries).update(embedding=None)
-    datagen.vacuum()
+    datagen.analyze(vacuum=True)
     semantic = _semantic()
     if semantic is not None:
         semantic._query_cache.clear()  # this process embedded them while populating

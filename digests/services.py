@@ -752,17 +752,16 @@ def _hand_over(staged: list[_Staged], accepted: list[int]) -> list[tuple[Deliver
                 claimed_at = _claim(item.row, item.carried, handed_over=True)
                 if claimed_at is not None:
                     claims[item.row.id] = claimed_at
-            broken: dict[int, BaseException] = {}
+            broken: list[tuple[_Staged, BaseException]] = []
             for item in group:
                 if item.row.id in claims:
                     try:
                         smtp.send_final_dot(item.session)
                     except (smtplib.SMTPException, OSError) as exc:
-                        broken[item.row.id] = exc
-            for row_id, exc in broken.items():  # no dot, no delivery: undo that claim before COMMIT
-                item = next(i for i in group if i.row.id == row_id)
+                        broken.append((item, exc))
+            for item, exc in broken:  # no dot, no delivery: undo that claim before COMMIT
                 smtp.abandon(item.connection)
-                outcomes[row_id] = _record_failure(item.row, exc, claimed_at=claims.pop(row_id))
+                outcomes[item.row.id] = _record_failure(item.row, exc, claimed_at=claims.pop(item.row.id))
             # ---- THE ONLY WINDOW LEFT ------------------------------------------------
             # Between writing the dots and writing COMMIT: a few socket writes in a row,
             # nothing waited for. A worker killed before a dot leaves no claim (the
