@@ -15,6 +15,14 @@ for a new subscriber), and measures in the same run:
 - bm25: plain Okapi BM25 (k1=1.2, b=0.75) over title + abstract, lower-cased words,
   no stemming.
 
+Three judged sets, each graded 2 (squarely on the topic) or 1 (clearly related) over
+the same 77 papers: the four dev topics (``dev_topics.json``, given with the data),
+ten extra topics judged by hand while the ranking was being built
+(``bench/ranking_extra_topics.json``), and 24 blind topics
+(``bench/ranking_blind_topics.json``), judged by readers who saw only the papers and
+the dev judgements, never a ranking; the blind set is the check that a change helps
+the method, not the topics it was tuned on. Pass ``--topics FILE`` for the others.
+
 nDCG@10 uses graded gains (2 and 1, log2 discount) over the judged list, unjudged
 papers gain 0; recall@10 counts the relevance-2 papers found in the top 10.
 """

@@ -20,6 +20,8 @@ import numpy as np
 import snowballstemmer
 from scipy import sparse
 
+from digests.ranking.acronyms import Acronyms
+
 _WORD = re.compile(r"[a-z0-9]+")
 _VOWELS = frozenset("aeiouy")
 
@@ -102,8 +104,9 @@ class LexicalIndex:
         self.vocabulary: dict[str, int] = {}
         n_docs = len(titles)
         self.n_docs = n_docs
-        title_terms = [with_bigrams(index_terms(t)) for t in titles]
-        abstract_terms = [with_bigrams(index_terms(a)) for a in abstracts]
+        self.acronyms = Acronyms.of_texts((f"{t}. {a}" for t, a in zip(titles, abstracts, strict=True)), index_terms)
+        title_terms = [self._field_terms(t) for t in titles]
+        abstract_terms = [self._field_terms(a) for a in abstracts]
         for terms in title_terms + abstract_terms:
             for term in terms:
                 self.vocabulary.setdefault(term, len(self.vocabulary))
@@ -126,6 +129,12 @@ class LexicalIndex:
         # query is the sum over the query's terms.
         self.weights = sparse.csr_matrix(pseudo_tf @ sparse.diags(self.idf))
         self.weights_by_term = self.weights.T.tocsr()
+
+    def _field_terms(self, text: str) -> list[str]:
+        """A field's index terms: its words, neighbouring pairs and both forms of the
+        acronyms the papers define (see ``acronyms``)."""
+        terms = index_terms(text)
+        return with_bigrams(terms) + self.acronyms.expansions(terms)
 
     def _term_frequencies(self, docs_terms: list[list[str]], shape) -> sparse.csr_matrix:
         rows = [row for row, terms in enumerate(docs_terms) for _ in terms]

@@ -1,0 +1,98 @@
+"""Acronyms the papers define match their long forms, both ways."""
+
+import pytest
+
+from digests.ranking import rank_topics
+from digests.ranking.acronyms import Acronyms, definitions_in
+from digests.ranking.lexical import LexicalIndex, index_terms
+
+from .conftest import make_paper
+
+
+def test_definitions_found_as_papers_write_them():
+    text = (
+        "We study Multimodal Large Language Models (MLLMs) and Mixture-of-Experts (MoE) layers with a "
+        "key-value (KV) cache. Results are in the appendix (Table 2), see (iii), in (2024) and (NeRF)."
+    )
+    assert definitions_in(text) == [
+        ("MLLMs", "Multimodal Large Language Models"),
+        ("MoE", "Mixture-of-Experts"),
+        ("KV", "key-value"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a fast video model (XYZ) for clips",  # its letters are not in the words before it
+        "speech recognition (asr) models",  # no capitals: not an acronym
+        "as in prior work (Smith) we train",  # one capital: a name
+    ],
+)
+def test_no_definition_where_there_is_none(text):
+    assert definitions_in(text) == []
+
+
+def test_definitions_stop_at_the_sentence_before():
+    assert definitions_in("We propose it. Quality Assessment (QA) is hard.") == [("QA", "Quality Assessment")]
+
+
+def test_most_common_definition_wins_and_expansions_go_both_ways():
+    acronyms = Acronyms.of_texts(
+        [
+            "Large language models (LLMs) are big.",
+            "large language models (LLMs) again",
+            "Lifelong learning machines (LLMs) differ.",
+        ],
+        index_terms,
+    )
+    assert acronyms.definitions == {"llm": ("larg", "languag", "model")}
+    assert acronyms.expansions(index_terms("a fast LLM")) == [
+        "larg",
+        "languag",
+        "model",
+        "larg languag",
+        "languag model",
+    ]
+    assert acronyms.expansions(index_terms("fast large language model inference")) == ["llm"]
+    assert acronyms.expansions(index_terms("nothing to add")) == []
+    # Once per field, however often the acronym occurs.
+    assert acronyms.expansions(index_terms("LLM after LLM after LLM")) == acronyms.expansions(index_terms("LLM"))
+
+
+def test_an_acronym_in_one_title_matches_the_long_form_another_paper_defines():
+    index = LexicalIndex(
+        ["MiniThing: a GPT-level MLLM on your phone", "A survey of models", "Cooking"],
+        [
+            "It runs fast on phones.",
+            "We review multimodal large language models (MLLMs) and how to train them.",
+            "Recipes.",
+        ],
+    )
+    scores = index.scores([index_terms("multimodal large language models")])[0]
+    assert scores[0] > 0.3  # matched through the acronym in its title
+    assert scores[2] == 0
+
+
+def test_acronyms_count_only_where_some_paper_defines_them():
+    index = LexicalIndex(["MiniThing: a GPT-level MLLM on your phone", "Cooking"], ["It runs fast.", "Recipes."])
+    assert index.scores([index_terms("multimodal large language models")])[0, 0] == 0
+
+
+def test_topic_in_long_form_ranks_the_paper_written_with_the_acronym_first(db, mode):
+    """Through the real ranking: lexical alone and with the semantic model."""
+    from digests.ranking import embed_papers
+
+    papers = [
+        make_paper(
+            key="definer",
+            title="A Survey of Vision and Language",
+            abstract="Multimodal large language models (MLLMs) read images and text together.",
+        ),
+        make_paper(key="acronym", title="Pruning an MLLM for Phones", abstract="We prune the model to fit a phone."),
+        make_paper(key="plain", title="Pruning CNNs for Phones", abstract="We prune the network to fit a phone."),
+    ]
+    embed_papers(papers)
+    keys = [r.paper.key for r in rank_topics(["pruning multimodal large language models"])]
+    assert "acronym" in keys
+    assert "plain" not in keys[: keys.index("acronym") + 1]
