@@ -194,9 +194,11 @@ class LexicalIndex:
         return [t for t in terms if self.vocabulary.get(t) in present]
 
     def text_vector(self, text: str) -> sparse.csr_matrix:
-        """A (1 x terms) tf-idf vector of any text, over this index's vocabulary."""
+        """A (1 x terms) tf-idf vector of any text, over this index's vocabulary (with the
+        acronyms' other forms, as the papers' own rows have them)."""
         counts: dict[int, float] = {}
-        for term in index_terms(text):
+        terms = index_terms(text)
+        for term in terms + self.acronyms.expansions(terms):
             column = self.vocabulary.get(term)
             if column is not None:
                 counts[column] = counts.get(column, 0.0) + 1.0

@@ -96,3 +96,14 @@ def test_topic_in_long_form_ranks_the_paper_written_with_the_acronym_first(db, m
     keys = [r.paper.key for r in rank_topics(["pruning multimodal large language models"])]
     assert "acronym" in keys
     assert "plain" not in keys[: keys.index("acronym") + 1]
+
+
+def test_text_outside_the_index_gets_the_same_expansions_as_its_rows():
+    """A liked paper that is not in this index is compared by its text (lexical mode)."""
+    index = LexicalIndex(
+        ["A survey of models", "Cooking"],
+        ["We review multimodal large language models (MLLMs).", "Recipes."],
+    )
+    vector = index.text_vector("A tiny MLLM")
+    assert vector[0, index.vocabulary["multimod"]] > 0
+    assert index.similarity_to(vector)[0, 0] > 0.2
