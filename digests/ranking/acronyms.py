@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # "long form (SF)": a short form of 2-10 characters in parentheses, one word, at least
 # two capitals ("MoE", "LLMs", "NeRF"; not "i", "iii" or "see Table 2").
 _SHORT_FORM = re.compile(r"(?<=\s)\(([A-Za-z][A-Za-z0-9]{1,9})\)")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+_CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
 _SENTENCE_END = re.compile(r"[.;:!?]\s|[()\[\]]")
 
 
@@ -81,23 +83,24 @@ def _best_long_form(short: str, candidate: str) -> str | None:
 
 @dataclass
 class Acronyms:
-    """The acronyms of a set of papers, as index terms: acronym stem -> definition stems."""
+    """The acronyms of a set of papers, as index terms: acronym stem -> definition stems.
 
-    definitions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ``index_terms`` turns text into index terms (the lexical index's stemmer)."""
+
+    definitions: dict[str, tuple[str, ...]]
+    index_terms: Callable[[str], list[str]]
     _by_first_term: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict, repr=False)
-    _triggers: frozenset[str] = field(default=frozenset(), repr=False)  # terms that start an expansion
 
     def __post_init__(self):
         by_first = defaultdict(list)
         for acronym, terms in self.definitions.items():
             by_first[terms[0]].append((terms, acronym))
         self._by_first_term = dict(by_first)
-        self._triggers = frozenset(self.definitions) | frozenset(self._by_first_term)
 
     @classmethod
     def of_texts(cls, texts, index_terms) -> Acronyms:
         """Every definition in ``texts``; an acronym defined two ways keeps its most
-        common definition. ``index_terms`` turns text into index terms (stems)."""
+        common definition."""
         seen: dict[str, Counter] = defaultdict(Counter)
         for text in texts:
             if "(" not in text:
@@ -107,22 +110,23 @@ class Acronyms:
                 terms = tuple(index_terms(long_form))
                 if len(acronym) == 1 and len(terms) > 1 and acronym[0] not in terms:
                     seen[acronym[0]][terms] += 1
-        return cls({acronym: counts.most_common(1)[0][0] for acronym, counts in seen.items()})
+        return cls({acronym: counts.most_common(1)[0][0] for acronym, counts in seen.items()}, index_terms)
 
-    def expansions(self, terms: list[str]) -> list[str]:
-        """Terms to index beside ``terms``, each once: the definition of every acronym in
-        them (its words and their neighbouring pairs) and the acronym of every definition."""
-        if self._triggers.isdisjoint(terms):
-            return []
+    def expansions(self, text: str, terms: list[str]) -> list[str]:
+        """Terms to index beside ``terms`` (the index terms of ``text``), each once: the
+        definition of every acronym written in capitals in ``text`` (its words and their
+        neighbouring pairs; "CLIP" is the model, "video clips" are not) and the acronym of
+        every definition in ``terms``."""
         extra: dict[str, None] = {}
-        for position, term in enumerate(terms):
-            if term not in self._triggers:
-                continue
-            definition = self.definitions.get(term)
-            if definition:
-                extra.update(dict.fromkeys(definition))
-                extra.update(dict.fromkeys(f"{a} {b}" for a, b in zip(definition, definition[1:], strict=False)))
-            for long_terms, acronym in self._by_first_term.get(term, ()):
+        if self.definitions:
+            written = _CAPITALISED.findall(text)
+            for acronym in self.index_terms(" ".join(written)) if written else ():
+                definition = self.definitions.get(acronym)
+                if definition:
+                    extra.update(dict.fromkeys(definition))
+                    extra.update(dict.fromkeys(f"{a} {b}" for a, b in zip(definition, definition[1:], strict=False)))
+        for position in [i for i, term in enumerate(terms) if term in self._by_first_term]:
+            for long_terms, acronym in self._by_first_term[terms[position]]:
                 if tuple(terms[position : position + len(long_terms)]) == long_terms:
                     extra[acronym] = None
         return list(extra)

@@ -134,7 +134,7 @@ class LexicalIndex:
         """A field's index terms: its words, neighbouring pairs and both forms of the
         acronyms the papers define (see ``acronyms``)."""
         terms = index_terms(text)
-        return with_bigrams(terms) + self.acronyms.expansions(terms)
+        return with_bigrams(terms) + self.acronyms.expansions(text, terms)
 
     def _term_frequencies(self, docs_terms: list[list[str]], shape) -> sparse.csr_matrix:
         rows = [row for row, terms in enumerate(docs_terms) for _ in terms]
@@ -198,7 +198,7 @@ class LexicalIndex:
         acronyms' other forms, as the papers' own rows have them)."""
         counts: dict[int, float] = {}
         terms = index_terms(text)
-        for term in terms + self.acronyms.expansions(terms):
+        for term in terms + self.acronyms.expansions(text, terms):
             column = self.vocabulary.get(term)
             if column is not None:
                 counts[column] = counts.get(column, 0.0) + 1.0

@@ -37,6 +37,10 @@ def test_definitions_stop_at_the_sentence_before():
     assert definitions_in("We propose it. Quality Assessment (QA) is hard.") == [("QA", "Quality Assessment")]
 
 
+def expand(acronyms, text):
+    return acronyms.expansions(text, index_terms(text))
+
+
 def test_most_common_definition_wins_and_expansions_go_both_ways():
     acronyms = Acronyms.of_texts(
         [
@@ -47,17 +51,18 @@ def test_most_common_definition_wins_and_expansions_go_both_ways():
         index_terms,
     )
     assert acronyms.definitions == {"llm": ("larg", "languag", "model")}
-    assert acronyms.expansions(index_terms("a fast LLM")) == [
-        "larg",
-        "languag",
-        "model",
-        "larg languag",
-        "languag model",
-    ]
-    assert acronyms.expansions(index_terms("fast large language model inference")) == ["llm"]
-    assert acronyms.expansions(index_terms("nothing to add")) == []
+    assert expand(acronyms, "a fast LLM") == ["larg", "languag", "model", "larg languag", "languag model"]
+    assert expand(acronyms, "fast large language model inference") == ["llm"]
+    assert expand(acronyms, "nothing to add") == []
     # Once per field, however often the acronym occurs.
-    assert acronyms.expansions(index_terms("LLM after LLM after LLM")) == acronyms.expansions(index_terms("LLM"))
+    assert expand(acronyms, "LLM after LLM after LLMs") == expand(acronyms, "LLM")
+
+
+def test_only_acronyms_written_in_capitals_expand():
+    acronyms = Acronyms.of_texts(["Contrastive language-image pretraining (CLIP) aligns them."], index_terms)
+    assert acronyms.definitions == {"clip": ("contrast", "languag", "imag", "pretrain")}
+    assert expand(acronyms, "CLIP features for retrieval")[:4] == ["contrast", "languag", "imag", "pretrain"]
+    assert expand(acronyms, "we cut videos into short clips") == []
 
 
 def test_an_acronym_in_one_title_matches_the_long_form_another_paper_defines():
