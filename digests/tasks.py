@@ -6,10 +6,11 @@ the delivery rows' claims make the second run a no-op for whatever was already s
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
 
 from digests import services
 
-# A batch that cannot reach the SMTP server or Redis at all is retried this many
+# A batch that cannot reach the SMTP server, Redis or the database is retried this many
 # times; after that its rows stay QUEUED and the hourly dispatcher re-enqueues them.
 BATCH_MAX_RETRIES = 8
 
@@ -37,6 +38,10 @@ def deliver_batch(self, delivery_ids):
         # Out of time (ranking or SMTP slower than planned): run the batch again; rows
         # already SENT are no-ops, a claim cut short is retaken after its lease.
         raise self.retry(args=[delivery_ids], countdown=5) from None
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away for a moment or broke a deadlock: transient. Rows already
+        # SENT are no-ops on the retry; a claim cut short is retaken after its lease.
+        raise self.retry(args=[delivery_ids], countdown=min(60, 5 * 2**self.request.retries), exc=exc) from exc
     if result.retry_ids and not self.request.is_eager:
         # retry_in is capped below the broker's visibility timeout (services.max_retry_delay).
         raise self.retry(args=[result.retry_ids], countdown=result.retry_in)

@@ -124,7 +124,11 @@ def topic_vectors(refs: list[TopicRef], queries: list[ParsedQuery]) -> np.ndarra
 def _store_topic_embeddings(pairs) -> None:
     """One UPDATE per topic, sent together (psycopg pipelines ``executemany``): a third of
     the time of ``bulk_update``, whose CASE over a hundred 1.5 KB values PostgreSQL must
-    parse as one statement."""
+    parse as one statement.
+
+    A pipeline is one transaction, and two workers ranking batches that share new topics
+    store the same rows at once: in ascending id order, as here, one waits for the other;
+    in any other order they can deadlock (seen in CI, where it cost a batch)."""
     if not pairs:
         return
     from django.db import connection
@@ -132,7 +136,7 @@ def _store_topic_embeddings(pairs) -> None:
     from subscriptions.models import Topic
 
     table = connection.ops.quote_name(Topic._meta.db_table)
-    rows = [(semantic.to_bytes(vector), topic_id) for topic_id, vector in pairs]
+    rows = [(semantic.to_bytes(vector), topic_id) for topic_id, vector in sorted(pairs, key=lambda pair: pair[0])]
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {table} SET embedding = %s WHERE id = %s", rows)  # noqa: S608 (our table's name)
 

@@ -742,3 +742,27 @@ def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
     with pytest.raises(Retry):
         tasks.deliver_batch.run([1, 2, 3])
     assert retried == {"args": [[1, 2, 3]], "countdown": 5}
+
+
+@pytest.mark.parametrize("error", ["deadlock detected", "server closed the connection unexpectedly"])
+def test_deliver_batch_task_retries_the_batch_when_the_database_fails_for_a_moment(monkeypatch, error):
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
+    from digests import tasks
+
+    def database_trouble(ids):
+        raise OperationalError(error)
+
+    monkeypatch.setattr(tasks.services, "deliver_batch", database_trouble)
+    retried = {}
+
+    def fake_retry(**kwargs):
+        retried.update(kwargs)
+        return Retry()
+
+    monkeypatch.setattr(tasks.deliver_batch, "retry", fake_retry)
+    with pytest.raises(Retry):
+        tasks.deliver_batch.run([4, 5])
+    assert retried["args"] == [[4, 5]] and retried["countdown"] == 5
+    assert str(retried["exc"]) == error

@@ -191,3 +191,21 @@ def test_topic_embeddings_are_stored_once(corpus, mode):
     else:
         vector = semantic.from_bytes(stored)
         assert vector is not None and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+
+
+def test_new_topic_embeddings_are_written_in_ascending_id_order(db):
+    """Storing them is one transaction (a pipeline): two workers writing the same new topics
+    in different orders can deadlock each other, and did in CI. In id order one waits."""
+    topics = [Topic.objects.create(query=f"topic number {n}") for n in range(4)]
+    written = []
+
+    def spy(execute, sql, params, many, context):
+        if many and "embedding" in sql:
+            written.extend(topic_id for _vector, topic_id in params)
+        return execute(sql, params, many, context)
+
+    vector = np.full(semantic.DIMENSIONS, 0.05, dtype=np.float32)
+    with connection.execute_wrapper(spy):
+        ranker._store_topic_embeddings([(t.id, vector) for t in (topics[2], topics[0], topics[3], topics[1])])
+    assert written == [t.id for t in topics]
+    assert all(np.allclose(semantic.from_bytes(t.embedding), vector) for t in Topic.objects.all())
