@@ -188,7 +188,9 @@ def dispatch_due(
         if not force and slot.due_at is not None:
             # Someone who signed up after this period's send time waits for the next one.
             due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
-        due_ids = list(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
+        # In id order: two dispatchers inserting the same rows in different orders could
+        # deadlock on the unique index; in one order, one waits for the other.
+        due_ids = list(due.exclude(deliveries__issue=issue).order_by("id").values_list("id", flat=True))
         for start in range(0, len(due_ids), DISPATCH_CHUNK):
             ids, batches = _create_deliveries(issue, due_ids[start : start + DISPATCH_CHUNK], stamp)
             created.update(ids)

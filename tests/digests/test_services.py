@@ -145,6 +145,25 @@ def test_dispatch_commits_and_enqueues_chunk_by_chunk_and_a_stopped_one_is_finis
     assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.values_list("id", flat=True))  # each once
 
 
+def test_dispatch_inserts_each_chunk_in_subscriber_id_order(papers, enqueued, monkeypatch):
+    """Two dispatchers inserting the same rows in different orders could deadlock on the
+    unique index. On PostgreSQL an updated row moves to the end of the table, so without
+    an ORDER BY the first subscribers, edited since, would come last."""
+    monkeypatch.setattr(services, "DISPATCH_CHUNK", 3)
+    people = [make_subscriber(f"order{n}@example.org", timezone="Europe/Berlin") for n in range(7)]
+    Subscriber.objects.filter(id__in=[p.id for p in people[:4]]).update(send_hour=F("send_hour"))  # edited
+    real = services._create_deliveries
+    chunks = []
+
+    def spy(issue, subscriber_ids, stamp):
+        chunks.append(list(subscriber_ids))
+        return real(issue, subscriber_ids, stamp)
+
+    monkeypatch.setattr(services, "_create_deliveries", spy)
+    assert services.dispatch_due(now=MONDAY_0900_UTC).created == 7
+    assert sum(chunks, []) == [p.id for p in people]
+
+
 def test_dispatch_filters_by_frequency_and_force_makes_everyone_due(papers, enqueued):
     make_subscriber("weekly@example.org", weekday=4)  # Friday: not due on Monday
     make_subscriber("daily@example.org", frequency="daily", send_hour=23)
