@@ -742,15 +742,16 @@ def test_running_out_of_time_while_rendering_leaves_the_row_queued_not_failed(pa
     assert (row.status, row.attempts, row.last_error) == (Status.QUEUED, 0, "")
 
 
-def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
-    from celery.exceptions import Retry, SoftTimeLimitExceeded
+def _retry_asked_by_the_task(monkeypatch, error: Exception, ids: list[int]) -> dict:
+    """What ``deliver_batch`` (the task) asks Celery for when the service raises ``error``."""
+    from celery.exceptions import Retry
 
     from digests import tasks
 
-    def out_of_time(ids):
-        raise SoftTimeLimitExceeded()
+    def failing(delivery_ids):
+        raise error
 
-    monkeypatch.setattr(tasks.services, "deliver_batch", out_of_time)
+    monkeypatch.setattr(tasks.services, "deliver_batch", failing)
     retried = {}
 
     def fake_retry(**kwargs):
@@ -759,29 +760,18 @@ def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
 
     monkeypatch.setattr(tasks.deliver_batch, "retry", fake_retry)
     with pytest.raises(Retry):
-        tasks.deliver_batch.run([1, 2, 3])
+        tasks.deliver_batch.run(ids)
+    return retried
+
+
+def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
+    retried = _retry_asked_by_the_task(monkeypatch, SoftTimeLimitExceeded(), [1, 2, 3])
     assert retried == {"args": [[1, 2, 3]], "countdown": 5}
 
 
-@pytest.mark.parametrize("error", ["deadlock detected", "server closed the connection unexpectedly"])
-def test_deliver_batch_task_retries_the_batch_when_the_database_fails_for_a_moment(monkeypatch, error):
-    from celery.exceptions import Retry
+@pytest.mark.parametrize("message", ["deadlock detected", "server closed the connection unexpectedly"])
+def test_deliver_batch_task_retries_the_batch_when_the_database_fails_for_a_moment(monkeypatch, message):
     from django.db import OperationalError
 
-    from digests import tasks
-
-    def database_trouble(ids):
-        raise OperationalError(error)
-
-    monkeypatch.setattr(tasks.services, "deliver_batch", database_trouble)
-    retried = {}
-
-    def fake_retry(**kwargs):
-        retried.update(kwargs)
-        return Retry()
-
-    monkeypatch.setattr(tasks.deliver_batch, "retry", fake_retry)
-    with pytest.raises(Retry):
-        tasks.deliver_batch.run([4, 5])
-    assert retried["args"] == [[4, 5]] and retried["countdown"] == 5
-    assert str(retried["exc"]) == error
+    retried = _retry_asked_by_the_task(monkeypatch, OperationalError(message), [4, 5])
+    assert (retried["args"], retried["countdown"], str(retried["exc"])) == ([[4, 5]], 5, message)
