@@ -21,6 +21,7 @@ import snowballstemmer
 from scipy import sparse
 
 from digests.ranking.acronyms import Acronyms
+from digests.ranking.spelling import american
 
 _WORD = re.compile(r"[a-z0-9]+")
 _VOWELS = frozenset("aeiouy")
@@ -60,9 +61,10 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """Snowball English stem; also folds acronym plurals (``LLMs`` -> ``llm``),
-    which the stemmer leaves alone because they have no vowel."""
-    stemmed = _stemmer().stemWord(word)
+    """Snowball English stem of the American spelling (``optimisation`` and
+    ``optimization`` -> ``optim``, see ``spelling``); also folds acronym plurals (``LLMs``
+    -> ``llm``), which the stemmer leaves alone because they have no vowel."""
+    stemmed = _stemmer().stemWord(american(word))
     if stemmed.endswith("s") and len(stemmed) > 3 and not _VOWELS.intersection(stemmed[:-1]):
         stemmed = stemmed[:-1]
     return stemmed
