@@ -2,12 +2,13 @@
 "optimisation of tokenisers" finds papers on "optimization of tokenizers" and the other
 way round. The stemmer alone keeps them apart ("optimis" and "optim").
 
-Three patterns cover what papers and readers write:
+Four patterns cover what papers and readers write:
 
 - ``-ise``, ``-ised``, ``-ising``, ``-iser(s)``, ``-isation(s)`` become ``-iz...``
   (optimise, generalisation, tokeniser, quantised), except after a vowel (noise,
   denoising, raise, cruise), in ``-wise`` words (pairwise, layerwise) and in the words
   that are ``-ise`` in American English too (supervise, precise, exercise, promise...);
+- ``-yse`` and its forms become ``-yze`` (analyse, catalysed);
 - ``-our`` words that are ``-or`` in American English (behaviour, neighbourhood,
   colours), listed, because most ``-our`` words are not (hour, four, tour, contour);
 - single words (centre, fibre, defence, programme, catalogue, artefact...).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 
 _ISE = re.compile(r"^([a-z]{3,})is(e|es|ed|ing|er|ers|ation|ations)$")
+_YSE = re.compile(r"^([a-z]{3,})ys(e|es|ed|ing|er|ers)$")  # analyse, catalysed, paralysing
 
 # Words spelled -ise in American English too, by what comes before "ise" (also at the end
 # of a longer word: unsupervised, unpromising).
@@ -134,6 +136,10 @@ def american(word: str) -> str:
             base = match.group(1)
             if base[-1] not in "aeiouyw" and not base.endswith(_ALWAYS_ISE):
                 return f"{base}iz{match.group(2)}"
+    if "ys" in word:
+        match = _YSE.match(word)
+        if match:
+            return f"{match.group(1)}yz{match.group(2)}"
     if "our" in word:
         return _OUR_PREFIX.sub(lambda m: m.group(1)[:-2] + "r", word)
     return word

@@ -25,6 +25,8 @@ from .conftest import make_paper
         ("defence", "defense"),
         ("artefacts", "artifacts"),
         ("modelling", "modeling"),
+        ("analysed", "analyzed"),
+        ("analysing", "analyzing"),
     ],
 )
 def test_british_and_american_forms_have_one_stem(british, us):
