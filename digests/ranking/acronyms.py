@@ -10,7 +10,10 @@ in parentheses after its long form, whose letters appear in order in the long fo
 the first at the start of a word.
 
 Every paper of an index lends its definitions to all the others (one paper defines
-"LLM", hundreds use it), and each field of a paper is indexed with both forms: an
+"LLM", hundreds use it), except an acronym the papers define in several ways with no
+clear winner ("CL": continual or contrastive learning), and a paper's own definition
+always wins in that paper ("AD" as Alzheimer's disease, where most mean anomaly
+detection). Each field of a paper is indexed with both forms: an
 acronym adds its definition's words, a definition adds its acronym, once per field
 however often it occurs (a paper that says "RNN" twenty times is not made twenty
 times more about "neural networks"). Topics are left as written.
@@ -85,10 +88,14 @@ def _best_long_form(short: str, candidate: str) -> str | None:
 class Acronyms:
     """The acronyms of a set of papers, as index terms: acronym stem -> definition stems.
 
-    ``index_terms`` turns text into index terms (the lexical index's stemmer)."""
+    ``definitions`` are lent to every paper; ``own`` holds each text's own definitions
+    (in the order of the texts), which win in that paper: where "AD" is "anomaly
+    detection" for most papers, one that defines it as "Alzheimer's disease" keeps its
+    meaning. ``index_terms`` turns text into index terms (the lexical index's stemmer)."""
 
     definitions: dict[str, tuple[str, ...]]
     index_terms: Callable[[str], list[str]]
+    own: list[dict[str, tuple[str, ...]]] = field(default_factory=list)
     _by_first_term: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -99,29 +106,45 @@ class Acronyms:
 
     @classmethod
     def of_texts(cls, texts, index_terms) -> Acronyms:
-        """Every definition in ``texts``; an acronym defined two ways keeps its most
-        common definition."""
+        """Every definition in ``texts``. An acronym the papers define in more than one way
+        is lent only when one definition has at least twice the support of any other;
+        otherwise only the papers that define it expand it."""
         seen: dict[str, Counter] = defaultdict(Counter)
+        own = []
         for text in texts:
-            if "(" not in text:
-                continue
+            mine = cls.defined_in(text, index_terms)
+            own.append(mine)
+            for acronym, terms in mine.items():
+                seen[acronym][terms] += 1
+        lent = {}
+        for acronym, counts in seen.items():
+            (best, support), *others = counts.most_common(2)
+            if not others or support >= 2 * others[0][1]:
+                lent[acronym] = best
+        return cls(lent, index_terms, own)
+
+    @staticmethod
+    def defined_in(text: str, index_terms) -> dict[str, tuple[str, ...]]:
+        """The acronyms ``text`` itself defines, as index terms."""
+        found = {}
+        if "(" in text:
             for short, long_form in definitions_in(text):
                 acronym = index_terms(short)
                 terms = tuple(index_terms(long_form))
                 if len(acronym) == 1 and len(terms) > 1 and acronym[0] not in terms:
-                    seen[acronym[0]][terms] += 1
-        return cls({acronym: counts.most_common(1)[0][0] for acronym, counts in seen.items()}, index_terms)
+                    found.setdefault(acronym[0], terms)
+        return found
 
-    def expansions(self, text: str, terms: list[str]) -> list[str]:
+    def expansions(self, text: str, terms: list[str], own: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """Terms to index beside ``terms`` (the index terms of ``text``), each once: the
         definition of every acronym written in capitals in ``text`` (its words and their
-        neighbouring pairs; "CLIP" is the model, "video clips" are not) and the acronym of
-        every definition in ``terms``."""
+        neighbouring pairs; "CLIP" is the model, "video clips" are not), from ``own`` (the
+        paper's definitions) first, and the acronym of every definition in ``terms``."""
         extra: dict[str, None] = {}
-        if self.definitions:
+        if self.definitions or own:
             written = _CAPITALISED.findall(text)
             for acronym in self.index_terms(" ".join(written)) if written else ():
-                definition = self.definitions.get(acronym)
+                definition = (own or {}).get(acronym) or self.definitions.get(acronym)
                 if definition:
                     extra.update(dict.fromkeys(definition))
                     extra.update(dict.fromkeys(f"{a} {b}" for a, b in zip(definition, definition[1:], strict=False)))

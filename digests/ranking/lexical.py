@@ -107,8 +107,9 @@ class LexicalIndex:
         n_docs = len(titles)
         self.n_docs = n_docs
         self.acronyms = Acronyms.of_texts((f"{t}. {a}" for t, a in zip(titles, abstracts, strict=True)), index_terms)
-        title_terms = [self._field_terms(t) for t in titles]
-        abstract_terms = [self._field_terms(a) for a in abstracts]
+        own = self.acronyms.own
+        title_terms = [self._field_terms(t, own[row]) for row, t in enumerate(titles)]
+        abstract_terms = [self._field_terms(a, own[row]) for row, a in enumerate(abstracts)]
         for terms in title_terms + abstract_terms:
             for term in terms:
                 self.vocabulary.setdefault(term, len(self.vocabulary))
@@ -132,11 +133,11 @@ class LexicalIndex:
         self.weights = sparse.csr_matrix(pseudo_tf @ sparse.diags(self.idf))
         self.weights_by_term = self.weights.T.tocsr()
 
-    def _field_terms(self, text: str) -> list[str]:
+    def _field_terms(self, text: str, own_acronyms) -> list[str]:
         """A field's index terms: its words, neighbouring pairs and both forms of the
-        acronyms the papers define (see ``acronyms``)."""
+        acronyms the papers (its own paper first) define (see ``acronyms``)."""
         terms = index_terms(text)
-        return with_bigrams(terms) + self.acronyms.expansions(text, terms)
+        return with_bigrams(terms) + self.acronyms.expansions(text, terms, own_acronyms)
 
     def _term_frequencies(self, docs_terms: list[list[str]], shape) -> sparse.csr_matrix:
         rows = [row for row, terms in enumerate(docs_terms) for _ in terms]
@@ -200,7 +201,7 @@ class LexicalIndex:
         acronyms' other forms, as the papers' own rows have them)."""
         counts: dict[int, float] = {}
         terms = index_terms(text)
-        for term in terms + self.acronyms.expansions(text, terms):
+        for term in terms + self.acronyms.expansions(text, terms, Acronyms.defined_in(text, index_terms)):
             column = self.vocabulary.get(term)
             if column is not None:
                 counts[column] = counts.get(column, 0.0) + 1.0

@@ -112,3 +112,47 @@ def test_text_outside_the_index_gets_the_same_expansions_as_its_rows():
     vector = index.text_vector("A tiny MLLM")
     assert vector[0, index.vocabulary["multimod"]] > 0
     assert index.similarity_to(vector)[0, 0] > 0.2
+
+
+def test_a_paper_keeps_its_own_meaning_of_an_acronym():
+    texts = [
+        "Anomaly detection (AD) in logs.",
+        "Anomaly detection (AD) for video.",
+        "Anomaly detection (AD) in graphs.",
+        "AD from brain scans. Alzheimer disease (AD) affects memory.",
+    ]
+    acronyms = Acronyms.of_texts(texts, index_terms)
+    assert acronyms.definitions["ad"] == ("anomali", "detect")  # lent to papers that do not say
+    assert acronyms.own[3] == {"ad": ("alzheim", "diseas")}
+    title = "Early AD Screening"
+    assert "diseas" in acronyms.expansions(title, index_terms(title), acronyms.own[3])
+    assert "anomali" not in acronyms.expansions(title, index_terms(title), acronyms.own[3])
+    assert "anomali" in acronyms.expansions(title, index_terms(title))  # a paper that does not define it
+
+
+def test_an_acronym_without_a_clear_meaning_is_not_lent():
+    texts = [
+        "Continual learning (CL) forgets.",
+        "Continual learning (CL) again.",
+        "Contrastive learning (CL) pulls pairs together.",
+        "Contrastive learning (CL) pushes negatives apart.",
+    ]
+    acronyms = Acronyms.of_texts(texts, index_terms)
+    assert "cl" not in acronyms.definitions
+    title = "Scaling CL to Video"
+    assert acronyms.expansions(title, index_terms(title)) == []
+    assert "continu" in acronyms.expansions(title, index_terms(title), acronyms.own[0])
+
+
+def test_in_the_index_the_papers_own_definition_decides_what_it_matches():
+    index = LexicalIndex(
+        ["Early AD Screening from MRI", "Logs", "Video", "Graphs"],
+        [
+            "Alzheimer disease (AD) is diagnosed late; we screen for AD early.",
+            "Anomaly detection (AD) in system logs.",
+            "Anomaly detection (AD) in surveillance video.",
+            "Anomaly detection (AD) on graphs.",
+        ],
+    )
+    scores = index.scores([index_terms("anomaly detection")])[0]
+    assert scores[0] == 0 and min(scores[1:]) > 0
