@@ -38,6 +38,7 @@ def test_stemming_and_acronym_plurals():
     assert stem("LLMs".lower()) == stem("llm") == "llm"
     assert stem("gpus") == "gpus"  # has a vowel: left to the stemmer
     assert index_terms("Évaluating the Models for Phones") == ["evalu", "model", "phone"]
+    assert index_terms("Alzheimer's disease and the model's outputs") == ["alzheim", "diseas", "model", "output"]
 
 
 def test_author_and_category_matching():
