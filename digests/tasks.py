@@ -41,7 +41,8 @@ def deliver_batch(self, delivery_ids):
     except (OperationalError, InterfaceError) as exc:
         # The database went away for a moment or broke a deadlock: transient. Rows already
         # SENT are no-ops on the retry; a claim cut short is retaken after its lease.
-        raise self.retry(args=[delivery_ids], countdown=min(60, 5 * 2**self.request.retries), exc=exc) from exc
+        countdown = services.retry_delay(self.request.retries + 1)  # jittered: two deadlocked workers part
+        raise self.retry(args=[delivery_ids], countdown=countdown, exc=exc) from exc
     if result.retry_ids and not self.request.is_eager:
         # retry_in is capped below the broker's visibility timeout (services.max_retry_delay).
         raise self.retry(args=[result.retry_ids], countdown=result.retry_in)

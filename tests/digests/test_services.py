@@ -773,5 +773,8 @@ def test_deliver_batch_task_retries_the_batch_when_out_of_time(monkeypatch):
 def test_deliver_batch_task_retries_the_batch_when_the_database_fails_for_a_moment(monkeypatch, message):
     from django.db import OperationalError
 
+    asked = []
+    monkeypatch.setattr(services, "retry_delay", lambda attempt: asked.append(attempt) or 5.0)
     retried = _retry_asked_by_the_task(monkeypatch, OperationalError(message), [4, 5])
+    assert asked == [1]  # the batch's first retry, with the service's backoff
     assert (retried["args"], retried["countdown"], str(retried["exc"])) == ([[4, 5]], 5, message)
