@@ -29,7 +29,9 @@ MONDAY_0900_UTC = dt.datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def papers():
-    return make_papers(first_seen_at=MONDAY_0900_UTC - dt.timedelta(days=1))
+    """Seen yesterday by the real clock: deliveries rank what is new at the time they go
+    out (the dispatch tests pin their own ``now``, which only decides who is due)."""
+    return make_papers(first_seen_at=timezone.now() - dt.timedelta(days=1))
 
 
 @pytest.fixture
@@ -184,7 +186,10 @@ def test_someone_confirmed_after_the_send_time_waits_for_the_next_period(papers,
 
 def test_dispatch_reenqueues_lost_tasks_and_expired_claims(papers, enqueued, django_capture_on_commit_callbacks):
     now = timezone.now()
-    subscribers = [make_subscriber(f"s{n}@example.org", weekday=(now.weekday() + 1) % 7) for n in range(4)]
+    # Not due: confirmed after this week's send time, whichever weekday today is.
+    subscribers = [
+        make_subscriber(f"s{n}@example.org", weekday=(now.weekday() + 1) % 7, confirmed_at=now) for n in range(4)
+    ]
     issue = Issue.objects.create(frequency="weekly", period="2026-W01")
     lost = queued_delivery(subscribers[0], issue)
     fresh = queued_delivery(subscribers[1], issue)
@@ -545,7 +550,7 @@ def test_a_row_taken_by_another_worker_mid_transaction_is_dropped_at_the_server(
 def test_a_dot_that_cannot_be_written_leaves_no_handed_over_claim_and_no_message(sink, monkeypatch):
     from digests import smtp as smtp_steps
 
-    make_papers(first_seen_at=MONDAY_0900_UTC - dt.timedelta(days=1))
+    make_papers()
     row = queued_delivery(make_subscriber("a@example.org"))
 
     def connection_breaks(session):
