@@ -58,9 +58,13 @@ def make_papers(*, first_seen_at=None) -> dict[str, list[Paper]]:
     return papers
 
 
+CONFIRMED_LONG_AGO = dt.datetime(2025, 1, 6, 12, 0, tzinfo=dt.UTC)
+
+
 def make_subscriber(email: str, topics=("diffusion models",), **fields) -> Subscriber:
     fields.setdefault("status", Subscriber.Status.ACTIVE)
-    fields.setdefault("confirmed_at", timezone.now() - dt.timedelta(days=30))
+    # Long confirmed: before the real clock and before any fixed "now" a test pins.
+    fields.setdefault("confirmed_at", CONFIRMED_LONG_AGO)
     subscriber = Subscriber.objects.create(email=email, **fields)
     for query in topics:
         topic, _ = Topic.objects.get_or_create(query=query)
