@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 # two capitals ("MoE", "LLMs", "NeRF"; not "i", "iii" or "see Table 2").
 _SHORT_FORM = re.compile(r"(?<=\s)\(([A-Za-z][A-Za-z0-9]{1,9})\)")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
-_CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
+CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
+
 _SENTENCE_END = re.compile(r"[.;:!?]\s|[()\[\]]")
 
 
@@ -142,7 +143,7 @@ class Acronyms:
         paper's definitions) first, and the acronym of every definition in ``terms``."""
         extra: dict[str, None] = {}
         if self.definitions or own:
-            written = _CAPITALISED.findall(text)
+            written = CAPITALISED.findall(text)
             for acronym in self.index_terms(" ".join(written)) if written else ():
                 definition = (own or {}).get(acronym) or self.definitions.get(acronym)
                 if definition:

@@ -24,6 +24,7 @@ from digests.ranking.acronyms import Acronyms
 from digests.ranking.spelling import american
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WRITTEN_WORD = re.compile(r"[A-Za-z0-9]+")
 _VOWELS = frozenset("aeiouy")
 
 # Short English function words: they carry no topic (BM25 would weigh them near zero
@@ -58,6 +59,12 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """The words of ``text``: lower-case runs of letters and digits."""
     return _WORD.findall(fold(text))
+
+
+def written_words(text: str) -> list[str]:
+    """The words of ``text`` as written (accents dropped, case kept): ``words`` before
+    lower-casing, for showing a reader their own words back."""
+    return _WRITTEN_WORD.findall(unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
 
 
 @lru_cache(maxsize=200_000)

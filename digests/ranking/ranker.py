@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from digests.ranking import fusion, semantic
+from digests.ranking.acronyms import CAPITALISED
 from digests.ranking.fusion import (
     FusionConfig,
     floor_for,
@@ -27,7 +28,7 @@ from digests.ranking.fusion import (
     with_feedback,
 )
 from digests.ranking.index import PaperIndex, get_index
-from digests.ranking.lexical import stem, words
+from digests.ranking.lexical import stem, words, written_words
 from digests.ranking.query import ParsedQuery, author_matches, parse_query
 
 log = logging.getLogger(__name__)
@@ -428,7 +429,7 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilari
     if choice.topic_row is not None:
         ref, query = scores.refs[choice.topic_row], scores.queries[choice.topic_row]
         topic, topic_id = ref.query, ref.id
-        matched = matched_words(index, query, choice.row)
+        matched = matched_words(index, query, choice.row, f"{paper.title}. {paper.abstract or ''}")
         close = scores.semantic is not None and scores.semantic[choice.topic_row, choice.row] >= 0.5
         # "<topic>: <its words this paper has>; close in meaning" (the digest shows it
         # after "Why you see this:").
@@ -447,8 +448,13 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilari
     return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
 
 
-def matched_words(index: PaperIndex, query: ParsedQuery, row: int) -> list[str]:
+def matched_words(index: PaperIndex, query: ParsedQuery, row: int, paper_text: str = "") -> list[str]:
     """The topic's own words (as the reader wrote them) that this paper contains.
+
+    Words the paper has only through an acronym are shown with it: "MLLM (multimodal
+    large language models)" where the topic spells out what the paper abbreviates, and
+    "MLLM (spelled out)" the other way round; ``paper_text`` is the paper's title and
+    abstract, where the acronym is looked up as written.
 
     Remembered per index: an issue explains the same (topic, paper) pairs to everyone
     who shares the topic."""
@@ -456,11 +462,35 @@ def matched_words(index: PaperIndex, query: ParsedQuery, row: int) -> list[str]:
     shown = index.matched.get(key)
     if shown is None:
         present = set(index.lexical.has_terms(row, list(query.terms)))
-        shown = []
-        for word in words(" ".join([*query.words, *query.phrases])):
-            if stem(word) in present and word not in shown:
-                shown.append(word)
+        found: dict[str, str] = {}  # stem -> the word as the reader wrote it
+        for word in written_words(" ".join([*query.words, *query.phrases])):
+            term = stem(word.lower())
+            if term in present:
+                found.setdefault(term, word)
+        written = set(index.sequences[row].split())
+        shown = list(found.values())
+        if not written.issuperset(found):
+            shown = _with_acronyms(index, row, found, written, paper_text)
         if len(index.matched) >= MATCHED_WORDS_KEPT:
             index.matched.clear()
         index.matched[key] = shown
     return list(shown)
+
+
+def _with_acronyms(index: PaperIndex, row: int, found: dict[str, str], written: set[str], paper_text: str):
+    """``found`` (stem -> topic word) shown with the acronyms of this paper that explain
+    the words it does not write: each acronym with every topic word of its definition."""
+    acronyms = index.lexical.acronyms
+    own = acronyms.own[row] if row < len(acronyms.own) else {}
+    unwritten = {term for term in found if term not in written}
+    explained: dict[str, list[str]] = {}  # acronym as written -> stems of topic words it stands for
+    for acronym in dict.fromkeys(CAPITALISED.findall(paper_text)):
+        definition = own.get(stem(acronym.lower())) or acronyms.definitions.get(stem(acronym.lower()), ())
+        if unwritten.intersection(definition):
+            explained[acronym] = [term for term in found if term in definition]
+            unwritten.difference_update(definition)
+    in_acronyms = {term for terms in explained.values() for term in terms}
+    shown = [word for term, word in found.items() if term in written and term not in in_acronyms]
+    shown += [f"{acronym} ({' '.join(found[t] for t in terms)})" for acronym, terms in explained.items()]
+    shown += [f"{found[term]} (spelled out)" for term in found if term in unwritten]
+    return shown

@@ -156,3 +156,31 @@ def test_in_the_index_the_papers_own_definition_decides_what_it_matches():
     )
     scores = index.scores([index_terms("anomaly detection")])[0]
     assert scores[0] == 0 and min(scores[1:]) > 0
+
+
+def test_why_names_the_acronym_where_the_paper_writes_only_that(db, mode):
+    """The "why" shows the reader's words, and where the paper has them only as an
+    acronym (or only spelled out), says so rather than claim words it does not write."""
+    from digests.ranking import embed_papers
+
+    papers = [
+        make_paper(
+            key="definer",
+            title="A Survey of Vision and Language",
+            abstract="Multimodal large language models (MLLMs) read images and text together.",
+        ),
+        make_paper(key="acronym", title="Pruning an MLLM for Phones", abstract="We prune the model to fit a phone."),
+        make_paper(key="long", title="Pruning Multimodal Large Language Models", abstract="We prune them for phones."),
+    ]
+    embed_papers(papers)
+
+    spelled_out = {r.paper.key: r for r in rank_topics(["Pruning multimodal large language models"])}
+    assert spelled_out["acronym"].matched_terms == ["Pruning", "MLLM (multimodal large language models)"]
+    assert spelled_out["acronym"].why.startswith(
+        "Pruning multimodal large language models: Pruning, MLLM (multimodal large language models)"
+    )
+    assert spelled_out["long"].matched_terms == ["Pruning", "multimodal", "large", "language", "models"]
+
+    abbreviated = {r.paper.key: r for r in rank_topics(["MLLM pruning"])}
+    assert abbreviated["long"].matched_terms == ["pruning", "MLLM (spelled out)"]
+    assert abbreviated["acronym"].matched_terms == ["MLLM", "pruning"]
