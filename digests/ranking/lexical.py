@@ -28,15 +28,17 @@ _WRITTEN_WORD = re.compile(r"[A-Za-z0-9]+")
 _VOWELS = frozenset("aeiouy")
 
 # Short English function words: they carry no topic (BM25 would weigh them near zero
-# anyway, but leaving them out keeps "why" lines and phrase checks clean). "s" and "t"
-# are what apostrophes leave ("Alzheimer's disease", "isn't").
+# anyway, but leaving them out keeps "why" lines and phrase checks clean). "s", "t" and
+# the rest of the last line are what apostrophes leave ("Alzheimer's disease", "isn't",
+# "we'll"; not "re", which hyphens leave in "re-ranking").
 _STOPWORDS_TEXT = """a about above after again against all am an and any are as at be because been before being
     below between
     both but by can could did do does doing down during each few for from further had has have having he her here
     hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or other
     our ours out over own same she should so some such than that the their theirs them then there these they this
     those through to too under until up very was we were what when where which while who whom why will with would
-    you your yours via using use based towards toward s t"""
+    you your yours via using use based towards toward
+    s t ll ve d m don doesn didn isn aren wasn weren hasn haven hadn wouldn shouldn couldn"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 # A snowball stemmer keeps its state on the instance: threads (gunicorn's gthread

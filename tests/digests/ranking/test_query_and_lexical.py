@@ -39,6 +39,8 @@ def test_stemming_and_acronym_plurals():
     assert stem("gpus") == "gpus"  # has a vowel: left to the stemmer
     assert index_terms("Évaluating the Models for Phones") == ["evalu", "model", "phone"]
     assert index_terms("Alzheimer's disease and the model's outputs") == ["alzheim", "diseas", "model", "output"]
+    # What other apostrophes leave is not a word either; what a hyphen leaves may be.
+    assert index_terms("It doesn't scale, we'll see; they've re-ranked") == ["scale", "see", "re", "rank"]
 
 
 def test_author_and_category_matching():
