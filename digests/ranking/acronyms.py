@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 _SHORT_FORM = re.compile(r"(?<=\s)\(([A-Za-z][A-Za-z0-9]{1,9})\)")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
-
 _SENTENCE_END = re.compile(r"[.;:!?]\s|[()\[\]]")
 
 

@@ -84,20 +84,32 @@ def test_acronyms_count_only_where_some_paper_defines_them():
     assert index.scores([index_terms("multimodal large language models")])[0, 0] == 0
 
 
-def test_topic_in_long_form_ranks_the_paper_written_with_the_acronym_first(db, mode):
-    """Through the real ranking: lexical alone and with the semantic model."""
+@pytest.fixture
+def mllm_papers(db, mode):
+    """One paper defines MLLM, one writes only the acronym, one only the long form, one
+    neither; stored with embeddings in the semantic mode."""
     from digests.ranking import embed_papers
 
-    papers = [
-        make_paper(
-            key="definer",
-            title="A Survey of Vision and Language",
-            abstract="Multimodal large language models (MLLMs) read images and text together.",
-        ),
-        make_paper(key="acronym", title="Pruning an MLLM for Phones", abstract="We prune the model to fit a phone."),
-        make_paper(key="plain", title="Pruning CNNs for Phones", abstract="We prune the network to fit a phone."),
-    ]
-    embed_papers(papers)
+    embed_papers(
+        [
+            make_paper(
+                key="definer",
+                title="A Survey of Vision and Language",
+                abstract="Multimodal large language models (MLLMs) read images and text together.",
+            ),
+            make_paper(
+                key="acronym", title="Pruning an MLLM for Phones", abstract="We prune the model to fit a phone."
+            ),
+            make_paper(
+                key="long", title="Pruning Multimodal Large Language Models", abstract="We prune them for phones."
+            ),
+            make_paper(key="plain", title="Pruning CNNs for Phones", abstract="We prune the network to fit a phone."),
+        ]
+    )
+
+
+def test_topic_in_long_form_ranks_the_paper_written_with_the_acronym_first(mllm_papers):
+    """Through the real ranking: lexical alone and with the semantic model."""
     keys = [r.paper.key for r in rank_topics(["pruning multimodal large language models"])]
     assert "acronym" in keys
     assert "plain" not in keys[: keys.index("acronym") + 1]
@@ -158,22 +170,9 @@ def test_in_the_index_the_papers_own_definition_decides_what_it_matches():
     assert scores[0] == 0 and min(scores[1:]) > 0
 
 
-def test_why_names_the_acronym_where_the_paper_writes_only_that(db, mode):
+def test_why_names_the_acronym_where_the_paper_writes_only_that(mllm_papers):
     """The "why" shows the reader's words, and where the paper has them only as an
     acronym (or only spelled out), says so rather than claim words it does not write."""
-    from digests.ranking import embed_papers
-
-    papers = [
-        make_paper(
-            key="definer",
-            title="A Survey of Vision and Language",
-            abstract="Multimodal large language models (MLLMs) read images and text together.",
-        ),
-        make_paper(key="acronym", title="Pruning an MLLM for Phones", abstract="We prune the model to fit a phone."),
-        make_paper(key="long", title="Pruning Multimodal Large Language Models", abstract="We prune them for phones."),
-    ]
-    embed_papers(papers)
-
     spelled_out = {r.paper.key: r for r in rank_topics(["Pruning multimodal large language models"])}
     assert spelled_out["acronym"].matched_terms == ["Pruning", "MLLM (multimodal large language models)"]
     assert spelled_out["acronym"].why.startswith(
