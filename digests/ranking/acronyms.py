@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 # two capitals ("MoE", "LLMs", "NeRF"; not "i", "iii" or "see Table 2").
 _SHORT_FORM = re.compile(r"(?<=\s)\(([A-Za-z][A-Za-z0-9]{1,9})\)")
 _WORDS = re.compile(r"[A-Za-z0-9]+")
-CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
+_CAPITALISED = re.compile(r"\b[a-z0-9]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*\b")  # two capitals or more
 _SENTENCE_END = re.compile(r"[.;:!?]\s|[()\[\]]")
 
 
@@ -135,6 +135,17 @@ class Acronyms:
                     found.setdefault(acronym[0], terms)
         return found
 
+    def written_in(self, text: str, own: dict[str, tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
+        """The acronyms written in capitals in ``text`` that have a meaning, as written ->
+        their definition's terms: ``own`` (the paper's definitions) first, else the lent one."""
+        found = {}
+        for written in dict.fromkeys(_CAPITALISED.findall(text)):
+            for acronym in self.index_terms(written):
+                definition = (own or {}).get(acronym) or self.definitions.get(acronym)
+                if definition:
+                    found[written] = definition
+        return found
+
     def expansions(self, text: str, terms: list[str], own: dict[str, tuple[str, ...]] | None = None) -> list[str]:
         """Terms to index beside ``terms`` (the index terms of ``text``), each once: the
         definition of every acronym written in capitals in ``text`` (its words and their
@@ -142,12 +153,9 @@ class Acronyms:
         paper's definitions) first, and the acronym of every definition in ``terms``."""
         extra: dict[str, None] = {}
         if self.definitions or own:
-            written = CAPITALISED.findall(text)
-            for acronym in self.index_terms(" ".join(written)) if written else ():
-                definition = (own or {}).get(acronym) or self.definitions.get(acronym)
-                if definition:
-                    extra.update(dict.fromkeys(definition))
-                    extra.update(dict.fromkeys(f"{a} {b}" for a, b in zip(definition, definition[1:], strict=False)))
+            for definition in self.written_in(text, own).values():
+                extra.update(dict.fromkeys(definition))
+                extra.update(dict.fromkeys(f"{a} {b}" for a, b in zip(definition, definition[1:], strict=False)))
         for position in [i for i, term in enumerate(terms) if term in self._by_first_term]:
             for long_terms, acronym in self._by_first_term[terms[position]]:
                 if tuple(terms[position : position + len(long_terms)]) == long_terms:

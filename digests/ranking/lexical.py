@@ -53,9 +53,14 @@ def _stemmer():
     return stemmer
 
 
+def _ascii(text: str) -> str:
+    """``text`` with accents dropped (and any other non-ASCII character)."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII form of ``text`` (accents dropped), for matching only."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return _ascii(text).lower()
 
 
 def words(text: str) -> list[str]:
@@ -66,7 +71,7 @@ def words(text: str) -> list[str]:
 def written_words(text: str) -> list[str]:
     """The words of ``text`` as written (accents dropped, case kept): ``words`` before
     lower-casing, for showing a reader their own words back."""
-    return _WRITTEN_WORD.findall(unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
+    return _WRITTEN_WORD.findall(_ascii(text))
 
 
 @lru_cache(maxsize=200_000)

@@ -17,7 +17,6 @@ from functools import lru_cache
 import numpy as np
 
 from digests.ranking import fusion, semantic
-from digests.ranking.acronyms import CAPITALISED
 from digests.ranking.fusion import (
     FusionConfig,
     floor_for,
@@ -481,11 +480,9 @@ def _with_acronyms(index: PaperIndex, row: int, found: dict[str, str], written: 
     """``found`` (stem -> topic word) shown with the acronyms of this paper that explain
     the words it does not write: each acronym with every topic word of its definition."""
     acronyms = index.lexical.acronyms
-    own = acronyms.own[row] if row < len(acronyms.own) else {}
     unwritten = {term for term in found if term not in written}
     explained: dict[str, list[str]] = {}  # acronym as written -> stems of topic words it stands for
-    for acronym in dict.fromkeys(CAPITALISED.findall(paper_text)):
-        definition = own.get(stem(acronym.lower())) or acronyms.definitions.get(stem(acronym.lower()), ())
+    for acronym, definition in acronyms.written_in(paper_text, acronyms.own[row]).items():
         if unwritten.intersection(definition):
             explained[acronym] = [term for term in found if term in definition]
             unwritten.difference_update(definition)
