@@ -17,7 +17,7 @@ itself when started from the repository's folder; flags on its command line win.
   has threads (room for idle kept-alive ones); the rest wait in the listen queue, where
   the other process can take them, instead of queueing behind busy threads.
 - **One compute thread for PyTorch and BLAS**: a web process encodes at most one topic
-  at a time (``digests.ranking.semantic``); intra-op threads on top of the request
+  at a time (``ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
 - **No persistent database connections** (``CONN_MAX_AGE=0`` unless set): Django keeps
   one connection per thread, so 4 processes x 32 threads could hold 128 connections
@@ -54,7 +54,7 @@ keepalive = 5
 def post_worker_init(worker):
     """Load the sentence model before the worker takes requests (seconds): otherwise the
     first previews after a start or restart wait for it, or find no preview slot free."""
-    from digests.ranking import semantic
+    from ranking import semantic
 
     if semantic.is_available():
         semantic.get_model()

@@ -32,7 +32,7 @@ def cached_embeddings(folder):
     try:
         import numpy as np
 
-        from digests.ranking import semantic
+        from ranking import semantic
     except ImportError:
         yield
         return
@@ -100,7 +100,7 @@ def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6, em
             )
         )
     if embed:
-        from digests.ranking import embed_papers
+        from ranking import embed_papers
 
         embed_papers(papers)  # what the importers do (a no-op without the semantic extra)
     Paper.objects.bulk_create(papers, batch_size=1000)
@@ -111,8 +111,8 @@ def embed_topics(chunk: int = 2000) -> int:
     """Store the sentence embedding of every topic that has none, through the ranking's own
     code, as a week of previews and earlier issues would have; returns how many."""
     try:
-        from digests.ranking import semantic
-        from digests.ranking.ranker import TopicRef, parsed, topic_vectors
+        from ranking import semantic
+        from ranking.ranker import TopicRef, parsed, topic_vectors
     except ImportError:  # the ranking without embeddings
         return 0
     if not semantic.is_available():

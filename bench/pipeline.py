@@ -38,7 +38,7 @@ from bench import _harness as h
 # cover both ``module.function`` calls and names imported into digests.services.
 PROBES = ",".join(
     [
-        "match_and_rank=digests.ranking:rank_for_subscribers",
+        "match_and_rank=ranking:rank_for_subscribers",
         "match_and_rank=digests.services:rank_for_subscribers",
         "context=digests.services:digest_context",
         "render=digests.emails:render",
@@ -137,8 +137,8 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
 
     from bench import datagen
     from bench.vocabulary import HEAD_TOPICS, all_long_tail_topics
-    from digests.ranking import index as paper_index
-    from digests.ranking import rank_for_subscribers
+    from ranking import index as paper_index
+    from ranking import rank_for_subscribers
     from subscriptions.models import Subscriber, Topic
 
     pool = all_long_tail_topics()
@@ -173,7 +173,7 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
 
 def _semantic():
     try:
-        from digests.ranking import semantic
+        from ranking import semantic
     except ImportError:
         return None
     return semantic if semantic.is_available() else None

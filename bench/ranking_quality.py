@@ -6,7 +6,7 @@
 Imports the papers page (``trending-papers-page.txt``) into a scratch SQLite database
 with the real importer (the real settings and migrations, in a temporary folder), ranks every query of the
 judged topics (``dev_topics.json``: ``[{"query": ..., "relevant": {title: 1 or 2}}]``)
-with the code path of ``manage.py rank_papers`` (``digests.ranking.rank_topics``, as
+with the code path of ``manage.py rank_papers`` (``ranking.rank_topics``, as
 for a new subscriber), and measures in the same run:
 
 - substring: what most digest scripts do: a paper matches when its title or abstract
@@ -61,14 +61,14 @@ def setup_django(scratch: Path, *, lexical_only: bool) -> None:
 
     call_command("migrate", verbosity=0)
     if lexical_only:
-        from digests.ranking import semantic
+        from ranking import semantic
 
         semantic._availability = False
 
 
 def import_papers(path: Path) -> int:
     """Import the page the way production does (``papers.services.import_source``, which
-    also stores each paper's embedding through ``digests.ranking.embed_papers``)."""
+    also stores each paper's embedding through ``ranking.embed_papers``)."""
     from papers import services
 
     result = services.import_source(str(path), fmt="text")
@@ -130,7 +130,7 @@ def recall_at_k(ranked: list[str], judged: dict[str, int]) -> float:
 
 
 def ours(query: str) -> list[str]:
-    from digests.ranking import rank_topics
+    from ranking import rank_topics
 
     return [r.paper.title for r in rank_topics([query], limit=K)]
 
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         if args.fusion:
             import dataclasses
 
-            from digests.ranking import fusion
+            from ranking import fusion
 
             fusion.DEFAULT = dataclasses.replace(fusion.DEFAULT, method=args.fusion)
         started = time.monotonic()
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
             rows.append(row)
         rank_seconds = time.monotonic() - started
 
-    from digests.ranking import semantic
+    from ranking import semantic
 
     mode = "lexical only" if args.lexical_only or not semantic.is_available() else "lexical + semantic"
     means = {name: {m: sum(r[name][m] for r in rows) / len(rows) for m in ("ndcg", "recall")} for name in rankers}

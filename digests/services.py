@@ -345,7 +345,7 @@ def digest_context(
 
     ``topic_ids``: the subscriber's topics (query: id), when the caller has them already.
     """
-    from digests.ranking.feedback import FeedbackLinks
+    from ranking.feedback import FeedbackLinks
     from subscriptions.links import preferences_url, unsubscribe_url
 
     if topic_ids is None:
@@ -405,7 +405,7 @@ def _items(ranked) -> list[DigestItem]:
 
 
 def _rank(subscribers, *, frequency: str, period: str, now: dt.datetime) -> dict[int, list]:
-    from digests.ranking import rank_for_subscribers
+    from ranking import rank_for_subscribers
 
     since = now - schedule.lookback(frequency, period)
     return rank_for_subscribers(subscribers, since=since, limit=settings.DIGEST_MAX_PAPERS)

@@ -24,7 +24,7 @@ def dispatch_due(frequency=None, force=False):
 @shared_task(name="digests.tasks.embed_topics")
 def embed_topics(topic_ids):
     """New topics get their sentence embeddings now, not while an issue is being ranked."""
-    from digests.ranking import embed_topics as embed
+    from ranking import embed_topics as embed
 
     return embed(topic_ids)
 

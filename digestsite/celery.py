@@ -32,7 +32,7 @@ def _prepare_pool_process(**_):
     from django.conf import settings
     from threadpoolctl import threadpool_limits
 
-    from digests.ranking import semantic
+    from ranking import semantic
 
     threads = settings.WORKER_COMPUTE_THREADS
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

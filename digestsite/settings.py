@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "anymail",
     "papers",
+    "ranking",
     "subscriptions",
     "digests",
 ]

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from digests import ranking
+import ranking
 from papers import importers
 from papers.importers.base import BadInput, PaperRecord
 from papers.importers.normalise import CleanPaper, normalise_record
@@ -82,7 +82,7 @@ def upsert_papers(
 
     ``source`` is the format name stored on new papers. Upvotes and comment counts follow
     the latest import; the first-seen date is set on creation only. New and changed papers
-    go to ``digests.ranking.embed_papers`` before the transaction commits. ``progress``,
+    go to ``ranking.embed_papers`` before the transaction commits. ``progress``,
     given the number of papers, returns a tqdm-like bar (``update(n)``, ``close()``).
     Raises BadInput when a record cannot be stored (then nothing is written).
     """

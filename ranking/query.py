@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from digests.ranking.lexical import fold, index_terms, stem_sequence, words
+from ranking.lexical import fold, index_terms, stem_sequence, words
 
 # A term is an optional "-" or "field:", then a quoted string or a bare word.
 _TOKEN = re.compile(r'(-)?(?:(author|cat|au):)?(?:"([^"]*)"?|(\S+))', re.IGNORECASE)

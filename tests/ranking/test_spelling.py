@@ -2,9 +2,9 @@
 
 import pytest
 
-from digests.ranking import rank_topics
-from digests.ranking.lexical import LexicalIndex, index_terms, stem
-from digests.ranking.spelling import american
+from ranking import rank_topics
+from ranking.lexical import LexicalIndex, index_terms, stem
+from ranking.spelling import american
 
 from .conftest import make_paper
 
@@ -69,7 +69,7 @@ def test_a_british_topic_finds_an_american_paper_and_back():
 
 
 def test_rank_topics_with_british_spelling(db, mode):
-    from digests.ranking import embed_papers
+    from ranking import embed_papers
 
     papers = [
         make_paper(key="us", title="Quantization-Aware Training of Tokenizers", abstract="We quantize tokenizers."),

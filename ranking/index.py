@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db.models import Count, Max, Q, Sum
 
-from digests.ranking import semantic
-from digests.ranking.lexical import LexicalIndex, stem_sequence, words
+from ranking import semantic
+from ranking.lexical import LexicalIndex, stem_sequence, words
 
 log = logging.getLogger(__name__)
 

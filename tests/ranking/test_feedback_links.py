@@ -3,8 +3,8 @@
 import pytest
 from django.urls import resolve, reverse
 
-from digests.ranking import rank_papers_for, views
-from digests.ranking.feedback import FeedbackLinks
+from ranking import rank_papers_for, views
+from ranking.feedback import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 from subscriptions.tokens import make_token
 
@@ -99,7 +99,7 @@ def test_a_vote_moves_the_next_digest(client, reader, mode):
 
     from django.utils import timezone
 
-    from digests.ranking import embed_papers
+    from ranking import embed_papers
 
     new = {
         "sports": make_paper(

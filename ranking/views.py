@@ -3,8 +3,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from digests.ranking.feedback import VOTES, record_vote
 from papers.models import Paper
+from ranking.feedback import VOTES, record_vote
 from subscriptions.models import Subscriber
 from subscriptions.tokens import BadToken, read_token
 

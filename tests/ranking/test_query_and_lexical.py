@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from digests.ranking.lexical import LexicalIndex, index_terms, stem
-from digests.ranking.query import author_matches, category_matches, parse_query
+from ranking.lexical import LexicalIndex, index_terms, stem
+from ranking.query import author_matches, category_matches, parse_query
 
 
 def test_parse_plain_words():

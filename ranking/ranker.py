@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from digests.ranking import fusion, semantic
-from digests.ranking.fusion import (
+from ranking import fusion, semantic
+from ranking.fusion import (
     FusionConfig,
     floor_for,
     fuse,
@@ -26,9 +26,9 @@ from digests.ranking.fusion import (
     trending_prior,
     with_feedback,
 )
-from digests.ranking.index import PaperIndex, get_index
-from digests.ranking.lexical import stem, words, written_words
-from digests.ranking.query import ParsedQuery, author_matches, parse_query
+from ranking.index import PaperIndex, get_index
+from ranking.lexical import stem, words, written_words
+from ranking.query import ParsedQuery, author_matches, parse_query
 
 log = logging.getLogger(__name__)
 

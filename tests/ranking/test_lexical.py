@@ -4,7 +4,7 @@ import threading
 
 import snowballstemmer
 
-from digests.ranking import lexical
+from ranking import lexical
 
 
 def test_stemming_from_many_threads_gives_the_same_stems_as_one():

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from digests.models import Delivery, Issue
-from digests.ranking import rank_for_subscribers, rank_papers_for, ranker, semantic
+from ranking import rank_for_subscribers, rank_papers_for, ranker, semantic
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 
 from .conftest import make_paper
@@ -84,7 +84,7 @@ def test_feedback_moves_the_ranking(corpus):
         "accuracy while cutting memory.",
         days_ago=60,
     )
-    from digests.ranking import embed_papers
+    from ranking import embed_papers
 
     embed_papers([liked_earlier])
     topic = "language model inference"
@@ -169,7 +169,7 @@ def test_shown_papers_are_loaded_once_per_index_and_follow_changes(corpus, djang
 
 
 def test_cold_start_query_count_does_not_grow_with_the_batch(corpus):
-    from digests.ranking import index
+    from ranking import index
 
     counts = []
     for size in (1, 8):

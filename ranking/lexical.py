@@ -20,8 +20,8 @@ import numpy as np
 import snowballstemmer
 from scipy import sparse
 
-from digests.ranking.acronyms import Acronyms
-from digests.ranking.spelling import american
+from ranking.acronyms import Acronyms
+from ranking.spelling import american
 
 _WORD = re.compile(r"[a-z0-9]+")
 _WRITTEN_WORD = re.compile(r"[A-Za-z0-9]+")

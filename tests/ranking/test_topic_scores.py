@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from digests.ranking import fusion, index, ranker
+from ranking import fusion, index, ranker
 
 TOPICS = ["video understanding", '"speech recognition" -noise', "cat:cs.CV", "diffusion models author:Ho"]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from digests.ranking.feedback import FeedbackLinks
+from ranking.feedback import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber
 
 from .conftest import make_paper

@@ -2,9 +2,9 @@
 
 import pytest
 
-from digests.ranking import rank_topics
-from digests.ranking.acronyms import Acronyms, definitions_in
-from digests.ranking.lexical import LexicalIndex, index_terms
+from ranking import rank_topics
+from ranking.acronyms import Acronyms, definitions_in
+from ranking.lexical import LexicalIndex, index_terms
 
 from .conftest import make_paper
 
@@ -88,7 +88,7 @@ def test_acronyms_count_only_where_some_paper_defines_them():
 def mllm_papers(db, mode):
     """One paper defines MLLM, one writes only the acronym, one only the long form, one
     neither; stored with embeddings in the semantic mode."""
-    from digests.ranking import embed_papers
+    from ranking import embed_papers
 
     embed_papers(
         [

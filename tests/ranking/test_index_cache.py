@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from digests.ranking import index, rank_topics
+from ranking import index, rank_topics
 
 
 def test_rankings_within_one_hour_share_one_paper_index(corpus, monkeypatch):

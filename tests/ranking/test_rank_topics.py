@@ -2,7 +2,7 @@
 
 import pytest
 
-from digests.ranking import rank_topics
+from ranking import rank_topics
 
 from .conftest import make_paper
 
@@ -97,8 +97,8 @@ def test_trending_prior_orders_equally_relevant_papers(db, mode):
     make_paper(key="quiet", upvotes=2, **text)
     make_paper(key="trending", upvotes=300, **text)
     make_paper(key="other", title="Sorting Algorithms", abstract="A study of comparison sorting " * 10, upvotes=9000)
-    from digests.ranking import embed_papers
     from papers.models import Paper
+    from ranking import embed_papers
 
     embed_papers(list(Paper.objects.all()))
     keys = [r.paper.key for r in rank_topics(["traffic forecasting"])]
@@ -119,8 +119,8 @@ def test_since_and_exclusions(db, mode):
 
     from django.utils import timezone
 
-    from digests.ranking import embed_papers
     from papers.models import Paper
+    from ranking import embed_papers
 
     embed_papers(list(Paper.objects.all()))
     assert {r.paper.key for r in rank_topics(["video understanding"])} == {"old", "new"}
@@ -139,8 +139,8 @@ def test_limit_is_respected_and_capped(corpus):
 
 def test_semantic_finds_a_paper_without_shared_words(db, monkeypatch):
     """With the model, a topic in other words still finds its paper (lexical can't)."""
-    from digests.ranking import embed_papers, semantic
     from papers.models import Paper
+    from ranking import embed_papers, semantic
 
     monkeypatch.setattr(semantic, "_availability", None)
     make_paper(

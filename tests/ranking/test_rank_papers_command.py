@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from digests.ranking import embed_papers
+from ranking import embed_papers
 
 from .conftest import CORPUS, make_paper
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from digests.ranking import views
+from ranking import views
 
 app_name = "ranking"
 urlpatterns = [

@@ -20,9 +20,9 @@ left, followed authors come first and feedback moves each subscriber's ranking.
 
 from __future__ import annotations
 
-from digests.ranking import semantic
-from digests.ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests, topic_vectors
-from digests.ranking.semantic import embed_papers as _embed_papers
+from ranking import semantic
+from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests, topic_vectors
+from ranking.semantic import embed_papers as _embed_papers
 
 __all__ = ["RankedPaper", "embed_papers", "embed_topics", "rank_for_subscribers", "rank_papers_for", "rank_topics"]
 

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from digests.ranking import fusion
-from digests.ranking.fusion import FusionConfig, paper_scale, with_feedback
+from ranking import fusion
+from ranking.fusion import FusionConfig, paper_scale, with_feedback
 
 from .conftest import make_paper
 
@@ -118,7 +118,7 @@ SEQUENCE_PARALLEL_PAPERS = [
 
 @pytest.fixture
 def sequence_parallel_corpus(db, monkeypatch):
-    from digests.ranking import embed_papers, semantic
+    from ranking import embed_papers, semantic
 
     monkeypatch.setattr(semantic, "_availability", None)
     assert semantic.is_available()
@@ -130,7 +130,7 @@ def sequence_parallel_corpus(db, monkeypatch):
 def test_feedback_ranks_the_paper_on_the_topics_subject_above_one_sharing_its_words(
     sequence_parallel_corpus, monkeypatch
 ):
-    from digests.ranking import rank_topics
+    from ranking import rank_topics
 
     topic = "sequence parallelism for distributed training"
     with_it = [r.paper.key for r in rank_topics([topic])]
@@ -142,7 +142,7 @@ def test_feedback_ranks_the_paper_on_the_topics_subject_above_one_sharing_its_wo
 
 
 def test_topics_of_filters_only_still_take_every_paper_that_passes(corpus):
-    from digests.ranking import index, ranker
+    from ranking import index, ranker
 
     scores = ranker.score_topics(index.get_index(), [ranker.TopicRef("cat:cs.CV"), ranker.TopicRef("video")])
     in_cv = [row for row, categories in enumerate(index.get_index().categories) if "cs.cv" in categories]
