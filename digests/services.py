@@ -12,7 +12,7 @@ Exactly once, by data:
   lease (``sending_lease``) is at least the Celery hard time limit, and a claim only
   spans one message (rate-limit slot taken before claiming; SMTP send; commit), so a
   live worker's claim never expires under it: the task would have been killed first.
-- Over SMTP the claim sits inside the SMTP transaction (``digests.smtp``): MAIL, RCPT,
+- Over SMTP the claim sits inside the SMTP transaction (``emails.smtp``): MAIL, RCPT,
   DATA and the whole message go first; then one database transaction claims the row
   (marked ``handed_over``), writes the final dot and commits. A server discards a
   message whose dot never came and the database drops a transaction whose client
@@ -50,8 +50,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from digests import emails, ratelimit, schedule, smtp
+import emails
+from digests import ratelimit, schedule
 from digests.models import Delivery, Issue
+from emails import smtp
 from subscriptions.models import Subscriber, Subscription
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone as dj_timezone
 
+import emails
 from digestsite import cache as shared_cache
 from subscriptions.models import Subscriber, Subscription, Topic
 
@@ -330,7 +331,6 @@ def delete_subscriber_data(subscriber: Subscriber) -> None:
 
 
 def send_confirmation_email(subscriber: Subscriber) -> None:
-    from digests import emails
     from subscriptions.links import confirm_url
 
     rendered = emails.render(
@@ -347,7 +347,6 @@ def send_confirmation_email(subscriber: Subscriber) -> None:
 
 
 def send_manage_email(subscriber: Subscriber) -> None:
-    from digests import emails
     from subscriptions.links import preferences_url, unsubscribe_url
 
     rendered = emails.render(

@@ -12,8 +12,10 @@ import pytest
 from bs4 import BeautifulSoup
 from django.core import mail
 
-from digests import emails, services
+import emails
+from digests import services
 from digests.services import DigestItem
+from emails import messages, rendering
 from tests.digests.helpers import make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -129,14 +131,14 @@ def test_dark_mode_phone_and_images(subscriber):
 
 def test_mjml_is_compiled_once_per_process(subscriber, monkeypatch):
     calls = []
-    real = emails.mjml2html
-    monkeypatch.setattr(emails, "mjml2html", lambda source, **options: calls.append(1) or real(source, **options))
-    emails.compiled_html.cache_clear()
+    real = rendering.mjml2html
+    monkeypatch.setattr(rendering, "mjml2html", lambda source, **options: calls.append(1) or real(source, **options))
+    rendering.compiled_html.cache_clear()
     try:
         for n in range(3):
             emails.render("digest", context(subscriber, [paper(n + 1)]))
     finally:
-        emails.compiled_html.cache_clear()
+        rendering.compiled_html.cache_clear()
     assert calls == [1]
 
 
@@ -220,7 +222,7 @@ def test_a_twenty_paper_digest_goes_out_in_8bit_with_short_lines(subscriber):
     ],
 )
 def test_subjects_are_encoded_in_words_any_reader_decodes(subject):
-    encoded = emails.encoded_words(subject)
+    encoded = messages.encoded_words(subject)
     assert encoded.isascii() and all(len(word) <= 69 for word in encoded.split())
     assert str(email.header.make_header(email.header.decode_header(encoded))) == subject
     message = emails.build_message(
@@ -311,7 +313,7 @@ def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, dns):
 
 @pytest.mark.parametrize("name", ["digest", "confirm", "manage"])
 def test_emails_load_nothing_from_other_sites_when_opened(name):
-    html = emails.mjml_to_html((emails.TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8"))
+    html = rendering.mjml_to_html((rendering.TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8"))
     soup = BeautifulSoup(html, "html.parser")
     assert "Roboto" in html  # the font stack is still there, for readers who have it
     assert not soup.find_all("link") and "@import" not in html and "googleapis" not in html

@@ -359,7 +359,7 @@ def test_over_smtp_a_batch_writes_a_claim_per_row_and_records_sent_rows_together
 
 @pytest.mark.django_db(transaction=True)  # the group's atomic() is outermost, as in a worker
 def test_over_smtp_a_group_of_rows_is_claimed_together_then_its_dots_written(papers, monkeypatch, sink, settings):
-    from digests import smtp as smtp_steps
+    from emails import smtp as smtp_steps
 
     settings.DIGEST_SMTP_CONNECTIONS = 3
     _fixed_ranking(monkeypatch, papers)
@@ -389,7 +389,7 @@ def test_over_smtp_a_group_of_rows_is_claimed_together_then_its_dots_written(pap
 def test_a_server_that_refuses_more_connections_gets_one_and_nobody_loses_an_attempt(
     papers, monkeypatch, sink, settings
 ):
-    from digests import smtp as smtp_steps
+    from emails import smtp as smtp_steps
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -501,7 +501,7 @@ def test_a_handed_over_claim_whose_worker_died_is_counted_as_sent_not_sent_again
 def test_over_smtp_the_claim_commits_with_the_final_dot(papers, sink, monkeypatch):
     from django.db import connection
 
-    from digests import smtp as smtp_steps
+    from emails import smtp as smtp_steps
 
     row = queued_delivery(make_subscriber("a@example.org"))
     seen = {}
@@ -548,7 +548,7 @@ def test_a_row_taken_by_another_worker_mid_transaction_is_dropped_at_the_server(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dot_that_cannot_be_written_leaves_no_handed_over_claim_and_no_message(sink, monkeypatch):
-    from digests import smtp as smtp_steps
+    from emails import smtp as smtp_steps
 
     make_papers()
     row = queued_delivery(make_subscriber("a@example.org"))
@@ -566,7 +566,7 @@ def test_a_dot_that_cannot_be_written_leaves_no_handed_over_claim_and_no_message
 
 
 def test_lines_starting_with_a_dot_arrive_as_written(sink):
-    from digests import smtp as smtp_steps
+    from emails import smtp as smtp_steps
 
     body = b"Subject: dots\r\n\r\n.hidden line\r\n..two dots\r\n.\r\nlast line without end"
     with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as session:

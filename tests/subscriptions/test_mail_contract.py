@@ -1,4 +1,4 @@
-"""Our links inside mail built by digests.emails, followed the way a mail client does."""
+"""Our links inside mail built by mail.messages, followed the way a mail client does."""
 
 import smtplib
 from email import message_from_bytes, policy
@@ -8,7 +8,7 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 
-from digests import emails
+import emails
 from subscriptions import services
 from subscriptions.links import preferences_url, unsubscribe_url
 from subscriptions.models import Subscriber

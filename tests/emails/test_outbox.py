@@ -5,7 +5,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 
 
 def test_outbox_backend_writes_one_eml_per_message(tmp_path):
-    connection = get_connection("digestsite.mail.OutboxBackend", outbox_dir=tmp_path)
+    connection = get_connection("emails.outbox.OutboxBackend", outbox_dir=tmp_path)
     messages = []
     for n in range(3):
         message = EmailMultiAlternatives(f"Hello {n}", "text part", "from@example.org", [f"to{n}@example.org"])

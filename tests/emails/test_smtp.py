@@ -1,4 +1,4 @@
-"""digests.smtp: the envelope of a message, as Django's SMTP backend would make it."""
+"""emails.smtp: the envelope of a message, as Django's SMTP backend would make it."""
 
 import re
 import smtplib
@@ -7,7 +7,7 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
 
-from digests import smtp
+from emails import smtp
 from tests.e2e.smtp_sink import SmtpSink
 
 
