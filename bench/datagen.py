@@ -100,7 +100,7 @@ def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6, em
             )
         )
     if embed:
-        from ranking import embed_papers
+        from ranking.api import embed_papers
 
         embed_papers(papers)  # what the importers do (a no-op without the semantic extra)
     Paper.objects.bulk_create(papers, batch_size=1000)

@@ -130,7 +130,7 @@ def recall_at_k(ranked: list[str], judged: dict[str, int]) -> float:
 
 
 def ours(query: str) -> list[str]:
-    from ranking import rank_topics
+    from ranking.api import rank_topics
 
     return [r.paper.title for r in rank_topics([query], limit=K)]
 

@@ -4,6 +4,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+def is_web_link(url: str) -> bool:
+    return (url or "").lower().startswith(("https://", "http://"))
+
+
 class Paper(models.Model):
     """One paper, whatever feed it came from.
 
@@ -28,9 +32,6 @@ class Paper(models.Model):
     page_url = models.URLField(max_length=500, blank=True, help_text="The paper page it came from.")
     thumbnail_url = models.URLField(max_length=500, blank=True)
     source = models.CharField(max_length=40, blank=True, help_text="Format it was imported from.")
-    # float32 sentence embedding of title + abstract, computed once at import.
-    embedding = models.BinaryField(null=True, blank=True, editable=False)
-    embedding_model = models.CharField(max_length=80, blank=True, editable=False)
 
     class Meta:
         ordering = ["-first_seen_at", "-upvotes"]
@@ -49,8 +50,12 @@ class Paper(models.Model):
     @property
     def url(self) -> str:
         """Where a reader should land: the paper page, else the abstract page or PDF,
-        else our own page for the paper (papers imported without links)."""
-        return self.page_url or self.abs_url or self.pdf_url or settings.SITE_URL + self.get_absolute_url()
+        else our own page for the paper. Only http(s) links: an imported ``javascript:``
+        URL never reaches a page or a mailbox."""
+        for link in (self.page_url, self.abs_url, self.pdf_url):
+            if is_web_link(link):
+                return link
+        return settings.SITE_URL + self.get_absolute_url()
 
 
 class ImportRun(models.Model):

@@ -25,11 +25,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-import ranking
 from papers import importers
 from papers.importers.base import BadInput, PaperRecord
 from papers.importers.normalise import CleanPaper, normalise_record
 from papers.models import ImportRun, Paper
+from papers.signals import papers_stored
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def upsert_papers(
 
     ``source`` is the format name stored on new papers. Upvotes and comment counts follow
     the latest import; the first-seen date is set on creation only. New and changed papers
-    go to ``ranking.embed_papers`` before the transaction commits. ``progress``,
+    are announced (``papers_stored``, the ranking embeds them) before the transaction commits. ``progress``,
     given the number of papers, returns a tqdm-like bar (``update(n)``, ``close()``).
     Raises BadInput when a record cannot be stored (then nothing is written).
     """
@@ -138,7 +138,7 @@ def _upsert(papers: dict[str, CleanPaper], *, source: str, progress) -> ImportRe
                 if bar is not None:
                     bar.update(len(chunk))
             if created or changed:
-                ranking.embed_papers(created + changed)
+                papers_stored.send(sender=Paper, papers=created + changed)
     finally:
         if bar is not None:
             bar.close()

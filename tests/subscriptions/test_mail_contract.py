@@ -9,7 +9,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 
 import emails
-from subscriptions import services
+from subscriptions import notices, services
 from subscriptions.links import preferences_url, unsubscribe_url
 from subscriptions.models import Subscriber
 
@@ -35,7 +35,7 @@ def test_list_unsubscribe_header_round_trip(active, settings):
             "unsubscribe_url": unsubscribe_url(active),
             "topics": ["rl"],
             "authors": [],
-            "schedule": services.describe_schedule(active),
+            "schedule": notices.describe_schedule(active),
             "paused": False,
         },
     )

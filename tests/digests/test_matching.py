@@ -1,14 +1,18 @@
-"""rank_for_subscribers: what the delivery pipeline asks for, one batch at a time."""
+"""rank_for_subscribers: what the delivery pipeline asks the ranking, one batch at a time."""
 
 import numpy as np
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from digests.matching import rank_for_subscribers, rank_papers_for
 from digests.models import Delivery, Issue
-from ranking import rank_for_subscribers, rank_papers_for, ranker, semantic
+from ranking import ranker, semantic, store
+from ranking.api import embed_papers
+from ranking.models import QueryEmbedding
+from ranking.ranker import parsed
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 
 def subscribe(email, *queries, authors=()):
@@ -84,7 +88,7 @@ def test_feedback_moves_the_ranking(corpus):
         "accuracy while cutting memory.",
         days_ago=60,
     )
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     embed_papers([liked_earlier])
     topic = "language model inference"
@@ -175,7 +179,7 @@ def test_cold_start_query_count_does_not_grow_with_the_batch(corpus):
     for size in (1, 8):
         readers = _batch(size, corpus)
         index.clear_cache()
-        Topic.objects.update(embedding=None)
+        QueryEmbedding.objects.all().delete()
         with CaptureQueriesContext(connection) as queries:
             rank_for_subscribers(readers)
         counts.append(len(queries))
@@ -185,27 +189,38 @@ def test_cold_start_query_count_does_not_grow_with_the_batch(corpus):
 def test_topic_embeddings_are_stored_once(corpus, mode):
     reader = subscribe("a@example.com", "video understanding")
     rank_papers_for(reader)
-    stored = Topic.objects.get(query="video understanding").embedding
+    stored = store.stored_query_vectors(["video understanding"])
     if mode == "lexical":
-        assert stored is None
+        assert stored == {}
     else:
-        vector = semantic.from_bytes(stored)
-        assert vector is not None and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+        vector = stored["video understanding"]
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+        assert QueryEmbedding.objects.count() == 1
 
 
-def test_new_topic_embeddings_are_written_in_ascending_id_order(db):
-    """Storing them is one transaction (a pipeline): two workers writing the same new topics
-    in different orders can deadlock each other, and did in CI. In id order one waits."""
-    topics = [Topic.objects.create(query=f"topic number {n}") for n in range(4)]
-    written = []
+@pytest.fixture
+def with_model(monkeypatch):
+    monkeypatch.setattr(semantic, "_availability", None)
+    assert semantic.is_available()
 
-    def spy(execute, sql, params, many, context):
-        if many and "embedding" in sql:
-            written.extend(topic_id for _vector, topic_id in params)
-        return execute(sql, params, many, context)
 
-    vector = np.full(semantic.DIMENSIONS, 0.05, dtype=np.float32)
-    with connection.execute_wrapper(spy):
-        ranker._store_topic_embeddings([(t.id, vector) for t in (topics[2], topics[0], topics[3], topics[1])])
-    assert written == [t.id for t in topics]
-    assert all(np.allclose(semantic.from_bytes(t.embedding), vector) for t in Topic.objects.all())
+def test_new_topics_are_embedded_after_signup_and_ranking_then_encodes_nothing(
+    db, with_model, monkeypatch, django_capture_on_commit_callbacks
+):
+    from subscriptions import services as subscriptions
+
+    embed_papers([make_paper(key="v", title="Video understanding at scale", abstract="Models that watch long videos.")])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscriptions.subscribe(email="ada@example.org", topics=["long video models", '"protein" folding -rna'])
+    topics = {t.query: t for t in Topic.objects.all()}
+    assert set(topics) == {"long video models", '"protein" folding -rna'}
+    stored = {q: store.stored_query_vectors([parsed(q).free_text]).get(parsed(q).free_text) for q in topics}
+    assert all(v is not None for v in stored.values())  # by the task, right after the signup committed
+    expected = semantic.encode(["long video models"])[0]
+    assert float(stored["long video models"] @ expected) > 0.999
+
+    semantic._query_cache.clear()
+    monkeypatch.setattr(semantic, "encode", lambda texts: pytest.fail(f"encoded again: {texts}"))
+    subscriber = Subscriber.objects.get()
+    ranked = rank_for_subscribers([subscriber])[subscriber.id]
+    assert [r.paper.key for r in ranked] == ["v"]

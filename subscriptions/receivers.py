@@ -1,14 +1,15 @@
-"""Provider events (bounces, complaints) arriving through django-anymail's tracking webhooks."""
+"""Provider events (bounces, complaints, unsubscribes) arriving through django-anymail's
+tracking webhooks."""
 
 from anymail.signals import tracking
 from django.dispatch import receiver
 
-from digests import services
+from subscriptions import suppression
 
 
-@receiver(tracking, dispatch_uid="digests.provider_events")
+@receiver(tracking, dispatch_uid="subscriptions.provider_events")
 def on_provider_event(sender, event, esp_name, **kwargs):
-    services.handle_provider_event(
+    suppression.handle_provider_event(
         event_type=event.event_type,
         recipient=event.recipient,
         reject_reason=event.reject_reason,

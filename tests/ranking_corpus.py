@@ -1,13 +1,14 @@
-"""A small corpus written for these tests, and the two ways ranking runs: lexical only
-(the semantic extra switched off) and lexical + semantic (the real model, which CI
-installs from requirements-semantic.txt)."""
+"""A small corpus of papers for the ranking tests (and those of the layers above it),
+and the two ways ranking runs: lexical only (the model switched off) and lexical +
+semantic (the real model)."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from ranking import embed_papers, index, ranker, semantic
+from ranking import index, ranker, semantic
+from ranking.api import embed_papers
 
 CORPUS = [
     dict(
@@ -108,7 +109,8 @@ def make_paper(*, key, title, abstract, days_ago=1, **fields):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Each test sees its own papers: no paper index left over from another test."""
+    """Each test sees its own papers: no paper index left over from another test (any test
+    that ranks, whatever its folder)."""
     index.clear_cache()
     yield
     index.clear_cache()

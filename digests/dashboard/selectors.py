@@ -430,3 +430,21 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
         failures=latest_failures(),
         generated_at=now,
     )
+
+
+def subscriber_with(email: str) -> Subscriber | None:
+    """The subscriber with this address (stored lower-cased: the lookup uses the index)."""
+    return Subscriber.objects.filter(email=(email or "").strip().lower()).first()
+
+
+@dataclass(frozen=True)
+class FailedCounts:
+    all: int
+    active: int  # of them, to subscribers still active (a retry sends only these)
+
+
+def failed_deliveries(issue) -> FailedCounts:
+    counts = Delivery.objects.filter(issue=issue, status=Delivery.Status.FAILED).aggregate(
+        all=Count("id"), active=Count("id", filter=Q(subscriber__status=Subscriber.Status.ACTIVE))
+    )
+    return FailedCounts(all=counts["all"], active=counts["active"])

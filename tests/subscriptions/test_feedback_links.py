@@ -3,12 +3,12 @@
 import pytest
 from django.urls import resolve, reverse
 
-from ranking import rank_papers_for, views
-from ranking.feedback import FeedbackLinks
+from digests.matching import rank_papers_for
+from subscriptions import feedback_views as views
+from subscriptions.links import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 from subscriptions.tokens import make_token
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 
 @pytest.fixture
@@ -58,9 +58,9 @@ def test_a_digest_signs_one_token_for_all_its_links(reader, paper):
     (up, down), (other_up, _) = links.of(paper.id, 7), links.of(paper.id + 1)
     token = up.split("/")[4]
     assert {u.split("/")[4] for u in (down, other_up)} == {token}
-    # The links are the ranking:vote URL, which is what the site serves.
-    assert path(up) == reverse("ranking:vote", args=[token, paper.id, 7, "up"])
-    assert path(other_up) == reverse("ranking:vote", args=[token, paper.id + 1, 0, "up"])
+    # The links are the feedback:vote URL, which is what the site serves.
+    assert path(up) == reverse("feedback:vote", args=[token, paper.id, 7, "up"])
+    assert path(other_up) == reverse("feedback:vote", args=[token, paper.id + 1, 0, "up"])
     match = resolve(path(down))
     assert match.func is views.feedback_vote
     assert match.kwargs == {"token": token, "paper": paper.id, "topic": 7, "vote": "down"}
@@ -69,7 +69,7 @@ def test_a_digest_signs_one_token_for_all_its_links(reader, paper):
 def test_links_of_digests_sent_before_still_work(client, reader, paper):
     # Until this change each link had a token of its own, with the paper and vote inside.
     topic = Topic.objects.get()
-    old_down = reverse("ranking:feedback", args=[make_token("feedback", reader.id, p=paper.id, v=-1, t=topic.id)])
+    old_down = reverse("feedback:link", args=[make_token("feedback", reader.id, p=paper.id, v=-1, t=topic.id)])
     assert client.get(old_down).status_code == 200
     vote = Feedback.objects.get()
     assert (vote.subscriber_id, vote.paper_id, vote.vote, vote.topic_id) == (reader.id, paper.id, -1, topic.id)
@@ -85,7 +85,7 @@ def test_bad_links_and_probes_record_nothing(client, reader, paper):
     token = up.split("/")[4]
     assert client.get(path(up).replace(token, token[:-5] + "xxxxx")).status_code == 400
     assert client.get(path(up).replace("/up/", "/sideways/")).status_code == 400
-    assert client.get(reverse("ranking:feedback", args=[token])).status_code == 400  # says whose, not what
+    assert client.get(reverse("feedback:link", args=[token])).status_code == 400  # says whose, not what
     assert client.head(path(up)).status_code == 405
     assert client.post(path(up), {"vote": "7"}).status_code == 400
     assert client.post(path(up), {"vote": "up"}).status_code == 400
@@ -99,7 +99,7 @@ def test_a_vote_moves_the_next_digest(client, reader, mode):
 
     from django.utils import timezone
 
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     new = {
         "sports": make_paper(

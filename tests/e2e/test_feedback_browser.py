@@ -2,10 +2,9 @@
 
 import pytest
 
-from ranking.feedback import FeedbackLinks
+from subscriptions.links import FeedbackLinks
 from subscriptions.models import Feedback, Subscriber
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 
 @pytest.mark.browser

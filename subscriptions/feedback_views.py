@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from papers.models import Paper
-from ranking.feedback import VOTES, record_vote
+from subscriptions.feedback import VOTES, record_vote
 from subscriptions.models import Subscriber
 from subscriptions.tokens import BadToken, read_token
 
@@ -35,7 +35,7 @@ def feedback(request, token):
 @require_http_methods(["GET", "POST"])
 def feedback_vote(request, token, paper, topic, vote):
     """A 👍/👎 link of a digest whose token says only whose vote it is (see
-    ``feedback.FeedbackLinks``); otherwise as ``feedback``. A token made for one paper's
+    ``links.FeedbackLinks``); otherwise as ``feedback``. A token made for one paper's
     vote (the older links) votes on that paper only."""
     try:
         payload = read_token("feedback", token)
@@ -59,4 +59,4 @@ def _record(request, subscriber_id, paper_id, topic_id, vote):
     if subscriber is None or paper is None:
         return HttpResponseBadRequest(_INVALID)
     record_vote(subscriber_id=subscriber.id, paper_id=paper.id, vote=vote, topic_id=topic_id)
-    return render(request, "ranking/feedback.html", {"paper": paper, "vote": vote, "other_vote": -vote})
+    return render(request, "subscriptions/feedback.html", {"paper": paper, "vote": vote, "other_vote": -vote})
