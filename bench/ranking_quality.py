@@ -68,7 +68,7 @@ def setup_django(scratch: Path, *, lexical_only: bool) -> None:
 
 def import_papers(path: Path) -> int:
     """Import the page the way production does (``papers.services.import_source``, which
-    also stores each paper's embedding through ``ranking.embed_papers``)."""
+    also stores each paper's embedding: the ranking receives ``papers_stored``)."""
     from papers import services
 
     result = services.import_source(str(path), fmt="text")

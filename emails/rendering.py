@@ -90,8 +90,8 @@ def short_lines(html: str) -> str:
     """Break MJML's long lines at block boundaries.
 
     MJML writes lines of several KB; a body line over 998 characters (RFC 5322) makes
-    the email package quoted-printable-encode the whole HTML part, which costs ~1 ms
-    per message in pure Python and makes the part a third bigger.
+    the email package quoted-printable-encode the whole HTML part, in pure Python for
+    every message, and makes the part a third bigger.
     """
     return _BLOCK_BOUNDARY.sub("\\1\n", html)
 

@@ -131,11 +131,11 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     """
     config = config or fusion.DEFAULT
     if not refs:
-        return _score_topics(index, refs, config)
+        return compute_topic_scores(index, refs, config)
     known = index.known_topic_scores([(config, ref.query) for ref in refs])
     missing = list({ref.query: ref for ref in refs if (config, ref.query) not in known}.values())
     if missing:
-        fresh = _score_topics(index, missing, config)
+        fresh = compute_topic_scores(index, missing, config)
         for row, ref in enumerate(missing):  # copies: a kept row must not hold the whole matrix
             semantic_row = fresh.semantic[row].copy() if fresh.semantic is not None else None
             known[(config, ref.query)] = (fresh.lexical[row].copy(), semantic_row, fresh.relevance[row].copy())
@@ -150,7 +150,8 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     )
 
 
-def _score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig) -> TopicScores:
+def compute_topic_scores(index: PaperIndex, refs: list[TopicRef], config: FusionConfig) -> TopicScores:
+    """Every topic against every paper, computed now (``score_topics`` keeps the rows)."""
     queries = [parsed(ref.query) for ref in refs]
     lexical = index.lexical.scores([list(q.terms) for q in queries])
     cosine = None

@@ -14,8 +14,8 @@ _PLACEHOLDER = "TOKEN"
 def _path_around_token(name: str, script_prefix: str) -> tuple[str, str]:
     """The URL path of ``name`` split around its token argument.
 
-    ``reverse`` costs about 60 µs and every digest carries several signed links, so it is
-    done once per URL name (and script prefix); tokens are URL-safe and need no quoting.
+    Every digest carries several signed links and ``reverse`` is slow next to the rest, so
+    it is done once per URL name (and script prefix); tokens are URL-safe and need no quoting.
     """
     before, _, after = reverse(name, args=[_PLACEHOLDER]).partition(_PLACEHOLDER)
     return before, after
@@ -71,7 +71,7 @@ class FeedbackLinks:
 
     One signed token says whose votes they are; the paper, its topic and the vote are
     plain in the path (``/f/<token>/<paper>/<topic or 0>/<up|down>/``, the ``feedback:vote``
-    URL). A token per link made signing a tenth of the CPU of sending a digest. Whoever
+    URL): one signature per digest, not one per link. Whoever
     holds the digest could already vote on its papers, and a vote only moves that
     subscriber's own ranking, so a vote on another paper gains nothing; the preferences
     link beside these gives its holder more than that.

@@ -41,13 +41,8 @@ def _timezone_options() -> str:
     return format_html_join("", '<option value="{}">', ((name,) for name in services.timezone_names()))
 
 
-def _rate(name: str, default: str) -> str:
-    """Rates are settings so an operator (or a test) can change them: ``"count/period"``."""
-    return getattr(settings, name, default)
-
-
-def _ip_limited(request, group: str, rate_setting: str, default: str) -> bool:
-    return is_ratelimited(request, group=group, key="ip", rate=_rate(rate_setting, default), increment=True)
+def _ip_limited(request, group: str, rate: str) -> bool:
+    return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
 
 
 def _address_limited(request, group: str, email: str) -> bool:
@@ -55,7 +50,7 @@ def _address_limited(request, group: str, email: str) -> bool:
         request,
         group=group,
         key=lambda _group, _request: email,
-        rate=_rate("SIGNUP_RATE_PER_ADDRESS", "3/h"),
+        rate=settings.SIGNUP_RATE_PER_ADDRESS,
         increment=True,
     )
 
@@ -109,7 +104,7 @@ def signup(request):
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
     if request.POST.get("action") == "preview":
-        if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+        if _ip_limited(request, "preview-ip", settings.PREVIEW_RATE_PER_IP):
             return _too_many(request)
         preview_form = PreviewForm(request.POST)
         preview_form.is_valid()
@@ -128,7 +123,7 @@ def signup(request):
             preview_busy=status == 503,
             status=status,
         )
-    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+    if _ip_limited(request, "signup-ip", settings.SIGNUP_RATE_PER_IP):
         return _too_many(request)
     form = SignupForm(request.POST)
     if not form.is_valid():
@@ -147,7 +142,7 @@ def _check_inbox(request, email: str) -> HttpResponse:
 @require_GET
 def preview_json(request):
     """The papers the typed topics would bring this week (the signup page's live preview)."""
-    if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+    if _ip_limited(request, "preview-ip", settings.PREVIEW_RATE_PER_IP):
         return JsonResponse({"error": "too many requests"}, status=429)
     form = PreviewForm(request.GET)
     if not form.is_valid():
@@ -217,7 +212,7 @@ def confirm(request, token):
 @require_http_methods(["POST"])
 def resend_confirmation(request, token):
     """The expired-link page's button: a new confirmation link, for a still-pending address."""
-    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+    if _ip_limited(request, "signup-ip", settings.SIGNUP_RATE_PER_IP):
         return _too_many(request)
     try:
         payload = read_token("confirm", token)  # expired is fine here; tampered is not

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from devtools.smtp_sink import SmtpSink
 from tests.digests.helpers import make_papers
-from tests.e2e.smtp_sink import SmtpSink
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,11 @@ import threading
 import pytest
 from django.db import connections
 
+from devtools.smtp_sink import SmtpSink
 from digests import delivery
 from digests.models import Delivery, Issue
 from digests.ratelimit import LocalRateLimiter
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
-from tests.e2e.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.mail.message import sanitize_address
 
+from devtools.smtp_sink import SmtpSink
 from emails import smtp
-from tests.e2e.smtp_sink import SmtpSink
 
 
 @pytest.mark.parametrize(
