@@ -6,7 +6,7 @@
 Imports the papers page (``trending-papers-page.txt``) into a scratch SQLite database
 with the real importer (the real settings and migrations, in a temporary folder), ranks every query of the
 judged topics (``dev_topics.json``: ``[{"query": ..., "relevant": {title: 1 or 2}}]``)
-with the code path of ``manage.py rank_papers`` (``ranking.rank_topics``, as
+with the code path of ``manage.py rank_papers`` (``ranking.api.rank_topics``, as
 for a new subscriber), and measures in the same run:
 
 - substring: what most digest scripts do: a paper matches when its title or abstract
