@@ -7,18 +7,26 @@ from django.utils import timezone
 class Paper(models.Model):
     """One paper, whatever feed it came from.
 
-    ``key`` is the arXiv id without version where one is known (``2401.12345``),
-    otherwise ``title:<hash of the normalised title>``, so the same paper seen in
-    two feeds is stored once.
+    ``key`` is the arXiv id without version where one is known (``2401.12345``), else
+    ``doi:<DOI>``, else ``title:<hash of the normalised title>``. An import matches a
+    paper by any of the three (``doi``, ``title_key``), so the same paper from a source
+    with an id and from one without is one row; its key becomes the strongest it has.
     """
 
     key = models.CharField(max_length=80, unique=True)
     arxiv_id = models.CharField(max_length=32, blank=True, db_index=True)
+    doi = models.CharField(max_length=200, blank=True, db_index=True, help_text="Lower-cased DOI.")
+    title_key = models.CharField(
+        max_length=40, blank=True, db_index=True, editable=False, help_text="``title:<hash>`` of the normalised title."
+    )
     title = models.TextField()
     abstract = models.TextField(blank=True)
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
     categories = models.JSONField(default=list, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The day the paper was announced or listed (arXiv's announcement, a daily list, a
+    # page's date heading): it dates the paper, and a later import never moves it.
+    announced_on = models.DateField(null=True, blank=True, db_index=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     upvotes = models.IntegerField(default=0)
@@ -69,6 +77,7 @@ class ImportRun(models.Model):
     created = models.IntegerField(default=0)
     updated = models.IntegerField(default=0)
     unchanged = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0, help_text="Entries without a title, and replacements of unknown papers.")
     error = models.TextField(blank=True)
 
     class Meta:

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 
-from papers.importers.base import BadInput, PaperRecord, decode_text, html_declared_charset
+from papers.importers.base import BadInput, PaperRecord, Records, decode_text, html_declared_charset
 from papers.importers.daily_json import record_from_paper, records_from_items, site_of
 from papers.importers.normalise import clean_text, normalise_arxiv_id
 
@@ -24,7 +24,7 @@ _PAPER_LINK = re.compile(r"/(?:papers|abs|pdf)/([^/?#]+(?:/\d{7})?)")
 _NUMBER = re.compile(r"\d[\d,]*")
 
 
-def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> list[PaperRecord]:
+def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> Records:
     text = decode_text(data, charset or html_declared_charset(data))
     soup = BeautifulSoup(text, "lxml")
     site = site_of(url)
@@ -33,17 +33,23 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
         records = _from_cards(soup, base=url or site)
     if not records:
         raise BadInput("no papers found: the page has no paper data in data-props and no paper cards")
-    return records
+    return Records(records)
 
 
 def _from_data_props(soup: BeautifulSoup, site: str) -> list[PaperRecord]:
+    """Papers in the JSON of ``data-props``; a day page's ``date`` dates its papers."""
     records = []
     for element in soup.find_all(attrs={"data-props": True}):
         try:
             props = json.loads(element["data-props"])
-        except (json.JSONDecodeError, TypeError):
+        except (json.JSONDecodeError, TypeError, RecursionError):
             continue
-        records.extend(_records_in(props, site, depth=0))
+        found = _records_in(props, site, depth=0)
+        day = props.get("date") if isinstance(props, dict) else None
+        for record in found:
+            if isinstance(day, str) and not record.announced_on:
+                record.announced_on = day
+        records.extend(found)
     return records
 
 
