@@ -161,7 +161,10 @@ def parse_xml(data: bytes, charset: str | None = None, *, url: str | None = None
     except etree.XMLSyntaxError as exc:
         message = exc.msg or str(exc)
         lowered = message.lower()
-        if "premature end" in lowered or "not closed" in lowered or "end of data" in lowered:
+        lines = text.rstrip().split("\n")
+        line, column = exc.position if exc.position else (0, 0)
+        at_the_end = line >= len(lines) and column >= len(lines[-1].encode("utf-8"))
+        if "premature end" in lowered or "not closed" in lowered or "end of data" in lowered or at_the_end:
             raise BadInput(f"XML ends early (truncated?): {message}") from None
         raise BadInput(f"malformed XML: {message}") from None
     if root is None:

@@ -90,3 +90,21 @@ def _quick_fetch_retries(settings):
     settings.PAPER_FETCH_BACKOFF = 0
     settings.PAPER_FETCH_RETRIES = 1
     settings.PAPER_FETCH_TIMEOUT = 5
+
+
+@pytest.fixture
+def import_file(tmp_path):
+    """Write ``data`` to a file called ``name`` and run ``import_papers`` on it with
+    format detection, as an operator would; returns the printed counts."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    def run(name: str, data: bytes | str) -> str:
+        path = tmp_path / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        out = StringIO()
+        call_command("import_papers", str(path), stdout=out)
+        return out.getvalue().strip()
+
+    return run
