@@ -7,7 +7,8 @@ version with ``doi``, ``title``, ``authors`` ("Last, F.; Other, A. B."),
 ``server``.
 
 Each version of a preprint is its own object: they share the DOI, so they are one paper,
-dated by the first version seen. Preprints have no arXiv id: the DOI is their identity.
+dated by the first version seen; its links lead to the latest version. Preprints have
+no arXiv id: the DOI is their identity.
 """
 
 from __future__ import annotations
@@ -63,8 +64,7 @@ def _record(item: dict) -> PaperRecord | None:
     if not title:
         return None
     site = SERVERS.get(_str(item, "server").lower(), SERVERS["biorxiv"])
-    version = _str(item, "version") or str(item.get("version") or "")
-    page = f"{site}/content/{doi}v{version}" if doi and version.isdigit() else ""
+    page = f"{site}/content/{doi}" if doi else ""  # without a version: the latest one
     return PaperRecord(
         title=title,
         abstract=_str(item, "abstract"),

@@ -43,7 +43,7 @@ _CODE_LINE = re.compile(
 )
 _MONTH_NAMES = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 _MONTHS = {m: n for n, m in enumerate(_MONTH_NAMES.split("|"), start=1)}
-_MONTH = rf"({_MONTH_NAMES})[a-z]*\.?"
+_MONTH = rf"(?P<month>{_MONTH_NAMES})[a-z]*\.?"
 _WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?"
 _HEADINGS = [
     re.compile(rf"^{_WEEKDAY}{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{{4}}))?$", re.I),
@@ -64,7 +64,7 @@ def heading_day(paragraph: str, *, today: date) -> date | None:
     for pattern in _HEADINGS:
         match = pattern.match(text)
         if match:
-            month, day = _MONTHS[match.group(1).lower()], int(match.group("day"))
+            month, day = _MONTHS[match.group("month").lower()], int(match.group("day"))
             if match.group("year"):
                 return _day(int(match.group("year")), month, day)
             for year in range(today.year, today.year - 8, -1):  # 29 February waits for a leap year
