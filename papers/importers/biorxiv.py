@@ -14,6 +14,7 @@ no arXiv id: the DOI is their identity.
 from __future__ import annotations
 
 from papers.importers.base import BadInput, PaperRecord, Records, load_json, no_papers
+from papers.importers.normalise import clean_text
 
 SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
 
@@ -61,7 +62,7 @@ def _author(name: str) -> str:
 
 def _record(item: dict) -> PaperRecord | None:
     title, doi = _str(item, "title"), _str(item, "doi")
-    if not title:
+    if not clean_text(title):
         return None
     site = SERVERS.get(_str(item, "server").lower(), SERVERS["biorxiv"])
     page = f"{site}/content/{doi}" if doi else ""  # without a version: the latest one

@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from papers.importers.base import BadInput, PaperRecord, Records, load_json, no_papers
-from papers.importers.normalise import normalise_arxiv_id
+from papers.importers.normalise import clean_text, normalise_arxiv_id
 
 DEFAULT_SITE = "https://huggingface.co"
 
@@ -47,7 +47,7 @@ def site_of(url: str | None) -> str:
 
 def _title(paper: dict, item: dict) -> str:
     for value in (paper.get("title"), item.get("title")):
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and clean_text(value):
             return value
     return ""
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 
 from papers.importers.base import BadInput, PaperRecord, Records, decode_text, html_declared_charset
 from papers.importers.daily_json import record_from_paper, records_from_items, site_of
@@ -26,7 +27,9 @@ _NUMBER = re.compile(r"\d[\d,]*")
 
 def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> Records:
     text = decode_text(data, charset or html_declared_charset(data))
-    soup = BeautifulSoup(text, "lxml")
+    with warnings.catch_warnings():  # a feed forced to this format is read as HTML all the same
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "lxml")
     site = site_of(url)
     records = _from_data_props(soup, site)
     if not records:

@@ -159,7 +159,7 @@ def parse_xml(data: bytes, charset: str | None = None, *, url: str | None = None
     try:
         root = etree.fromstring(text.encode("utf-8"), parser, base_url=url)
     except etree.XMLSyntaxError as exc:
-        message = exc.msg or str(exc)
+        message = " ".join((exc.msg or str(exc)).split())[:300]
         lowered = message.lower()
         lines = text.rstrip().split("\n")
         line, column = exc.position if exc.position else (0, 0)
