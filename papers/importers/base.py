@@ -88,8 +88,8 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
             known = codecs.lookup(declared)._is_text_encoding
         except (LookupError, ValueError):
             known = False
-        if not known:
-            raise BadInput(f"declares an unknown charset {declared!r}")
+        if not known:  # as browsers and feed readers do: UTF-8, else a clear error
+            return _decode(data, "utf-8", f"the declared charset {declared[:40]!r} is unknown, so")
         if declared in _SINGLE_BYTE and not data.isascii():
             try:
                 return data.decode("utf-8")
