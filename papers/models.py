@@ -3,6 +3,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from papers.importers.normalise import title_key
+
 
 class Paper(models.Model):
     """One paper, whatever feed it came from.
@@ -50,6 +52,12 @@ class Paper(models.Model):
 
     def __str__(self):
         return self.title[:100]
+
+    def save(self, *args, **kwargs):
+        """Papers made outside the importers (admin, fixtures) are found by title too."""
+        if not self.title_key:
+            self.title_key = title_key(self.title)
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("papers:detail", args=[self.pk])

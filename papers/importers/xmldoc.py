@@ -199,9 +199,14 @@ def first(element, name: str, namespaces):
     return found[0] if found else None
 
 
+XHTML = "http://www.w3.org/1999/xhtml"
+MATHML = "http://www.w3.org/1998/Math/MathML"
+
+
 def _markup_text(element) -> str:
     """The text of mixed content (XHTML, stray markup): script and style content never,
-    words of separate blocks kept apart."""
+    nor an extension's elements (another namespace), words of separate blocks kept apart."""
+    markup = {"", XHTML, MATHML, namespace(element)}
     parts: list[str] = [element.text or ""]
     stack = [(child, False) for child in reversed(element)]
     while stack:
@@ -211,7 +216,7 @@ def _markup_text(element) -> str:
             parts.append(" " if name in BLOCKS else "")
             parts.append(node.tail or "")
             continue
-        if not isinstance(node.tag, str) or name in DROPPED:  # comments, PIs, scripts
+        if not isinstance(node.tag, str) or name in DROPPED or namespace(node) not in markup:
             parts.append(node.tail or "")
             continue
         parts.append(" " if name in BLOCKS else "")

@@ -40,7 +40,8 @@ def test_xhtml_content_never_leaks_script_or_style(import_file):
       <title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Clean <b>bold</b> title<script>alert('t')</script>
         <style>.x{color:red}</style></div></title>
       <summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>First paragraph.</p><p>Second
-        paragraph.</p><script type="text/javascript">document.write('leak')</script><noscript>Enable JS</noscript>
+        paragraph.</p><x:note xmlns:x="http://example.org/ext">Extension note</x:note>
+        <script type="text/javascript">document.write('leak')</script><noscript>Enable JS</noscript>
         <style>p { margin: 0 }</style></div></summary>
     </entry>"""
     import_file("feed.atom", atom(entry))
@@ -78,6 +79,14 @@ def test_atom_03_base64_and_escaped_fields(import_file):
     assert paper.abstract == ABSTRACT.strip()
     assert paper.page_url == "https://blog.example.org/posts/entropy"
     assert str(paper.announced_on) == "2026-03-10"
+
+
+def test_xhtml_content_that_forgot_its_namespace(import_file):
+    entry = f"""<entry><title type="xhtml"><div>Title <i>in</i> Atom's namespace</div></title>
+      <content type="xhtml"><div><p>{ABSTRACT}</p></div></content></entry>"""
+    import_file("feed.atom", atom(entry))
+    paper = Paper.objects.get()
+    assert (paper.title, paper.abstract) == ("Title in Atom's namespace", ABSTRACT.strip())
 
 
 def test_relative_links_resolve_against_xml_base(import_file):

@@ -84,3 +84,9 @@ def test_replacements_of_unknown_papers_are_skipped_not_created():
     )
     assert result == ImportResult(skipped=1)
     assert not Paper.objects.exists()
+
+
+def test_papers_made_outside_the_importers_are_found_by_title():
+    Paper.objects.create(key="2603.00004", arxiv_id="2603.00004", title="Made in the admin")
+    assert services.upsert_papers([PaperRecord(title="made in the ADMIN", upvotes=2)], source="t").updated == 1
+    assert Paper.objects.get().upvotes == 2
