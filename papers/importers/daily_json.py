@@ -3,7 +3,9 @@
 ``submittedOnDailyAt``, ``upvotes``) and ``numComments``, ``thumbnail``, ``submittedBy``
 beside it. ``submittedOnDailyAt`` is the day the paper was listed, so it dates the paper.
 
-A bare paper object, or a list of them, is read too (a paper page's data holds one).
+A bare paper object, or a list of them, is read too (a paper page's data holds one), and
+so is a JSON Feed (jsonfeed.org: ``items`` with ``title``, ``summary`` or
+``content_html``, ``url``, ``date_published``, ``authors``), which feed readers take.
 Items without a title are skipped and counted.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from papers.importers.base import BadInput, PaperRecord, Records, load_json, no_papers
-from papers.importers.normalise import clean_text, normalise_arxiv_id
+from papers.importers.normalise import clean_text, html_to_text, normalise_arxiv_id
 
 DEFAULT_SITE = "https://huggingface.co"
 
@@ -70,9 +72,20 @@ def _text(*values) -> str:
     return next((v for v in values if isinstance(v, str) and v), "")
 
 
+def _page(paper: dict, paper_id: str, site: str) -> str:
+    """The paper's page: its own ``url`` (JSON Feed), an id that is a URL, else the site's."""
+    own = _text(paper.get("url"), paper.get("external_url"))
+    if own or paper_id.startswith(("http://", "https://")):
+        return own or paper_id
+    return f"{site}/papers/{paper_id}" if paper_id else ""
+
+
 def record_from_paper(paper: dict, item: dict, *, site: str) -> PaperRecord:
     paper_id = _text(paper.get("id")).strip() or (str(paper["id"]) if isinstance(paper.get("id"), int) else "")
-    arxiv_id = normalise_arxiv_id(paper_id)
+    # A JSON Feed's id is its post's URL: digits in it are no arXiv id.
+    paper_id_is_arxiv = not paper_id.startswith(("http://", "https://")) or "arxiv.org/" in paper_id
+    arxiv_id = normalise_arxiv_id(paper_id) if paper_id_is_arxiv else ""
+    html = _text(paper.get("content_html"))
     authors = []
     for author in paper.get("authors") if isinstance(paper.get("authors"), list) else []:
         name = author.get("name") if isinstance(author, dict) else author
@@ -81,17 +94,18 @@ def record_from_paper(paper: dict, item: dict, *, site: str) -> PaperRecord:
     categories = paper.get("categories") if isinstance(paper.get("categories"), list) else []
     return PaperRecord(
         title=_title(paper, item),
-        abstract=_text(paper.get("summary"), paper.get("abstract"), item.get("summary")),
-        arxiv_id=paper_id,
+        abstract=_text(paper.get("summary"), paper.get("abstract"), item.get("summary"), paper.get("content_text"))
+        or (html_to_text(html) if html else ""),
+        arxiv_id=paper_id if paper_id_is_arxiv else "",
         doi=_text(paper.get("doi"), item.get("doi")),
         authors=authors,
         categories=[c for c in categories if isinstance(c, str)],
-        published_at=_text(paper.get("publishedAt"), item.get("publishedAt")) or None,
+        published_at=_text(paper.get("publishedAt"), item.get("publishedAt"), paper.get("date_published")) or None,
         announced_on=_text(paper.get("submittedOnDailyAt"), item.get("submittedOnDailyAt")) or None,
         upvotes=paper.get("upvotes", item.get("upvotes")),
         comment_count=item.get("numComments", paper.get("numComments")),
         abs_url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else "",
         pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else "",
-        page_url=f"{site}/papers/{paper_id}" if paper_id else "",
-        thumbnail_url=_text(item.get("thumbnail"), paper.get("thumbnail")),
+        page_url=_page(paper, paper_id, site),
+        thumbnail_url=_text(item.get("thumbnail"), paper.get("thumbnail"), paper.get("image")),
     )

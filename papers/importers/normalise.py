@@ -115,7 +115,8 @@ def html_to_text(markup: str) -> str:
     for element in soup(BLOCK_ELEMENTS):  # words in separate blocks stay separate
         element.insert_before(" ")
         element.insert_after(" ")
-    return soup.get_text()
+    # An unterminated comment is left as text by the parser; a browser would hide it.
+    return soup.get_text().replace("<!--", "")
 
 
 def _has_markup(text: str) -> bool:

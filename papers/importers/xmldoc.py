@@ -3,12 +3,11 @@
 Publishers serve feeds that a strict parser refuses for lexical slips only: UTF-16 or
 UTF-32 without a byte-order mark, whitespace or a comment before ``<?xml``, HTML named
 entities (``&eacute;``), bare ``&`` in URLs, control characters, a DOCTYPE pointing to a
-DTD we will never load. Those are repaired before parsing; structure is not guessed, so a
-truncated or mis-nested feed is still refused.
-
-Internal entities of a DOCTYPE are expanded (libxml2 caps their amplification, so a
-billion-laughs document is refused); external entities are never resolved: their
-references are dropped, and no DTD or network resource is ever loaded.
+DTD we will never load, a ``dc:`` prefix never declared, an unclosed ``<br>``. Those are
+repaired before parsing; structure is not guessed, so a truncated or mis-nested feed is
+still refused. Internal entities of a DOCTYPE are expanded (libxml2 caps their
+amplification, so a billion-laughs document is refused); external entities are never
+resolved: their references are dropped, and no DTD or network resource is ever loaded.
 """
 
 from __future__ import annotations
@@ -46,6 +45,22 @@ _TOKENS = re.compile(
     r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|&(?:#(\d{1,10})|#[xX]([0-9a-fA-F]{1,8})|([A-Za-z_][\w.\-]{0,63}))?(;?)",
     re.S,
 )
+# Prefixes feeds use without declaring them; any other undeclared one gets a placeholder.
+WELL_KNOWN_PREFIXES = {
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "media": "http://search.yahoo.com/mrss/",
+    "arxiv": "http://arxiv.org/schemas/atom",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "prism": "http://prismstandard.org/namespaces/basic/2.0/",
+}
+_USED_PREFIX = re.compile(r"<\/?([A-Za-z_][\w.\-]*):[A-Za-z_]|\s([A-Za-z_][\w.\-]*):[A-Za-z_][\w.\-]*\s*=")
+_DECLARED_PREFIX = re.compile(r"xmlns:([A-Za-z_][\w.\-]*)\s*=")
+_ROOT_TAG = re.compile(r"<(?![!?/])[A-Za-z_][\w.:\-]*")
+# HTML's void elements written unclosed inside a feed's fields (<br>, <img src=...>).
+_VOID = ("br", "hr", "img", "wbr", "input", "col", "area", "param", "source", "track", "embed")
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
@@ -124,12 +139,34 @@ def _fix_entities(text: str, internal: dict[str, str], external: set[str]) -> st
     return _TOKENS.sub(fix, text)
 
 
+def _declare_prefixes(text: str) -> str:
+    """Declare, on the root element, the prefixes a feed uses but never declared."""
+    used = {name for match in _USED_PREFIX.finditer(text) for name in match.groups() if name}
+    missing = sorted(used - set(_DECLARED_PREFIX.findall(text)) - {"xml", "xmlns"})
+    root = _ROOT_TAG.search(text)
+    if not missing or root is None:
+        return text
+    declarations = "".join(
+        f' xmlns:{prefix}="{WELL_KNOWN_PREFIXES.get(prefix, "urn:undeclared:" + prefix)}"' for prefix in missing
+    )
+    return text[: root.end()] + declarations + text[root.end() :]
+
+
+def _close_void_elements(text: str) -> str:
+    for name in _VOID:
+        if re.search(rf"</{name}\s*>", text, re.I):  # written as XML somewhere: leave them all
+            continue
+        text = re.sub(rf"<({name})(\s[^<>]*?)?\s*(?<!/)>", r"<\1\2/>", text, flags=re.I)
+    return text
+
+
 def repair(text: str) -> str:
     """Lexical repairs only (see the module's docstring); the structure stays as it is.
 
     The XML declaration goes (the text is handed on as UTF-8), and a DOCTYPE is rebuilt
     with nothing but its internal general entities."""
     text = _NOT_XML_CHAR.sub("", _PROLOG_JUNK.sub("", text, count=1))
+    text = _close_void_elements(_declare_prefixes(text))
     doctype = _DOCTYPE.match(text)
     if not doctype:
         return _fix_entities(text, {}, set())

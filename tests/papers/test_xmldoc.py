@@ -129,3 +129,20 @@ def test_truncated_and_misnested_feeds_are_still_refused():
         importers.parse(feed[: len(feed) // 2].encode(), "rss")
     with pytest.raises(BadInput, match="malformed XML"):
         importers.parse(feed.replace("</title>", "</titel>").encode(), "rss")
+
+
+def test_undeclared_prefixes_are_declared(import_file):
+    feed = f"""<rss version="2.0"><channel><item><title>Undeclared</title><dc:creator>Mira Okonkwo</dc:creator>
+      <media:title>Not the title</media:title><x:y a:b="1">z</x:y><description>{ABSTRACT}</description></item>
+      </channel></rss>"""
+    assert import_file("feed.xml", feed) == "created 1, updated 0, unchanged 0"
+    paper = Paper.objects.get()
+    assert (paper.title, paper.authors) == ("Undeclared", ["Mira Okonkwo"])
+
+
+def test_unclosed_void_html_elements_inside_fields(import_file):
+    feed = rss_feed(item("Line<br>break", description=f"{ABSTRACT}<BR><img src='figure.png'> More.<hr>"))
+    assert import_file("feed.xml", feed) == "created 1, updated 0, unchanged 0"
+    paper = Paper.objects.get()
+    assert paper.title == "Line break"
+    assert paper.abstract == ABSTRACT.strip() + " More."
