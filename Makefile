@@ -40,10 +40,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev $(VENV)/.installed-semantic
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 clean:

@@ -8,7 +8,6 @@ every wait is bounded by a timeout.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -17,9 +16,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devtools.smtp_sink import SinkProcess
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -295,65 +295,9 @@ class PrivateRedis(_HelperProcess):
 # ---------------------------------------------------------------- SMTP sink (own process)
 
 
-class SmtpSink(_HelperProcess):
-    """Client for ``bench/smtp_sink.py`` running in its own process."""
-
-    def __init__(self, workdir: Path, *, pipelining: bool = True):
-        self.smtp_port = free_port()
-        self.control_port = free_port()
-        self.workdir = workdir
-        self.pipelining = pipelining  # advertised, as real MTAs do
-
-    @property
-    def email_url(self) -> str:
-        return f"smtp://{HOST}:{self.smtp_port}"
-
-    def start(self) -> SmtpSink:
-        self._spawn(
-            [
-                PYTHON,
-                "-m",
-                "bench.smtp_sink",
-                "--smtp-port",
-                str(self.smtp_port),
-                "--control-port",
-                str(self.control_port),
-                *([] if self.pipelining else ["--no-pipelining"]),
-            ],
-            "smtp-sink.log",
-            cwd=REPO,
-        )
-        wait_until(lambda: self.summary() is not None, timeout=20, what="the SMTP sink")
-        wait_until(lambda: port_open(self.smtp_port), timeout=20, what="the SMTP sink's port")
-        return self
-
-    def _call(self, path: str, payload: dict | None = None):
-        url = f"http://{HOST}:{self.control_port}{path}"
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = response.read()
-        return body if path == "/sample" else json.loads(body)
-
-    def summary(self) -> dict:
-        return self._call("/summary")
-
-    def stats(self) -> dict:
-        return self._call("/stats")
-
-    def sample(self) -> bytes:
-        return self._call("/sample")
-
-    def reset(self) -> dict:
-        return self._call("/reset", {})
-
-    def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
-        return self._call(
-            "/configure",
-            {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms},
-        )
+def smtp_sink(workdir: Path, *, pipelining: bool = True) -> SinkProcess:
+    """The counting SMTP sink (``devtools.smtp_sink``) in its own process, on free ports."""
+    return SinkProcess(workdir, smtp_port=free_port(), control_port=free_port(), pipelining=pipelining)
 
 
 # ---------------------------------------------------------------- Celery workers
@@ -507,7 +451,7 @@ def run_directory(prefix: str):
 
 
 # ---------------------------------------------------------------- the delivery pipeline, as the bench drives it
-# The few places that know the pipeline's API (digests.services / send_digests), kept
+# The few places that know the pipeline's API (digests.dispatch / send_digests), kept
 # together so a change there is a change here only.
 
 TERMINAL_STATUSES = ("sent", "failed", "skipped", "suppressed")
@@ -516,9 +460,9 @@ OPEN_STATUSES = ("queued", "sending")
 
 def dispatch_in_process(*, now, frequency: str = "weekly", force: bool = False):
     """Run the dispatcher here (it creates the issue's Delivery rows and enqueues the batches)."""
-    from digests import services
+    from digests import dispatch, tasks
 
-    return services.dispatch_due(frequency=frequency, now=now, force=force)
+    return dispatch.dispatch_due(enqueue=tasks.enqueue_deliveries, frequency=frequency, now=now, force=force)
 
 
 def dispatch_command(env: dict, *, frequency: str = "weekly") -> subprocess.Popen:

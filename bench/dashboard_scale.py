@@ -67,10 +67,10 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
     cursor.execute(
         """
         INSERT INTO papers_paper (key, arxiv_id, title, abstract, authors, categories, first_seen_at, updated_at,
-            upvotes, comment_count, abs_url, pdf_url, page_url, thumbnail_url, source, embedding_model)
+            upvotes, comment_count, abs_url, pdf_url, page_url, thumbnail_url, source)
         SELECT 'bench-' || n, '', 'Paper ' || n, '', '[]'::jsonb, '[]'::jsonb,
                now() - (n %% 60) * interval '1 day' - (n %% 600) * interval '1 minute', now(), n %% 100, 0,
-               '', '', '', '', (%s::text[])[1 + n %% 5], ''
+               '', '', '', '', (%s::text[])[1 + n %% 5]
         FROM generate_series(1, %s) n
         """,
         [SOURCES, max(subscribers // 2, 100)],
@@ -139,7 +139,7 @@ def measure(repeat: int) -> dict[str, float]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from digests import selectors
+    from digests.dashboard import selectors
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}

@@ -99,31 +99,21 @@ def create_papers(count: int, *, now: datetime, seed: int = 1, days: int = 6, em
                 source="bench",
             )
         )
-    if embed:
-        from ranking import embed_papers
-
-        embed_papers(papers)  # what the importers do (a no-op without the semantic extra)
     Paper.objects.bulk_create(papers, batch_size=1000)
+    if embed:
+        from ranking.api import embed_papers
+
+        embed_papers(papers)  # what the importers do (a no-op without the model)
     return count
 
 
-def embed_topics(chunk: int = 2000) -> int:
+def embed_topics() -> int:
     """Store the sentence embedding of every topic that has none, through the ranking's own
     code, as a week of previews and earlier issues would have; returns how many."""
-    try:
-        from ranking import semantic
-        from ranking.ranker import TopicRef, parsed, topic_vectors
-    except ImportError:  # the ranking without embeddings
-        return 0
-    if not semantic.is_available():
-        return 0
+    from ranking.api import store_topic_embeddings
     from subscriptions.models import Topic
 
-    rows = list(Topic.objects.filter(embedding__isnull=True).order_by("id").values_list("id", "query"))
-    for offset in range(0, len(rows), chunk):
-        part = rows[offset : offset + chunk]
-        topic_vectors([TopicRef(query=q, id=i) for i, q in part], [parsed(q) for _i, q in part])
-    return len(rows)
+    return store_topic_embeddings(Topic.objects.values_list("query", flat=True))
 
 
 def _topic_ids(queries: set[str]) -> dict[str, int]:

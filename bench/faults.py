@@ -77,7 +77,7 @@ class Rig:
         self.workdir = workdir
         self.database = h.ScratchDatabase("faults")
         self.redis = h.PrivateRedis(workdir)
-        self.sink = h.SmtpSink(workdir)
+        self.sink = h.smtp_sink(workdir)
         self.workers: h.WorkerPool | None = None
         self.env: dict = {}
         self.dispatched_at = None

@@ -34,26 +34,24 @@ from pathlib import Path
 
 from bench import _harness as h
 
-# What the worker-side timers wrap (see bench/worker_app.py). Several names for one phase
-# cover both ``module.function`` calls and names imported into digests.services.
+# What the worker-side timers wrap (see bench/worker_app.py): the names the pipeline's
+# modules call each phase by.
 PROBES = ",".join(
     [
-        "match_and_rank=ranking:rank_for_subscribers",
-        "match_and_rank=digests.services:rank_for_subscribers",
-        "context=digests.services:digest_context",
-        "render=digests.emails:render",
-        "render=digests.services:render",
+        "match_and_rank=digests.content:rank_for_subscribers",
+        "context=digests.content:digest_context",
+        "render=emails:render",
         "rate_limit=digests.ratelimit:_Limiter.acquire",
-        "claim_build_send_record=digests.services:_send_one",
-        "claim_build_send_record=digests.services:_hand_over",
-        "claim_build_send_record=digests.services:_record_sent",
-        "build_message=digests.emails:build_message",
-        "build_message=digests.emails:SignedEmailMessage.message",
-        "build_message=digests.emails:SignedEmailMessage.wire_bytes",
+        "claim_build_send_record=digests.sending:send_one",
+        "claim_build_send_record=digests.sending:hand_over",
+        "claim_build_send_record=digests.claims:record_sent",
+        "build_message=emails.messages:build_message",
+        "build_message=emails.messages:SignedEmailMessage.message",
+        "build_message=emails.messages:SignedEmailMessage.wire_bytes",
         "build_message=django.core.mail.message:SafeMIMEMultipart.as_bytes",
-        "send=digests.smtp:begin",
-        "send=digests.smtp:send_final_dot",
-        "send=digests.smtp:read_answer",
+        "send=emails.smtp:begin",
+        "send=emails.smtp:send_final_dot",
+        "send=emails.smtp:read_answer",
         "send=django.core.mail.backends.smtp:EmailBackend.send_messages",
     ]
 )
@@ -92,7 +90,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def wait_for_issue(*, sink: h.SmtpSink, timeout: float, poll: float = 0.5, count_every: float = 5.0) -> dict:
+def wait_for_issue(*, sink: h.SinkProcess, timeout: float, poll: float = 0.5, count_every: float = 5.0) -> dict:
     """Wait until the issue's deliveries are all settled (none queued or sending).
 
     The sink is asked every ``poll`` seconds (cheap); the deliveries are counted (a GROUP
@@ -119,7 +117,7 @@ def wait_for_issue(*, sink: h.SmtpSink, timeout: float, poll: float = 0.5, count
         time.sleep(poll)
 
 
-def raw_baseline(sink: h.SmtpSink, message: bytes, recipients: list[str]) -> float:
+def raw_baseline(sink: h.SinkProcess, message: bytes, recipients: list[str]) -> float:
     """Seconds to send ``message`` once to each recipient with plain smtplib over one connection."""
     sender = "digest@127.0.0.1"
     started = time.perf_counter()
@@ -137,9 +135,10 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
 
     from bench import datagen
     from bench.vocabulary import HEAD_TOPICS, all_long_tail_topics
+    from digests.matching import rank_for_subscribers
     from ranking import index as paper_index
-    from ranking import rank_for_subscribers
-    from subscriptions.models import Subscriber, Topic
+    from ranking.api import forget_topic_embeddings
+    from subscriptions.models import Subscriber
 
     pool = all_long_tail_topics()
     random.Random(seed).shuffle(pool)
@@ -147,7 +146,7 @@ def measure_ranking(*, topics: int, now, seed: int) -> dict:
     datagen.create_subscribers(
         len(queries), now=now, prefix="rank", status="paused", topics=lambda _rng, i: [queries[i]]
     )
-    Topic.objects.filter(query__in=queries).update(embedding=None)
+    forget_topic_embeddings(queries)
     datagen.analyze(vacuum=True)
     semantic = _semantic()
     if semantic is not None:
@@ -190,7 +189,7 @@ def run(args) -> dict:
     with h.run_directory("pipeline") as workdir:
         database = h.ScratchDatabase("pipeline")
         redis_server = h.PrivateRedis(workdir)
-        sink = h.SmtpSink(workdir, pipelining=not args.sink_without_pipelining)
+        sink = h.smtp_sink(workdir, pipelining=not args.sink_without_pipelining)
         try:
             database.create()
             redis_server.start()

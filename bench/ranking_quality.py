@@ -68,7 +68,7 @@ def setup_django(scratch: Path, *, lexical_only: bool) -> None:
 
 def import_papers(path: Path) -> int:
     """Import the page the way production does (``papers.services.import_source``, which
-    also stores each paper's embedding through ``ranking.embed_papers``)."""
+    also stores each paper's embedding: the ranking receives ``papers_stored``)."""
     from papers import services
 
     result = services.import_source(str(path), fmt="text")
@@ -130,7 +130,7 @@ def recall_at_k(ranked: list[str], judged: dict[str, int]) -> float:
 
 
 def ours(query: str) -> list[str]:
-    from ranking import rank_topics
+    from ranking.api import rank_topics
 
     return [r.paper.title for r in rank_topics([query], limit=K)]
 

@@ -3,8 +3,9 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from digests import services
+from digests import dispatch, tasks
 from digests.models import Delivery, Issue
+from subscriptions import suppression
 
 Status = Delivery.Status
 
@@ -45,7 +46,7 @@ class IssueAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry failed deliveries of the selected issues")
     def retry_failed_deliveries(self, request, queryset):
-        total = sum(services.retry_failed(issue) for issue in queryset)
+        total = sum(dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries) for issue in queryset)
         self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
 
 
@@ -68,18 +69,20 @@ class DeliveryAdmin(admin.ModelAdmin):
     def retry_selected_failed(self, request, queryset):
         selected = list(queryset.filter(status=Status.FAILED).values_list("id", flat=True))
         issues = Issue.objects.filter(deliveries__id__in=selected).distinct()
-        total = sum(services.retry_failed(issue, delivery_ids=selected) for issue in issues)
+        total = sum(
+            dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries, delivery_ids=selected) for issue in issues
+        )
         self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
 
     @admin.action(description="Suppress the addresses of the selected deliveries")
     def suppress_addresses(self, request, queryset):
         emails = set(queryset.values_list("subscriber__email", flat=True))
         who = request.user.get_username()
-        total = sum(services.suppress_address(email, reason=f"suppressed by {who}") for email in emails)
+        total = sum(suppression.suppress_address(email, reason=f"suppressed by {who}") for email in emails)
         self.message_user(request, f"{total} addresses suppressed.", messages.SUCCESS)
 
     @admin.action(description="Restore the addresses of the selected deliveries")
     def restore_addresses(self, request, queryset):
         emails = set(queryset.values_list("subscriber__email", flat=True))
-        total = sum(services.restore_address(email) for email in emails)
+        total = sum(suppression.restore_address(email) for email in emails)
         self.message_user(request, f"{total} addresses restored.", messages.SUCCESS)

@@ -7,7 +7,7 @@ Mounted before ``admin.site.urls``. ``admin_view`` makes every view staff-only
 from django.contrib import admin
 from django.urls import path
 
-from digests import dashboard
+from digests.dashboard import views as dashboard
 
 app_name = "dashboard"
 

@@ -6,4 +6,4 @@ class DigestsConfig(AppConfig):
     verbose_name = "Digests"
 
     def ready(self):
-        from digests import signals  # noqa: F401  (connects the anymail tracking receiver)
+        from digests import receivers  # noqa: F401  (settles a suppressed address's queued copies)

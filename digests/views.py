@@ -4,26 +4,27 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from digests import services
+from digests import content
 from digests.models import Delivery
-from subscriptions.tokens import BadToken, read_token
+from subscriptions.links import read_webview_token
+from subscriptions.tokens import BadToken
 
 
 @require_GET
 def web_version(request, token):
     try:
-        payload = read_token("webview", token)
+        subscriber_id, delivery_id = read_webview_token(token)
     except BadToken:
         return _unavailable(request)
     delivery = (
         Delivery.objects.select_related("issue", "subscriber")
         .prefetch_related("subscriber__topics")
-        .filter(id=payload.get("d"), subscriber_id=payload.get("s"), status=Delivery.Status.SENT)
+        .filter(id=delivery_id, subscriber_id=subscriber_id, status=Delivery.Status.SENT)
         .first()
     )
     if delivery is None:
         return _unavailable(request)
-    response = HttpResponse(services.web_version(delivery))
+    response = HttpResponse(content.web_version(delivery))
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the URL is a capability: do not leak it
     return response

@@ -23,8 +23,8 @@ def _prepare_pool_process(**_):
     """Load the sentence model, and limit the process's compute threads.
 
     numpy's BLAS and PyTorch start a thread per core in every process; with a pool
-    process per core they spin against each other (ranking a batch took twice the CPU
-    with two BLAS threads than with one, for the same wall time). The environment covers
+    process per core they spin against each other (bench/README.md has the measurement).
+    The environment covers
     libraries loaded later; ``threadpool_limits`` the ones loaded already, the model's
     included. Every digest batch ranks with the model: load it (seconds) now, not inside
     the first batch's time limit.

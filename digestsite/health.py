@@ -8,6 +8,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from digestsite.celery import app
+
 
 def check_database() -> dict:
     started = time.monotonic()
@@ -23,8 +25,6 @@ def check_database() -> dict:
 def check_broker() -> dict:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"ok": True, "mode": "eager (tasks run in-process)"}
-    from digestsite.celery import app
-
     started = time.monotonic()
     try:
         with app.connection_for_write() as conn:

@@ -150,7 +150,7 @@ _email = env_email("EMAIL_URL")
 if _email:
     globals().update(_email)
 else:
-    EMAIL_BACKEND = "digestsite.mail.OutboxBackend"
+    EMAIL_BACKEND = "emails.outbox.OutboxBackend"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Paper Digest <digest@{_site.hostname}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -8,7 +8,7 @@ urlpatterns = [
     path("admin/", include("digests.admin_urls")),
     path("admin/", admin.site.urls),
     path("d/", include("digests.urls")),
-    path("f/", include("ranking.urls")),
+    path("f/", include("subscriptions.feedback_urls")),
     path("papers/", include("papers.urls")),
     path("anymail/", include("anymail.urls")),  # provider bounce/complaint webhooks (digests.signals)
     path("", include("subscriptions.urls")),

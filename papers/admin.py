@@ -21,7 +21,7 @@ class PaperAdmin(admin.ModelAdmin):
     search_fields = ("title", "authors", "key", "arxiv_id", "doi")
     date_hierarchy = "first_seen_at"
     ordering = ("-first_seen_at", "-upvotes")
-    readonly_fields = ("first_seen_at", "updated_at", "embedding_model", "link")
+    readonly_fields = ("first_seen_at", "updated_at", "link")
     list_per_page = 50
     show_full_result_count = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

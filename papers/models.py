@@ -6,6 +6,10 @@ from django.utils import timezone
 from papers.importers.normalise import title_key
 
 
+def is_web_link(url: str) -> bool:
+    return (url or "").lower().startswith(("https://", "http://"))
+
+
 class Paper(models.Model):
     """One paper, whatever feed it came from.
 
@@ -17,9 +21,18 @@ class Paper(models.Model):
 
     key = models.CharField(max_length=80, unique=True)
     arxiv_id = models.CharField(max_length=32, blank=True, db_index=True)
-    doi = models.CharField(max_length=200, blank=True, db_index=True, help_text="Lower-cased DOI.")
+    # Database defaults too: bulk loaders that write rows with SQL (bench/) need not know them.
+    doi = models.CharField(
+        max_length=200, blank=True, default="", db_default="", db_index=True, help_text="Lower-cased DOI."
+    )
     title_key = models.CharField(
-        max_length=40, blank=True, db_index=True, editable=False, help_text="``title:<hash>`` of the normalised title."
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        db_index=True,
+        editable=False,
+        help_text="``title:<hash>`` of the normalised title.",
     )
     title = models.TextField()
     abstract = models.TextField(blank=True)
@@ -38,9 +51,6 @@ class Paper(models.Model):
     page_url = models.URLField(max_length=500, blank=True, help_text="The paper page it came from.")
     thumbnail_url = models.URLField(max_length=500, blank=True)
     source = models.CharField(max_length=40, blank=True, help_text="Format it was imported from.")
-    # float32 sentence embedding of title + abstract, computed once at import.
-    embedding = models.BinaryField(null=True, blank=True, editable=False)
-    embedding_model = models.CharField(max_length=80, blank=True, editable=False)
 
     class Meta:
         ordering = ["-first_seen_at", "-upvotes"]
@@ -65,8 +75,12 @@ class Paper(models.Model):
     @property
     def url(self) -> str:
         """Where a reader should land: the paper page, else the abstract page or PDF,
-        else our own page for the paper (papers imported without links)."""
-        return self.page_url or self.abs_url or self.pdf_url or settings.SITE_URL + self.get_absolute_url()
+        else our own page for the paper. Only http(s) links: an imported ``javascript:``
+        URL never reaches a page or a mailbox."""
+        for link in (self.page_url, self.abs_url, self.pdf_url):
+            if is_web_link(link):
+                return link
+        return settings.SITE_URL + self.get_absolute_url()
 
 
 class ImportRun(models.Model):
@@ -85,7 +99,9 @@ class ImportRun(models.Model):
     created = models.IntegerField(default=0)
     updated = models.IntegerField(default=0)
     unchanged = models.IntegerField(default=0)
-    skipped = models.IntegerField(default=0, help_text="Entries without a title, and replacements of unknown papers.")
+    skipped = models.IntegerField(
+        default=0, db_default=0, help_text="Entries without a title, and replacements of unknown papers."
+    )
     error = models.TextField(blank=True)
 
     class Meta:

@@ -18,10 +18,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-import ranking
 from papers.importers.base import PaperRecord
 from papers.importers.normalise import CleanPaper, normalise_record, paper_key
 from papers.models import Paper
+from papers.signals import papers_stored
 
 CHUNK_SIZE = 500
 # Fields an import may change on an existing paper (empty incoming values never erase).
@@ -60,10 +60,10 @@ def upsert_papers(
 
     ``source`` is the format name stored on new papers; ``skipped`` counts entries the
     parser already left out. Upvotes and comment counts follow the latest import; the
-    first-seen date is set on creation only. New and changed papers go to
-    ``ranking.embed_papers`` before the transaction commits. ``progress``, given the
-    number of papers, returns a tqdm-like bar (``update(n)``, ``close()``). Raises
-    BadInput when a record cannot be stored (then nothing is written).
+    first-seen date is set on creation only. New and changed papers are announced
+    (``papers_stored``, the ranking embeds them) before the transaction commits.
+    ``progress``, given the number of papers, returns a tqdm-like bar (``update(n)``,
+    ``close()``). Raises BadInput when a record cannot be stored (then nothing is written).
     """
     papers = merge_batch(
         record if isinstance(record, CleanPaper) else normalise_record(record, base_url=base_url) for record in records
@@ -173,7 +173,7 @@ def _upsert(papers: list[CleanPaper], *, source: str, progress) -> ImportResult:
                 if bar is not None:
                     bar.update(len(chunk))
             if created or changed:
-                ranking.embed_papers(created + changed)
+                papers_stored.send(sender=Paper, papers=created + changed)
     finally:
         if bar is not None:
             bar.close()

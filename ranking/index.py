@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 
-from ranking import semantic
+from ranking import semantic, store
 from ranking.lexical import LexicalIndex, stem_sequence, words
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class PaperIndex:
         return found
 
     def papers(self, ids) -> dict[int, object]:
-        """``Paper`` objects (without their embedding) for these ids of this index.
+        """``Paper`` objects for these ids of this index.
 
         Each is loaded once per index: the batches of an issue show the same few hundred
         papers to thousands of readers. The index's fingerprint changes with any change
@@ -86,7 +86,7 @@ class PaperIndex:
 
         missing = [i for i in ids if i not in self.shown]
         if missing:
-            loaded = Paper.objects.defer("embedding").in_bulk(missing)
+            loaded = Paper.objects.in_bulk(missing)
             with _cache_lock:
                 self.shown.update(loaded)
         found = {i: self.shown[i] for i in ids if i in self.shown}
@@ -155,8 +155,8 @@ def get_index(since=None) -> PaperIndex:
     """The index of the papers first seen at or after ``since`` (all papers if None).
 
     Queries: one aggregate for the fingerprint (how many papers, the newest id, the
-    latest update, how many have embeddings, the upvote total); on a cache miss one
-    to load the papers (and one to store embeddings of papers that lack them); when
+    latest update, how many have embeddings, the upvote total); on a cache miss two
+    to load the papers and their embeddings (and more to embed papers that lack one); when
     only upvotes moved (an update that did not touch ``updated_at``), one to read them.
     """
     since = floor_to_hour(since)
@@ -165,7 +165,7 @@ def get_index(since=None) -> PaperIndex:
         count=Count("id"),
         last_id=Max("id"),
         last_update=Max("updated_at"),
-        embedded=Count("id", filter=~Q(embedding_model="")),
+        embedded=Count("embedding"),
         votes=Sum("upvotes"),
     )
     key = (
@@ -194,31 +194,26 @@ def get_index(since=None) -> PaperIndex:
 
 def build_index(since=None, *, use_semantic: bool) -> PaperIndex:
     fields = ["id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes"]
-    if use_semantic:
-        fields += ["embedding", "embedding_model"]
     papers = list(paper_queryset(since).order_by("id").only(*fields))
-    return index_papers(papers, use_semantic=use_semantic)
+    vectors = store.vectors_of(paper_queryset(since)) if use_semantic else None
+    return index_papers(papers, vectors)
 
 
-def index_papers(papers, *, use_semantic: bool) -> PaperIndex:
-    """Index a list of ``Paper`` objects (those missing an embedding get one, stored)."""
+def index_papers(papers, vectors: dict[int, np.ndarray] | None) -> PaperIndex:
+    """Index a list of ``Paper`` objects with their stored embeddings (``vectors``, None
+    when ranking is lexical); papers missing one get it now, stored."""
     titles = [p.title for p in papers]
     abstracts = [p.abstract or "" for p in papers]
     embeddings = None
-    if use_semantic:
-        embeddings = np.zeros((len(papers), semantic.DIMENSIONS), dtype=np.float32)
-        missing = []
-        for row, paper in enumerate(papers):
-            vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
-            if vector is None:
-                missing.append(row)
-            else:
-                embeddings[row] = vector
+    if vectors is not None:
+        missing = [p for p in papers if p.id not in vectors]
         if missing:
             log.info("embedding %d papers that have no stored embedding", len(missing))
-            semantic.embed_papers([papers[row] for row in missing])
-            for row in missing:
-                embeddings[row] = semantic.from_bytes(papers[row].embedding)
+            store.embed_papers(missing)
+            vectors = {**vectors, **store.paper_vectors([p.id for p in missing])}
+        embeddings = np.zeros((len(papers), semantic.DIMENSIONS), dtype=np.float32)
+        for row, paper in enumerate(papers):
+            embeddings[row] = vectors[paper.id]
     authors = [[str(a) for a in (p.authors or [])] for p in papers]
     return PaperIndex(
         ids=np.array([p.id for p in papers], dtype=np.int64),

@@ -16,7 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ranking import fusion, semantic
+from papers.models import Paper
+from ranking import fusion, semantic, store
 from ranking.fusion import (
     FusionConfig,
     floor_for,
@@ -57,11 +58,11 @@ class RankedPaper:
 
 @dataclass(frozen=True)
 class TopicRef:
-    """A topic to rank: its query text, and for stored topics its id and embedding."""
+    """A topic to rank: its query text, and for a followed topic the caller's id for it
+    (given back on each ``RankedPaper``; its embedding is kept in ranking's store)."""
 
     query: str
     id: int | None = None
-    embedding: bytes | None = None
 
 
 @dataclass
@@ -101,44 +102,24 @@ def as_datetime(since):
 
 
 def topic_vectors(refs: list[TopicRef], queries: list[ParsedQuery]) -> np.ndarray:
-    """Embeddings of the topics: stored ones as they are, the rest computed (cached in
-    this process, and stored on their Topic row with one query)."""
+    """Embeddings of the topics. Followed topics (those with an ``id``) are looked up in
+    ranking's store first, and what has to be computed for them is stored; the others
+    (a preview's words) come from the caches or the model and are never stored."""
+    texts = [query.free_text for query in queries]
+    followed = {query.free_text for ref, query in zip(refs, queries, strict=True) if ref.id is not None}
+    followed.discard("")
+    known = store.stored_query_vectors(followed)
+    for text, vector in known.items():
+        semantic.remember_query(text, vector)
+    wanted = [text for text in dict.fromkeys(texts) if text and text not in known]
+    if wanted:
+        known.update(zip(wanted, semantic.embed_queries(wanted), strict=True))
+        store.store_query_vectors({text: known[text] for text in wanted if text in followed})
     vectors = np.zeros((len(refs), semantic.DIMENSIONS), dtype=np.float32)
-    to_compute: list[int] = []
-    for row, (ref, query) in enumerate(zip(refs, queries, strict=True)):
-        if not query.free_text:
-            continue
-        stored = semantic.from_bytes(ref.embedding)
-        if stored is not None:
-            vectors[row] = stored
-            semantic.remember_query(query.free_text, stored)
-        else:
-            to_compute.append(row)
-    if to_compute:
-        computed = semantic.embed_queries([queries[row].free_text for row in to_compute])
-        vectors[to_compute] = computed
-        _store_topic_embeddings([(refs[row].id, computed[i]) for i, row in enumerate(to_compute) if refs[row].id])
+    for row, text in enumerate(texts):
+        if text:
+            vectors[row] = known[text]
     return vectors
-
-
-def _store_topic_embeddings(pairs) -> None:
-    """One UPDATE per topic, sent together (psycopg pipelines ``executemany``): a third of
-    the time of ``bulk_update``, whose CASE over a hundred 1.5 KB values PostgreSQL must
-    parse as one statement.
-
-    A pipeline is one transaction, and two workers ranking batches that share new topics
-    store the same rows at once: in ascending id order, as here, one waits for the other;
-    in any other order they can deadlock (seen in CI, where it cost a batch)."""
-    if not pairs:
-        return
-    from django.db import connection
-
-    from subscriptions.models import Topic
-
-    table = connection.ops.quote_name(Topic._meta.db_table)
-    rows = [(semantic.to_bytes(vector), topic_id) for topic_id, vector in sorted(pairs, key=lambda pair: pair[0])]
-    with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET embedding = %s WHERE id = %s", rows)  # noqa: S608 (our table's name)
 
 
 def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig | None = None) -> TopicScores:
@@ -150,11 +131,11 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     """
     config = config or fusion.DEFAULT
     if not refs:
-        return _score_topics(index, refs, config)
+        return compute_topic_scores(index, refs, config)
     known = index.known_topic_scores([(config, ref.query) for ref in refs])
     missing = list({ref.query: ref for ref in refs if (config, ref.query) not in known}.values())
     if missing:
-        fresh = _score_topics(index, missing, config)
+        fresh = compute_topic_scores(index, missing, config)
         for row, ref in enumerate(missing):  # copies: a kept row must not hold the whole matrix
             semantic_row = fresh.semantic[row].copy() if fresh.semantic is not None else None
             known[(config, ref.query)] = (fresh.lexical[row].copy(), semantic_row, fresh.relevance[row].copy())
@@ -169,7 +150,8 @@ def score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig |
     )
 
 
-def _score_topics(index: PaperIndex, refs: list[TopicRef], config: FusionConfig) -> TopicScores:
+def compute_topic_scores(index: PaperIndex, refs: list[TopicRef], config: FusionConfig) -> TopicScores:
+    """Every topic against every paper, computed now (``score_topics`` keeps the rows)."""
     queries = [parsed(ref.query) for ref in refs]
     lexical = index.lexical.scores([list(q.terms) for q in queries])
     cosine = None
@@ -371,22 +353,20 @@ class _FeedbackSimilarity:
         outside = [i for i in ids if i not in index.row_of]
         loaded = {}
         if outside:
-            from papers.models import Paper
-
-            fields = ["id", "title", "abstract", "embedding", "embedding_model"]
-            loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only(*fields)}
+            loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only("id", "title", "abstract")}
         for paper_id, col in self.column_of.items():
             row = index.row_of.get(paper_id)
             self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
         if semantic_on:
             vectors = np.zeros((len(ids), semantic.DIMENSIONS), dtype=np.float32)
+            stored = store.paper_vectors(loaded) if loaded else {}
             for paper_id, col in self.column_of.items():
                 row = index.row_of.get(paper_id)
                 if row is not None:
                     vectors[col] = index.embeddings[row]
                 elif paper_id in loaded:
                     paper = loaded[paper_id]
-                    vector = semantic.from_bytes(paper.embedding) if semantic.is_current(paper) else None
+                    vector = stored.get(paper_id)
                     if vector is None:
                         vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
                     vectors[col] = vector

@@ -5,10 +5,10 @@ and is loaded from that package's folder with the Hugging Face hub switched off,
 nothing is ever downloaded. It is optional: without it ``is_available()`` is False,
 ranking is lexical alone, and that is logged once per process.
 
-Paper embeddings are computed once (at import, see ``embed_papers``) and stored in
-``Paper.embedding``; topic embeddings are stored in ``Topic.embedding``, and ad-hoc
-queries (signup preview, operator tool) are cached in this process and in Django's
-cache (Redis in production), keyed by model and text, so a topic typed by anyone is
+Paper embeddings are computed once (at import) and followed topics' when they are
+made, and kept in ranking's store (``ranking.store``); ad-hoc queries (signup
+preview, operator tool) are cached in this process and in Django's cache (Redis in
+production), keyed by model and text, so a topic typed by anyone is
 encoded once for every web and worker process. At most ``ENCODE_CONCURRENCY`` encodes
 run at once per process: the model takes a core while it runs, and a web process's
 other threads (pages) must not queue behind a pile of them.
@@ -161,18 +161,6 @@ def embed_paper_texts(titles: list[str], abstracts: list[str]) -> np.ndarray:
     return mixed.astype(np.float32)
 
 
-def model_tag(title: str, abstract: str) -> str:
-    """What ``Paper.embedding_model`` records: the model and a short hash of the text it
-    embedded, so a re-import that changes only upvotes does not embed the paper again."""
-    digest = hashlib.blake2b(f"{title}\n{abstract}".encode(), digest_size=6).hexdigest()
-    return f"{MODEL_NAME}#{digest}"
-
-
-def is_current(paper) -> bool:
-    """The stored embedding was made by this model (whatever text it came from)."""
-    return bool(paper.embedding) and (paper.embedding_model or "").split("#")[0] == MODEL_NAME
-
-
 def to_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
@@ -231,30 +219,3 @@ def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
 
 def _shared_set(vectors: dict[str, np.ndarray]) -> None:
     shared_cache.set_many({_shared_key(t): to_bytes(v) for t, v in vectors.items()}, SHARED_CACHE_SECONDS)
-
-
-def embed_papers(papers) -> int:
-    """Compute and store the embeddings of ``papers`` (new or changed ``Paper`` objects).
-
-    Called by the importers inside their transaction, so a paper and its embedding are
-    stored together. Papers whose title and abstract are what their stored embedding was
-    made from are skipped. Saved papers are written with one ``bulk_update``; unsaved ones
-    only get the attributes set (the caller's save stores them). Returns how many were
-    embedded; 0 and one log line when the semantic extra is missing.
-    """
-    papers = list(papers)
-    if not papers or not is_available():
-        return 0
-    from papers.models import Paper
-
-    papers = [p for p in papers if not (p.embedding and p.embedding_model == model_tag(p.title, p.abstract or ""))]
-    if not papers:
-        return 0
-    vectors = embed_paper_texts([p.title for p in papers], [p.abstract or "" for p in papers])
-    for paper, vector in zip(papers, vectors, strict=True):
-        paper.embedding = to_bytes(vector)
-        paper.embedding_model = model_tag(paper.title, paper.abstract or "")
-    saved = [p for p in papers if p.pk is not None]
-    if saved:
-        Paper.objects.bulk_update(saved, ["embedding", "embedding_model"], batch_size=500)
-    return len(papers)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from subscriptions import services
+from subscriptions import notices, services
 from subscriptions.models import Feedback, Subscriber, Subscription, Topic
 
 
@@ -83,7 +83,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Sends")
     def schedule(self, obj):
-        return services.describe_schedule(obj)
+        return notices.describe_schedule(obj)
 
 
 @admin.register(Topic)

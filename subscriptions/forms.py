@@ -3,10 +3,10 @@ and show every bad value back next to its field."""
 
 from django import forms
 
-from subscriptions import services
+from subscriptions import notices, services
 from subscriptions.models import Subscriber
 
-WEEKDAY_CHOICES = list(enumerate(services.WEEKDAYS))
+WEEKDAY_CHOICES = list(enumerate(notices.WEEKDAYS))
 HOUR_CHOICES = [(hour, f"{hour:02d}:00") for hour in range(24)]
 
 
@@ -24,7 +24,7 @@ class PreferencesFields(forms.Form):
         label="Authors you follow (optional)",
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
         required=False,
-        max_length=services.MAX_AUTHORS * (services.AUTHOR_MAX_LENGTH + 2) * 2,
+        max_length=services.MAX_FOLLOWED_AUTHORS * (services.AUTHOR_MAX_LENGTH + 2) * 2,
         help_text="One per line or separated by commas.",
     )
     frequency = forms.ChoiceField(
@@ -65,8 +65,8 @@ class PreferencesFields(forms.Form):
 
     def clean_authors(self):
         authors = services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))
-        if len(authors) > services.MAX_AUTHORS:
-            raise forms.ValidationError(f"Follow at most {services.MAX_AUTHORS} authors.")
+        if len(authors) > services.MAX_FOLLOWED_AUTHORS:
+            raise forms.ValidationError(f"Follow at most {services.MAX_FOLLOWED_AUTHORS} authors.")
         return authors
 
     def clean_timezone(self):
@@ -119,5 +119,5 @@ class PreviewForm(forms.Form):
 
     def clean_authors(self):
         return services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))[
-            : services.MAX_AUTHORS
+            : services.MAX_FOLLOWED_AUTHORS
         ]

@@ -10,8 +10,6 @@ class Topic(models.Model):
 
     query = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
-    # Cached float32 sentence embedding of the query (semantic ranking).
-    embedding = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["query"]

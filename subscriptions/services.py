@@ -6,21 +6,17 @@ their transactions, and send mail only after the transaction commits.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import threading
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone as dj_timezone
 
-from digestsite import cache as shared_cache
+from ranking import tasks as ranking_tasks
+from ranking.api import forget_topic_embeddings
+from subscriptions import tasks
 from subscriptions.models import Subscriber, Subscription, Topic
 
 logger = logging.getLogger(__name__)
@@ -29,9 +25,7 @@ TOPIC_MAX_LENGTH = 200
 AUTHOR_MAX_LENGTH = 100
 MAX_TOPICS = 20
 DEFAULT_SEND_HOUR = 8  # local time: mail arrives with the morning coffee
-MAX_AUTHORS = 20
-PREVIEW_DAYS = 7
-PREVIEW_LIMIT = 10
+MAX_FOLLOWED_AUTHORS = 20
 
 # Typographic quotes and dashes that phones and word processors put in for the plain
 # ones the query syntax uses ("exact phrase", -excluded).
@@ -134,7 +128,7 @@ def _set_topics(subscriber: Subscriber, queries: list[str]) -> None:
     if missing:
         Topic.objects.bulk_create([Topic(query=q) for q in missing], ignore_conflicts=True)
         existing = {t.query: t for t in Topic.objects.filter(query__in=queries)}
-        _embed_after_commit([existing[q].id for q in missing])
+        _embed_after_commit(missing)
     wanted_ids = {existing[q].id for q in queries}
     current_ids = set(Subscription.objects.filter(subscriber=subscriber).values_list("topic_id", flat=True))
     if current_ids - wanted_ids:
@@ -147,21 +141,20 @@ def _set_topics(subscriber: Subscriber, queries: list[str]) -> None:
     _delete_orphan_topics(current_ids - wanted_ids)
 
 
-def _embed_after_commit(topic_ids: list[int]) -> None:
+def _embed_after_commit(queries: list[str]) -> None:
     """New topics get their embeddings from a worker, so that the issue's ranking finds
     them stored; if this fails, ranking computes them when it needs them."""
-    from digests import tasks
-
-    def enqueue():
-        tasks.embed_topics.delay(topic_ids)
-
-    transaction.on_commit(enqueue, robust=True)
+    transaction.on_commit(lambda: ranking_tasks.store_topic_embeddings.delay(queries), robust=True)
 
 
 def _delete_orphan_topics(topic_ids) -> None:
-    """A topic nobody follows any more is someone's words: do not keep it."""
+    """A topic nobody follows any more is someone's words: do not keep it (nor what the
+    ranking stored for it)."""
     if topic_ids:
-        Topic.objects.filter(id__in=topic_ids).annotate(n=Count("subscriptions")).filter(n=0).delete()
+        orphans = Topic.objects.filter(id__in=topic_ids).annotate(n=Count("subscriptions")).filter(n=0)
+        queries = list(orphans.values_list("query", flat=True))
+        orphans.delete()
+        forget_topic_embeddings(queries)
 
 
 def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -> None:
@@ -177,8 +170,8 @@ def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tu
     names = clean_authors(authors)
     if not queries and not names:
         raise ValueError("follow at least one topic or author")
-    if len(queries) > MAX_TOPICS or len(names) > MAX_AUTHORS:
-        raise ValueError(f"at most {MAX_TOPICS} topics and {MAX_AUTHORS} authors")
+    if len(queries) > MAX_TOPICS or len(names) > MAX_FOLLOWED_AUTHORS:
+        raise ValueError(f"at most {MAX_TOPICS} topics and {MAX_FOLLOWED_AUTHORS} authors")
     if frequency not in Subscriber.Frequency.values:
         raise ValueError(f"unknown frequency {frequency!r}")
     if not 0 <= int(weekday) <= 6:
@@ -204,8 +197,6 @@ def subscribe(
 
     Returns a ``SignupOutcome`` value; callers show the same page either way.
     """
-    from subscriptions import tasks
-
     email = email.strip().lower()
     when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
     queries, names = _validate(topics=topics, authors=authors, **when)
@@ -240,8 +231,6 @@ def _after_commit(task, subscriber_id: int) -> None:
 
 def resend_confirmation(subscriber: Subscriber) -> bool:
     """Send a fresh confirmation link to a subscriber still pending; False if not pending."""
-    from subscriptions import tasks
-
     with transaction.atomic():
         updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PENDING).update(
             confirmation_sent_at=dj_timezone.now()
@@ -306,13 +295,20 @@ def resume(subscriber: Subscriber) -> bool:
 
 def unsubscribe(subscriber: Subscriber) -> bool:
     """Stop all mail at once. Idempotent; False when already unsubscribed."""
-    updated = (
-        Subscriber.objects.filter(id=subscriber.id)
-        .exclude(status=Subscriber.Status.UNSUBSCRIBED)
-        .update(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=dj_timezone.now())
-    )
+    updated = _unsubscribe(Subscriber.objects.filter(id=subscriber.id))
     subscriber.refresh_from_db()
     return bool(updated)
+
+
+def unsubscribe_address(email: str) -> bool:
+    """The same, for an address (a provider's unsubscribe event)."""
+    return bool(_unsubscribe(Subscriber.objects.filter(email=(email or "").strip().lower())))
+
+
+def _unsubscribe(subscribers) -> int:
+    return subscribers.exclude(status=Subscriber.Status.UNSUBSCRIBED).update(
+        status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=dj_timezone.now()
+    )
 
 
 def delete_subscriber_data(subscriber: Subscriber) -> None:
@@ -323,151 +319,3 @@ def delete_subscriber_data(subscriber: Subscriber) -> None:
         Subscriber.objects.filter(id=subscriber.id).delete()
         _delete_orphan_topics(topic_ids)
     logger.info("subscriber data deleted", extra={"subscriber_id": subscriber.id})
-
-
-# ---------------------------------------------------------------------------
-# Emails (called by subscriptions.tasks)
-
-
-def send_confirmation_email(subscriber: Subscriber) -> None:
-    from digests import emails
-    from subscriptions.links import confirm_url
-
-    rendered = emails.render(
-        "confirm",
-        {
-            "confirm_url": confirm_url(subscriber),
-            "topics": [t.query for t in subscriber.topics.all()],
-            "authors": subscriber.authors,
-            "schedule": describe_schedule(subscriber),
-            "expires_days": 7,
-        },
-    )
-    emails.build_message(rendered, to=subscriber.email).send()
-
-
-def send_manage_email(subscriber: Subscriber) -> None:
-    from digests import emails
-    from subscriptions.links import preferences_url, unsubscribe_url
-
-    rendered = emails.render(
-        "manage",
-        {
-            "preferences_url": preferences_url(subscriber),
-            "unsubscribe_url": unsubscribe_url(subscriber),
-            "topics": [t.query for t in subscriber.topics.all()],
-            "authors": subscriber.authors,
-            "schedule": describe_schedule(subscriber),
-            "paused": subscriber.status == Subscriber.Status.PAUSED,
-        },
-    )
-    emails.build_message(rendered, to=subscriber.email).send()
-
-
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-def describe_schedule(subscriber: Subscriber) -> str:
-    """ "every Monday morning (Europe/Berlin)" — for emails and pages."""
-    when = (
-        "every day" if subscriber.frequency == Subscriber.Frequency.DAILY else f"every {WEEKDAYS[subscriber.weekday]}"
-    )
-    return f"{when} around {subscriber.send_hour:02d}:00 ({subscriber.timezone})"
-
-
-# ---------------------------------------------------------------------------
-# Preview
-
-
-@dataclass(frozen=True)
-class PreviewPaper:
-    title: str
-    url: str
-    why: str
-
-
-def _safe_url(url: str) -> str:
-    """Only web links go into a page's href."""
-    return url if url.lower().startswith(("https://", "http://")) else ""
-
-
-class PreviewBusy(Exception):
-    """No preview slot came free within ``PREVIEW_WAIT_SECONDS``: this process is ranking
-    another preview and others were waiting before this one."""
-
-
-# One preview ranks at a time per process. Ranking is CPU work under the GIL (and a new
-# topic's encoding takes a core): more at once would not finish sooner, they would take
-# the processor from the pages served by the other threads.
-PREVIEW_CONCURRENCY = 1
-_preview_slots = threading.BoundedSemaphore(PREVIEW_CONCURRENCY)
-
-
-def _week_start():
-    """Where "this week" starts, on the hour: the ranking's paper index is shared per
-    hour (``ranking.index.floor_to_hour``), so are the cached answers."""
-    from ranking.index import floor_to_hour
-
-    return floor_to_hour(dj_timezone.now() - timedelta(days=PREVIEW_DAYS))
-
-
-def _cache_key(kind: str, *parts) -> str:
-    digest = hashlib.blake2b(json.dumps(parts, ensure_ascii=False).encode(), digest_size=16).hexdigest()
-    return f"{kind}:v1:{digest}"
-
-
-def _papers(rows) -> list[PreviewPaper]:
-    return [PreviewPaper(*row) for row in rows]
-
-
-def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
-    """The papers these topics would bring this week, as the digest ranks them
-    (``ranking.rank_topics``, as for a new subscriber).
-
-    Answers are cached for ``PREVIEW_CACHE_SECONDS`` per normalised topic and author set
-    (and hour of the week's window), in Django's cache: Redis in production, so one
-    person's typing is ranked once for every web process. A miss waits at most
-    ``PREVIEW_WAIT_SECONDS`` for this process's preview slot, then raises ``PreviewBusy``.
-    """
-    from ranking import rank_topics
-
-    queries = clean_topics(topics)[:MAX_TOPICS]
-    names = clean_authors(authors)[:MAX_AUTHORS]
-    if not queries and not names:
-        return []
-    since = _week_start()
-    key = _cache_key("preview", queries, names, limit, since.isoformat())
-    rows = shared_cache.get(key)
-    if rows is not None:
-        return _papers(rows)
-    slots = _preview_slots
-    if not slots.acquire(timeout=settings.PREVIEW_WAIT_SECONDS):
-        raise PreviewBusy
-    try:
-        rows = shared_cache.get(key)  # the same words may have been ranked while this one waited
-        if rows is None:
-            ranked = rank_topics(queries, authors=names, since=since, limit=limit)
-            rows = [(r.paper.title, _safe_url(r.paper.url), r.why) for r in ranked]
-            shared_cache.set(key, rows, settings.PREVIEW_CACHE_SECONDS)
-    finally:
-        slots.release()
-    return _papers(rows)
-
-
-def trending_papers(*, limit=5) -> list[PreviewPaper]:
-    """This week's most upvoted papers: what the preview shows before any topic is typed.
-    The same for everyone, so cached for ``TRENDING_CACHE_SECONDS``."""
-    from papers.models import Paper
-
-    since = _week_start()
-    key = _cache_key("trending", limit, since.isoformat())
-    rows = shared_cache.get(key)
-    if rows is None:
-        papers = (
-            Paper.objects.filter(first_seen_at__gte=since)
-            .order_by("-upvotes", "-first_seen_at")
-            .only("title", "page_url", "abs_url", "pdf_url", "upvotes")[:limit]
-        )
-        rows = [(p.title, _safe_url(p.url), f"{p.upvotes} upvotes") for p in papers]
-        shared_cache.set(key, rows, settings.TRENDING_CACHE_SECONDS)
-    return _papers(rows)

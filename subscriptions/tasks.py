@@ -1,11 +1,11 @@
-"""Thin tasks: load the subscriber, call one service, retry only when the mail server
+"""Thin tasks: load the subscriber, send one email, retry only when the mail server
 is unreachable or answers with a temporary error."""
 
 import smtplib
 
 from celery import shared_task
 
-from subscriptions import services
+from subscriptions import notices
 from subscriptions.models import Subscriber
 
 TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
@@ -16,7 +16,7 @@ def send_confirmation_email(subscriber_id: int) -> str:
     subscriber = Subscriber.objects.filter(id=subscriber_id, status=Subscriber.Status.PENDING).first()
     if subscriber is None:
         return "not pending"
-    services.send_confirmation_email(subscriber)
+    notices.send_confirmation_email(subscriber)
     return "sent"
 
 
@@ -25,5 +25,5 @@ def send_manage_email(subscriber_id: int) -> str:
     subscriber = Subscriber.objects.filter(id=subscriber_id).first()
     if subscriber is None:
         return "gone"
-    services.send_manage_email(subscriber)
+    notices.send_manage_email(subscriber)
     return "sent"

@@ -26,7 +26,7 @@ class ExpiredToken(BadToken):
 
 def make_token(purpose: str, subscriber_id: int, **extra) -> str:
     """``signing.dumps`` with one signer per purpose: an issue signs a few links per reader,
-    and making the signer (settings, key) took a third of each. Payloads are a few numbers,
+    and making a signer (settings, key) each time would dominate signing. Payloads are a few numbers,
     too small for compression to shorten; ``read_token`` reads compressed tokens too."""
     return _signer(f"digest.{purpose}", settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS)).sign_object(
         {"s": subscriber_id, **extra}

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscriptions import services
+from subscriptions import links, notices, previews, services
 from subscriptions.forms import PreferencesFields, PreviewForm, SignupForm
 from subscriptions.models import Subscriber
 from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
@@ -41,13 +41,8 @@ def _timezone_options() -> str:
     return format_html_join("", '<option value="{}">', ((name,) for name in services.timezone_names()))
 
 
-def _rate(name: str, default: str) -> str:
-    """Rates are settings so an operator (or a test) can change them: ``"count/period"``."""
-    return getattr(settings, name, default)
-
-
-def _ip_limited(request, group: str, rate_setting: str, default: str) -> bool:
-    return is_ratelimited(request, group=group, key="ip", rate=_rate(rate_setting, default), increment=True)
+def _ip_limited(request, group: str, rate: str) -> bool:
+    return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
 
 
 def _address_limited(request, group: str, email: str) -> bool:
@@ -55,7 +50,7 @@ def _address_limited(request, group: str, email: str) -> bool:
         request,
         group=group,
         key=lambda _group, _request: email,
-        rate=_rate("SIGNUP_RATE_PER_ADDRESS", "3/h"),
+        rate=settings.SIGNUP_RATE_PER_ADDRESS,
         increment=True,
     )
 
@@ -90,7 +85,7 @@ def _signup_page(request, form, *, preview=None, preview_topics=None, preview_bu
         {
             "form": form,
             "suggested_topics": SUGGESTED_TOPICS,
-            "trending": services.trending_papers(),
+            "trending": previews.trending_papers(),
             "preview": preview,
             "preview_topics": preview_topics or [],
             "preview_busy": preview_busy,
@@ -109,7 +104,7 @@ def signup(request):
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
     if request.POST.get("action") == "preview":
-        if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+        if _ip_limited(request, "preview-ip", settings.PREVIEW_RATE_PER_IP):
             return _too_many(request)
         preview_form = PreviewForm(request.POST)
         preview_form.is_valid()
@@ -117,8 +112,8 @@ def signup(request):
         authors = preview_form.cleaned_data.get("authors", [])
         typed = {key: request.POST.get(key, "") for key in SignupForm.base_fields if key != "website"}
         try:
-            preview, status = services.preview_papers(topics, authors), 200
-        except services.PreviewBusy:
+            preview, status = previews.preview_papers(topics, authors), 200
+        except previews.PreviewBusy:
             preview, status = None, 503
         return _signup_page(
             request,
@@ -128,7 +123,7 @@ def signup(request):
             preview_busy=status == 503,
             status=status,
         )
-    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+    if _ip_limited(request, "signup-ip", settings.SIGNUP_RATE_PER_IP):
         return _too_many(request)
     form = SignupForm(request.POST)
     if not form.is_valid():
@@ -147,15 +142,15 @@ def _check_inbox(request, email: str) -> HttpResponse:
 @require_GET
 def preview_json(request):
     """The papers the typed topics would bring this week (the signup page's live preview)."""
-    if _ip_limited(request, "preview-ip", "PREVIEW_RATE_PER_IP", "120/m"):
+    if _ip_limited(request, "preview-ip", settings.PREVIEW_RATE_PER_IP):
         return JsonResponse({"error": "too many requests"}, status=429)
     form = PreviewForm(request.GET)
     if not form.is_valid():
         return JsonResponse({"error": "bad query", "fields": form.errors.get_json_data()}, status=400)
     topics, authors = form.cleaned_data["topics"], form.cleaned_data["authors"]
     try:
-        papers = services.preview_papers(topics, authors)
-    except services.PreviewBusy:
+        papers = previews.preview_papers(topics, authors)
+    except previews.PreviewBusy:
         # Shed load rather than queue without end: the page's script says so and the
         # next keystroke (or the button) asks again.
         return JsonResponse({"error": "busy"}, status=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
@@ -199,31 +194,25 @@ def confirm(request, token):
             show_signup_link=True,
         )
     if subscriber.status != Subscriber.Status.PENDING:
-        return redirect("subscriptions:preferences", token=_manage_token(subscriber))
+        return redirect("subscriptions:preferences", token=links.manage_token(subscriber))
     if request.method == "POST":
         services.confirm(subscriber)
-        return redirect(reverse("subscriptions:preferences", args=[_manage_token(subscriber)]) + "?welcome=1")
+        return redirect(reverse("subscriptions:preferences", args=[links.manage_token(subscriber)]) + "?welcome=1")
     return render(
         request,
         "subscriptions/confirm.html",
         {
             "subscriber": subscriber,
             "topics": subscriber.topics.all(),
-            "schedule": services.describe_schedule(subscriber),
+            "schedule": notices.describe_schedule(subscriber),
         },
     )
-
-
-def _manage_token(subscriber) -> str:
-    from subscriptions.tokens import make_token
-
-    return make_token("manage", subscriber.id)
 
 
 @require_http_methods(["POST"])
 def resend_confirmation(request, token):
     """The expired-link page's button: a new confirmation link, for a still-pending address."""
-    if _ip_limited(request, "signup-ip", "SIGNUP_RATE_PER_IP", "10/h"):
+    if _ip_limited(request, "signup-ip", settings.SIGNUP_RATE_PER_IP):
         return _too_many(request)
     try:
         payload = read_token("confirm", token)  # expired is fine here; tampered is not
@@ -281,13 +270,13 @@ def preferences(request, token):
                 "timezone": subscriber.timezone,
             }
         )
-    notices = {
+    messages = {
         "saved": "Your preferences are saved.",
         "paused": "Your digest is paused. Resume it whenever you like.",
         "resumed": "Your digest is on again.",
-        "welcome": "You're subscribed. Your first digest arrives " + services.describe_schedule(subscriber) + ".",
+        "welcome": "You're subscribed. Your first digest arrives " + notices.describe_schedule(subscriber) + ".",
     }
-    notice = next((text for key, text in notices.items() if key in request.GET), "")
+    notice = next((text for key, text in messages.items() if key in request.GET), "")
     return render(
         request,
         "subscriptions/preferences.html",
@@ -295,19 +284,13 @@ def preferences(request, token):
             "form": form,
             "subscriber": subscriber,
             "notice": notice,
-            "schedule": services.describe_schedule(subscriber),
-            "unsubscribe_url": reverse("subscriptions:unsubscribe", args=[_unsubscribe_token(subscriber)]),
+            "schedule": notices.describe_schedule(subscriber),
+            "unsubscribe_url": reverse("subscriptions:unsubscribe", args=[links.unsubscribe_token(subscriber)]),
             "timezone_options": _timezone_options(),
             "suggested_topics": SUGGESTED_TOPICS,
         },
         status=400 if form.is_bound else 200,
     )
-
-
-def _unsubscribe_token(subscriber) -> str:
-    from subscriptions.tokens import make_token
-
-    return make_token("unsubscribe", subscriber.id)
 
 
 def _back_to(token: str, notice: str):
@@ -340,7 +323,7 @@ def unsubscribe(request, token):
         request,
         "subscriptions/unsubscribed.html",
         {
-            "preferences_url": reverse("subscriptions:preferences", args=[_manage_token(subscriber)])
+            "preferences_url": reverse("subscriptions:preferences", args=[links.manage_token(subscriber)])
             if subscriber
             else ""
         },

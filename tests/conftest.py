@@ -12,6 +12,9 @@ import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Django DB + sync Playwright
 
+# The ranking corpus and its two modes serve the ranking, digests and subscriptions tests.
+pytest_plugins = ["tests.ranking_corpus"]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

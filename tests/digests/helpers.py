@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from django.core.mail import get_connection
 from django.utils import timezone
 
+from digests.models import Delivery, Issue
 from papers.models import Paper
 from subscriptions.models import Subscriber, Subscription, Topic
 
@@ -70,3 +72,12 @@ def make_subscriber(email: str, topics=("diffusion models",), **fields) -> Subsc
         topic, _ = Topic.objects.get_or_create(query=query)
         Subscription.objects.create(subscriber=subscriber, topic=topic)
     return subscriber
+
+
+def smtp(sink):
+    return get_connection("django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=sink.port, timeout=5)
+
+
+def queued_delivery(subscriber, issue=None, **fields) -> Delivery:
+    issue = issue or Issue.objects.get_or_create(frequency="weekly", period="2026-W49")[0]
+    return Delivery.objects.create(issue=issue, subscriber=subscriber, **fields)

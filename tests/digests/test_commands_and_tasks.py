@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from digests import services, tasks
+from digests import delivery, tasks
 from digests.models import Delivery, Issue
 from tests.digests.helpers import make_papers, make_subscriber
 
@@ -50,8 +50,8 @@ def test_deliver_task_leaves_transient_failures_queued_when_eager(monkeypatch):
     )
 
     def deferred(delivery_ids, **kwargs):
-        return services.BatchResult(retry=list(delivery_ids), retry_in=5.0)
+        return delivery.BatchResult(retry=list(delivery_ids), retry_in=5.0)
 
-    monkeypatch.setattr(services, "deliver_batch", deferred)
+    monkeypatch.setattr(delivery, "deliver_batch", deferred)
     assert tasks.deliver_batch.delay([row.id]).get()["retry"] == 1
     assert Delivery.objects.get(id=row.id).status == Delivery.Status.QUEUED  # the next dispatch rescues it

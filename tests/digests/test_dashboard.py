@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from digests import selectors
-from digests.dashboard import growth_chart, nice_scale, papers_chart
+from digests.dashboard import selectors
+from digests.dashboard.charts import growth_chart, nice_scale, papers_chart
 from tests.digests.dashboard_samples import NOW, SMALL_STATUSES, build_showcase, build_small
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache")]

@@ -5,15 +5,17 @@ import email.header
 import re
 import subprocess
 from email import policy
-from types import SimpleNamespace
 
 import dkim
 import pytest
 from bs4 import BeautifulSoup
 from django.core import mail
 
-from digests import emails, services
-from digests.services import DigestItem
+import emails
+from digests import content, delivery
+from digests.content import DigestItem
+from emails import messages, rendering
+from papers.models import Paper
 from tests.digests.helpers import make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -25,13 +27,13 @@ def paper(n: int, **fields):
     values = {
         "id": n,
         "title": f"A careful study of sparse attention number {n} for long-context language understanding",
-        "url": f"https://papers.example.org/papers/2611.{n:05d}",
+        "page_url": f"https://papers.example.org/papers/2611.{n:05d}",
         "authors": [f"Author Number{k} Longname" for k in range(12)],
         "upvotes": 100 + n,
         "abstract": "We study attention. " * 80,
     }
     values.update(fields)
-    return SimpleNamespace(**values)
+    return Paper(**values)
 
 
 def context(subscriber, papers, *, topics=("sparse attention", "speech recognition"), web="https://x.test/d/t/"):
@@ -39,7 +41,7 @@ def context(subscriber, papers, *, topics=("sparse attention", "speech recogniti
     for i, p in enumerate(papers):
         topic = topics[i % len(topics)]
         items.append(DigestItem(p, topic, f"{topic}: attention, sparse"))
-    return services.digest_context(subscriber=subscriber, frequency="weekly", period="2026-W48", items=items, web=web)
+    return content.digest_context(subscriber=subscriber, frequency="weekly", period="2026-W48", items=items, web=web)
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ def test_every_part_shows_the_trending_papers_flow(subscriber):
 def test_excerpt_is_two_or_three_lines_cut_at_a_word(subscriber):
     ctx = context(subscriber, [paper(1)])
     excerpt = ctx["topics"][0]["papers"][0].excerpt
-    assert 150 < len(excerpt) <= services.EXCERPT_CHARS and excerpt.endswith("attention.…")
+    assert 150 < len(excerpt) <= content.EXCERPT_CHARS and excerpt.endswith("attention.…")
 
 
 def test_text_part_is_built_from_the_context_and_reads_in_a_terminal(subscriber):
@@ -104,7 +106,9 @@ def test_twenty_paper_digest_stays_under_gmail_clipping(subscriber):
 
 
 def test_hostile_titles_are_escaped_in_html_and_harmless_elsewhere(subscriber):
-    evil = paper(1, title=HOSTILE + "\nBcc: victim@example.org", url="javascript:alert(1)", authors=["<b>Mallory</b>"])
+    evil = paper(
+        1, title=HOSTILE + "\nBcc: victim@example.org", page_url="javascript:alert(1)", authors=["<b>Mallory</b>"]
+    )
     ctx = context(subscriber, [evil], topics=("<i>topic</i>\r\nX-Injected: 1",))
     rendered = emails.render("digest", ctx)
     assert "<script>" not in rendered.html and "<img src=x" not in rendered.html and "<b>Mallory" not in rendered.html
@@ -129,14 +133,14 @@ def test_dark_mode_phone_and_images(subscriber):
 
 def test_mjml_is_compiled_once_per_process(subscriber, monkeypatch):
     calls = []
-    real = emails.mjml2html
-    monkeypatch.setattr(emails, "mjml2html", lambda source, **options: calls.append(1) or real(source, **options))
-    emails.compiled_html.cache_clear()
+    real = rendering.mjml2html
+    monkeypatch.setattr(rendering, "mjml2html", lambda source, **options: calls.append(1) or real(source, **options))
+    rendering.compiled_html.cache_clear()
     try:
         for n in range(3):
             emails.render("digest", context(subscriber, [paper(n + 1)]))
     finally:
-        emails.compiled_html.cache_clear()
+        rendering.compiled_html.cache_clear()
     assert calls == [1]
 
 
@@ -148,7 +152,7 @@ def test_sent_message_headers(subscriber, settings):
     settings.UNSUBSCRIBE_MAILTO = "unsubscribe@testserver"
     issue = Issue.objects.create(frequency="weekly", period="2026-W48")
     row = Delivery.objects.create(issue=issue, subscriber=make_subscriber("h@example.org", topics=["protein folding"]))
-    services.deliver_batch([row.id])
+    delivery.deliver_batch([row.id])
     message = email.message_from_bytes(mail.outbox[0].message().as_bytes(), policy=policy.default)
     unsubscribe = message["List-Unsubscribe"].strip()
     expected = r"<http://testserver/unsubscribe/[^>]+/>, <mailto:unsubscribe@testserver\?subject=unsubscribe>"
@@ -220,7 +224,7 @@ def test_a_twenty_paper_digest_goes_out_in_8bit_with_short_lines(subscriber):
     ],
 )
 def test_subjects_are_encoded_in_words_any_reader_decodes(subject):
-    encoded = emails.encoded_words(subject)
+    encoded = messages.encoded_words(subject)
     assert encoded.isascii() and all(len(word) <= 69 for word in encoded.split())
     assert str(email.header.make_header(email.header.decode_header(encoded))) == subject
     message = emails.build_message(
@@ -311,7 +315,7 @@ def test_wire_bytes_carry_a_dkim_signature_that_verifies(subscriber, dns):
 
 @pytest.mark.parametrize("name", ["digest", "confirm", "manage"])
 def test_emails_load_nothing_from_other_sites_when_opened(name):
-    html = emails.mjml_to_html((emails.TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8"))
+    html = rendering.mjml_to_html((rendering.TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8"))
     soup = BeautifulSoup(html, "html.parser")
     assert "Roboto" in html  # the font stack is still there, for readers who have it
     assert not soup.find_all("link") and "@import" not in html and "googleapis" not in html

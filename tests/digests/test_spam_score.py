@@ -8,7 +8,7 @@ import tempfile
 import pytest
 from django.core import mail
 
-from digests import services
+from digests import delivery
 from digests.models import Delivery, Issue
 from tests.digests.helpers import make_papers, make_subscriber
 
@@ -41,7 +41,7 @@ def test_a_rendered_digest_scores_well_under_two(spamassassin_bin, settings):
     )
     issue = Issue.objects.create(frequency="weekly", period="2026-W48")
     row = Delivery.objects.create(issue=issue, subscriber=subscriber)
-    assert services.deliver_batch([row.id]).sent == [row.id]
+    assert delivery.deliver_batch([row.id]).sent == [row.id]
     raw = mail.outbox[0].message().as_bytes(linesep="\r\n")
 
     score, rules = spam_report(spamassassin_bin, raw)

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core import mail
 
-from digests import services
+from digests import delivery
 from digests.models import Delivery, Issue
 from subscriptions.models import Subscriber
 from subscriptions.tokens import make_token
@@ -22,7 +22,7 @@ def delivered():
     subscriber = make_subscriber("reader@example.org", topics=["protein folding", "speech recognition"])
     issue = Issue.objects.create(frequency="weekly", period="2026-W48")
     row = Delivery.objects.create(issue=issue, subscriber=subscriber)
-    services.deliver_batch([row.id])
+    delivery.deliver_batch([row.id])
     row.refresh_from_db()
     return row
 

@@ -8,12 +8,16 @@ in a process of its own beside drills 2-5 (two cores: the waits overlap the work
 
 import json
 import smtplib
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench import _harness as h
+from devtools.smtp_sink import HOST, SinkProcess
+
+REPO = Path(__file__).resolve().parents[2]
 
 SUBSCRIBERS = 150
 PAPERS = 200
@@ -35,14 +39,14 @@ def _start_drills(drills: str, out_path):
         "--json",
         str(out_path),
     ]
-    return subprocess.Popen(command, cwd=h.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _finish(proc) -> str:
     try:
         output, _ = proc.communicate(timeout=540)
     except subprocess.TimeoutExpired:
-        h.stop_process(proc)
+        proc.kill()
         output, _ = proc.communicate()
         pytest.fail(f"the drills did not finish in time:\n{output[-4000:]}")
     assert proc.returncode == 0, output[-4000:]
@@ -82,11 +86,18 @@ def test_fault_drills_lose_nothing_and_send_nothing_twice(tmp_path):
     assert last_lines == ["missing 0 duplicated 0", "missing 0 duplicated 0"], outputs
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
 def test_sink_counts_defers_and_rejects_as_told(tmp_path):
     """The drills' instrument: per-recipient counts, 451 to one message in five, 550 for chosen
     addresses (at RCPT or DATA), and the message bytes unchanged (dot-stuffing undone)."""
     message = b"Subject: drill\r\n\r\n.a line with a leading dot\r\n..two dots\r\nend\r\n"
-    with h.SmtpSink(tmp_path) as sink, smtplib.SMTP(h.HOST, sink.smtp_port, timeout=10) as smtp:
+    sink = SinkProcess(tmp_path, smtp_port=_free_port(), control_port=_free_port())
+    with sink, smtplib.SMTP(HOST, sink.smtp_port, timeout=10) as smtp:
         sink.configure(fail_every=5, reject=["gone@example.com"])
         outcomes = []
         for number in range(10):

@@ -24,11 +24,11 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
+from devtools.smtp_sink import SmtpSink
 from digests.models import Delivery
 from subscriptions.models import Subscriber
 from subscriptions.tokens import read_token
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
-from tests.e2e.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.redis]
 

@@ -5,11 +5,11 @@ import threading
 import pytest
 from django.db import connections
 
-from digests import services
+from devtools.smtp_sink import SmtpSink
+from digests import delivery
 from digests.models import Delivery, Issue
 from digests.ratelimit import LocalRateLimiter
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
-from tests.e2e.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,7 @@ def test_duplicate_tasks_running_together_send_each_row_once(settings):
         def worker():
             try:
                 start.wait()
-                results.append(services.deliver_batch(ids, limiter=LocalRateLimiter(10_000)))
+                results.append(delivery.deliver_batch(ids, limiter=LocalRateLimiter(10_000)))
             except Exception as exc:  # surfaced below
                 errors.append(exc)
             finally:

@@ -19,7 +19,7 @@ def site(live_server, settings):
     """The live site sending real .eml files; links in mail point at it."""
     cache.clear()
     settings.SITE_URL = live_server.url
-    settings.EMAIL_BACKEND = "digestsite.mail.OutboxBackend"
+    settings.EMAIL_BACKEND = "emails.outbox.OutboxBackend"
     Paper.objects.create(
         key="2611.00001",
         title="Diffusion Models Beat GANs on Video",

@@ -8,6 +8,7 @@ from papers import services
 from papers.importers.base import PaperRecord
 from papers.models import ImportRun, Paper
 from papers.services import ImportFailed, ImportResult
+from papers.signals import papers_stored
 from tests.papers import feeds
 
 pytestmark = pytest.mark.django_db
@@ -66,13 +67,32 @@ def test_duplicates_in_one_batch_are_one_paper():
     assert (paper.title, paper.abstract, paper.upvotes) == ("Same paper", "Now with an abstract.", 7)
 
 
-def test_new_and_changed_papers_go_to_the_embedding_hook_inside_the_transaction(monkeypatch):
+@pytest.fixture
+def on_papers_stored():
+    """Connect a receiver to ``papers_stored`` for one test, in place of the ranking's
+    (papers are what is tested here, not their embeddings)."""
+    from ranking.receivers import embed_stored_papers
+
+    papers_stored.disconnect(dispatch_uid="ranking.embed_stored_papers")
+    connected = []
+
+    def connect(receiver):
+        connected.append(f"test-{len(connected)}")
+        papers_stored.connect(receiver, dispatch_uid=connected[-1])
+
+    yield connect
+    for uid in connected:
+        papers_stored.disconnect(dispatch_uid=uid)
+    papers_stored.connect(embed_stored_papers, dispatch_uid="ranking.embed_stored_papers")
+
+
+def test_new_and_changed_papers_are_announced_inside_the_transaction(on_papers_stored):
     calls = []
 
-    def embed(papers):
+    def embed(sender, papers, **kwargs):
         calls.append((sorted(p.key for p in papers), connection.in_atomic_block, all(p.pk for p in papers)))
 
-    monkeypatch.setattr("ranking.embed_papers", embed)
+    on_papers_stored(embed)
     services.upsert_papers([PaperRecord(title="A", arxiv_id="2611.00001"), PaperRecord(title="B")], source="t")
     services.upsert_papers(
         [PaperRecord(title="A", arxiv_id="2611.00001", upvotes=4), PaperRecord(title="B")], source="t"
@@ -84,11 +104,11 @@ def test_new_and_changed_papers_go_to_the_embedding_hook_inside_the_transaction(
     ]
 
 
-def test_a_failure_while_writing_leaves_nothing_behind(monkeypatch, tmp_path):
-    def broken(papers):
+def test_a_failure_while_writing_leaves_nothing_behind(on_papers_stored, tmp_path):
+    def broken(sender, papers, **kwargs):
         raise RuntimeError("embedding store is down")
 
-    monkeypatch.setattr("ranking.embed_papers", broken)
+    on_papers_stored(broken)
     with pytest.raises(RuntimeError):
         services.import_source(write(tmp_path, "day.json", feeds.daily_json(feeds.samples(1200))))
     assert Paper.objects.count() == 0
@@ -107,9 +127,10 @@ def test_upsert_query_count_does_not_grow_with_the_batch():
     # statements into more batches than PostgreSQL does).
     new_small, new_large = queries(3, 1), queries(300, 1)
     changed_small, changed_large = queries(3, 2), queries(300, 2)
-    # New papers: one more UPDATE storing their embeddings (ranking.embed_papers);
-    # changed papers whose text is unchanged are not embedded again.
-    assert new_small <= 5 and changed_small <= 4
+    # New papers: their embeddings are stored too (the ranking's receiver of
+    # papers_stored: a look at what is stored, one INSERT); changed papers whose text is
+    # unchanged are not embedded again (the look only).
+    assert new_small <= 6 and changed_small <= 5
     assert new_large <= 12 and changed_large <= 12
 
 

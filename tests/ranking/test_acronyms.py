@@ -2,11 +2,10 @@
 
 import pytest
 
-from ranking import rank_topics
 from ranking.acronyms import Acronyms, definitions_in
+from ranking.api import rank_topics
 from ranking.lexical import LexicalIndex, index_terms
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 
 def test_definitions_found_as_papers_write_them():
@@ -88,7 +87,7 @@ def test_acronyms_count_only_where_some_paper_defines_them():
 def mllm_papers(db, mode):
     """One paper defines MLLM, one writes only the acronym, one only the long form, one
     neither; stored with embeddings in the semantic mode."""
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     embed_papers(
         [

@@ -2,7 +2,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from ranking import index, rank_topics
+from ranking import index
+from ranking.api import rank_topics
 
 
 def test_rankings_within_one_hour_share_one_paper_index(corpus, monkeypatch):

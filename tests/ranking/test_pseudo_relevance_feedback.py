@@ -8,8 +8,7 @@ import pytest
 
 from ranking import fusion
 from ranking.fusion import FusionConfig, paper_scale, with_feedback
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 # Four papers as unit vectors: 0 is the confident match, 1 is on its subject, 2 is about
 # something else, 3 about a third thing.
@@ -118,7 +117,8 @@ SEQUENCE_PARALLEL_PAPERS = [
 
 @pytest.fixture
 def sequence_parallel_corpus(db, monkeypatch):
-    from ranking import embed_papers, semantic
+    from ranking import semantic
+    from ranking.api import embed_papers
 
     monkeypatch.setattr(semantic, "_availability", None)
     assert semantic.is_available()
@@ -130,7 +130,7 @@ def sequence_parallel_corpus(db, monkeypatch):
 def test_feedback_ranks_the_paper_on_the_topics_subject_above_one_sharing_its_words(
     sequence_parallel_corpus, monkeypatch
 ):
-    from ranking import rank_topics
+    from ranking.api import rank_topics
 
     topic = "sequence parallelism for distributed training"
     with_it = [r.paper.key for r in rank_topics([topic])]

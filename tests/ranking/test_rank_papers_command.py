@@ -6,9 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from ranking import embed_papers
-
-from .conftest import CORPUS, make_paper
+from ranking.api import embed_papers
+from tests.ranking_corpus import CORPUS, make_paper
 
 
 def run(*args):

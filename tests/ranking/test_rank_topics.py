@@ -2,9 +2,8 @@
 
 import pytest
 
-from ranking import rank_topics
-
-from .conftest import make_paper
+from ranking.api import rank_topics
+from tests.ranking_corpus import make_paper
 
 
 def test_plain_words_find_the_paper_and_say_why(corpus, titles):
@@ -98,7 +97,7 @@ def test_trending_prior_orders_equally_relevant_papers(db, mode):
     make_paper(key="trending", upvotes=300, **text)
     make_paper(key="other", title="Sorting Algorithms", abstract="A study of comparison sorting " * 10, upvotes=9000)
     from papers.models import Paper
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     embed_papers(list(Paper.objects.all()))
     keys = [r.paper.key for r in rank_topics(["traffic forecasting"])]
@@ -120,7 +119,7 @@ def test_since_and_exclusions(db, mode):
     from django.utils import timezone
 
     from papers.models import Paper
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     embed_papers(list(Paper.objects.all()))
     assert {r.paper.key for r in rank_topics(["video understanding"])} == {"old", "new"}
@@ -140,7 +139,8 @@ def test_limit_is_respected_and_capped(corpus):
 def test_semantic_finds_a_paper_without_shared_words(db, monkeypatch):
     """With the model, a topic in other words still finds its paper (lexical can't)."""
     from papers.models import Paper
-    from ranking import embed_papers, semantic
+    from ranking import semantic
+    from ranking.api import embed_papers
 
     monkeypatch.setattr(semantic, "_availability", None)
     make_paper(

@@ -2,11 +2,10 @@
 
 import pytest
 
-from ranking import rank_topics
+from ranking.api import rank_topics
 from ranking.lexical import LexicalIndex, index_terms, stem
 from ranking.spelling import american
-
-from .conftest import make_paper
+from tests.ranking_corpus import make_paper
 
 
 @pytest.mark.parametrize(
@@ -69,7 +68,7 @@ def test_a_british_topic_finds_an_american_paper_and_back():
 
 
 def test_rank_topics_with_british_spelling(db, mode):
-    from ranking import embed_papers
+    from ranking.api import embed_papers
 
     papers = [
         make_paper(key="us", title="Quantization-Aware Training of Tokenizers", abstract="We quantize tokenizers."),

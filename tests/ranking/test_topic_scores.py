@@ -14,8 +14,10 @@ def test_kept_scores_are_the_scores(corpus, monkeypatch):
     refs = [ranker.TopicRef(q) for q in TOPICS]
     first = ranker.score_topics(paper_index, refs)
     computed = []
-    real = ranker._score_topics
-    monkeypatch.setattr(ranker, "_score_topics", lambda i, r, c: computed.append([x.query for x in r]) or real(i, r, c))
+    real = ranker.compute_topic_scores
+    monkeypatch.setattr(
+        ranker, "compute_topic_scores", lambda i, r, c: computed.append([x.query for x in r]) or real(i, r, c)
+    )
 
     mixed = [ranker.TopicRef("protein folding"), *reversed(refs)]
     again = ranker.score_topics(paper_index, mixed)

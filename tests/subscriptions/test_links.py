@@ -8,7 +8,7 @@ from subscriptions.tokens import make_token
 
 
 @pytest.mark.parametrize(
-    "name", ["subscriptions:preferences", "subscriptions:unsubscribe", "ranking:feedback", "digests:web"]
+    "name", ["subscriptions:preferences", "subscriptions:unsubscribe", "feedback:link", "digests:web"]
 )
 @pytest.mark.parametrize("prefix", ["/", "/digest/"])
 def test_absolute_url_matches_reverse(name, prefix, settings):

@@ -1,4 +1,4 @@
-"""Our links inside mail built by digests.emails, followed the way a mail client does."""
+"""Our links inside mail built by mail.messages, followed the way a mail client does."""
 
 import smtplib
 from email import message_from_bytes, policy
@@ -8,8 +8,8 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 
-from digests import emails
-from subscriptions import services
+import emails
+from subscriptions import notices, services
 from subscriptions.links import preferences_url, unsubscribe_url
 from subscriptions.models import Subscriber
 
@@ -35,7 +35,7 @@ def test_list_unsubscribe_header_round_trip(active, settings):
             "unsubscribe_url": unsubscribe_url(active),
             "topics": ["rl"],
             "authors": [],
-            "schedule": services.describe_schedule(active),
+            "schedule": notices.describe_schedule(active),
             "paused": False,
         },
     )

@@ -20,9 +20,9 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client, override_settings
 
-import ranking
 from ranking import semantic
-from subscriptions import services
+from ranking.api import rank_topics
+from subscriptions import previews
 from subscriptions.models import Subscriber
 
 pytestmark = pytest.mark.django_db
@@ -55,13 +55,13 @@ def papers(make_paper):
 def counting_rank_topics(monkeypatch):
     """Wrap the real ranking to count how often the preview asks it."""
     calls = []
-    real = ranking.rank_topics
+    real = previews.rank_topics
 
     def rank_topics(queries, **kwargs):
         calls.append(list(queries))
         return real(queries, **kwargs)
 
-    monkeypatch.setattr(ranking, "rank_topics", rank_topics)
+    monkeypatch.setattr(previews, "rank_topics", rank_topics)
     return calls
 
 
@@ -69,12 +69,12 @@ def counting_rank_topics(monkeypatch):
 
 
 def test_preview_is_what_the_digest_ranks_for_a_new_subscriber(papers, redis_cache):
-    since = services._week_start()
-    expected = ranking.rank_topics(["diffusion models", "graph neural networks"], since=since, limit=10)
+    since = previews.week_start()
+    expected = rank_topics(["diffusion models", "graph neural networks"], since=since, limit=10)
     assert expected, "the corpus must match something"
 
-    first = services.preview_papers(["Diffusion Models", "graph neural networks"])
-    again = services.preview_papers(["Diffusion Models", "graph neural networks"])  # from the cache
+    first = previews.preview_papers(["Diffusion Models", "graph neural networks"])
+    again = previews.preview_papers(["Diffusion Models", "graph neural networks"])  # from the cache
 
     as_rows = [(r.paper.title, r.paper.url, r.why) for r in expected]
     assert [(p.title, p.url, p.why) for p in first] == as_rows
@@ -84,22 +84,22 @@ def test_preview_is_what_the_digest_ranks_for_a_new_subscriber(papers, redis_cac
 def test_preview_answers_are_cached_per_normalised_topic_set_in_redis(papers, redis_cache, monkeypatch):
     calls = counting_rank_topics(monkeypatch)
 
-    first = services.preview_papers(["Diffusion Models"])
-    same_words = services.preview_papers(["  diffusion   MODELS "])  # the stored form is the same
+    first = previews.preview_papers(["Diffusion Models"])
+    same_words = previews.preview_papers(["  diffusion   MODELS "])  # the stored form is the same
     assert first == same_words and len(calls) == 1
     assert any(key.startswith(b":1:preview:v1:") for key in redis_cache.keys("*")), "the answer is in Redis"
 
-    services.preview_papers(["diffusion models", "protein folding"])  # another set: ranked
-    services.preview_papers(["diffusion models"], ["Ann Lee"])  # authors are part of the question
+    previews.preview_papers(["diffusion models", "protein folding"])  # another set: ranked
+    previews.preview_papers(["diffusion models"], ["Ann Lee"])  # authors are part of the question
     assert len(calls) == 3
 
 
 def test_a_cached_preview_expires(papers, redis_cache, settings, monkeypatch):
     settings.PREVIEW_CACHE_SECONDS = 1
     calls = counting_rank_topics(monkeypatch)
-    services.preview_papers(["diffusion models"])
+    previews.preview_papers(["diffusion models"])
     time.sleep(1.2)
-    services.preview_papers(["diffusion models"])
+    previews.preview_papers(["diffusion models"])
     assert len(calls) == 2
 
 
@@ -107,7 +107,7 @@ def test_preview_works_when_the_cache_is_down(papers, monkeypatch, fresh_query_c
     nobody_listens = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     calls = counting_rank_topics(monkeypatch)
     with override_settings(CACHES={"default": nobody_listens}):
-        titles = [p.title for p in services.preview_papers(["diffusion models"])]
+        titles = [p.title for p in previews.preview_papers(["diffusion models"])]
         vectors = semantic.embed_queries(["an unseen topic while redis is down"])
     assert titles[0] == "Diffusion models for video generation"
     assert vectors.shape == (1, semantic.DIMENSIONS) and len(calls) == 1
@@ -192,8 +192,8 @@ def test_previews_rank_one_at_a_time_per_process(redis_cache, monkeypatch):
             running[0] -= 1
         return []
 
-    monkeypatch.setattr(ranking, "rank_topics", slow_rank)
-    threads = [threading.Thread(target=services.preview_papers, args=([f"topic {i}"],)) for i in range(6)]
+    monkeypatch.setattr(previews, "rank_topics", slow_rank)
+    threads = [threading.Thread(target=previews.preview_papers, args=([f"topic {i}"],)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -204,9 +204,9 @@ def test_previews_rank_one_at_a_time_per_process(redis_cache, monkeypatch):
 @pytest.fixture
 def slot_taken():
     """Another request of this process is ranking a preview."""
-    assert services._preview_slots.acquire(timeout=5)
+    assert previews.preview_slots.acquire(timeout=5)
     yield
-    services._preview_slots.release()
+    previews.preview_slots.release()
 
 
 def test_a_preview_that_cannot_start_in_time_is_503_not_a_queue(client, settings, papers, slot_taken):
@@ -223,11 +223,11 @@ def test_a_cached_preview_is_served_while_the_slot_is_taken(client, settings, pa
     first = client.get("/preview.json", {"topics": "diffusion models"})
     assert first.status_code == 200
     settings.PREVIEW_WAIT_SECONDS = 0.05
-    with_slot_taken = services._preview_slots.acquire(timeout=5)
+    with_slot_taken = previews.preview_slots.acquire(timeout=5)
     try:
         again = client.get("/preview.json", {"topics": "Diffusion models\n"})
     finally:
-        services._preview_slots.release()
+        previews.preview_slots.release()
     assert with_slot_taken and again.status_code == 200 and again.json() == first.json()
 
 
@@ -251,9 +251,9 @@ def test_the_signup_page_makes_no_query_once_trending_is_cached(client, papers, 
 
 
 def test_trending_is_shared_through_redis(papers, redis_cache, django_assert_num_queries):
-    first = services.trending_papers()
+    first = previews.trending_papers()
     with django_assert_num_queries(0):
-        assert services.trending_papers() == first
+        assert previews.trending_papers() == first
     titles = [p.title for p in first]
     assert titles[:2] == ["Diffusion models for video generation", "Graph neural networks for molecules"]
 

@@ -1,8 +1,9 @@
 import pytest
+from django.conf import settings
 from django.core import mail
 
 from digests.models import Delivery, Issue
-from subscriptions import services
+from subscriptions import previews, services
 from subscriptions.models import Feedback, Subscriber, Topic
 
 pytestmark = pytest.mark.django_db
@@ -156,12 +157,24 @@ def test_preview_ranks_this_weeks_papers_only(make_paper):
     make_paper("Diffusion models for video", "diffusion", days_old=1)
     make_paper("Old diffusion models paper", "diffusion", days_old=30)
     make_paper("Protein folding", "biology", days_old=1)
-    papers = services.preview_papers(["Diffusion Models"])
+    papers = previews.preview_papers(["Diffusion Models"])
     assert [p.title for p in papers] == ["Diffusion models for video"]
     assert papers[0].url.startswith("https://") and papers[0].why
-    assert services.preview_papers([]) == []
+    assert previews.preview_papers([]) == []
 
 
 def test_preview_never_returns_non_web_links(make_paper):
-    make_paper("Diffusion models", url="javascript:alert(1)")
-    assert services.preview_papers(["diffusion models"])[0].url == ""
+    paper = make_paper("Diffusion models", url="javascript:alert(1)")
+    assert previews.preview_papers(["diffusion models"])[0].url == settings.SITE_URL + paper.get_absolute_url()
+
+
+def test_a_failing_embedding_task_never_undoes_the_signup(db, monkeypatch, django_capture_on_commit_callbacks):
+    from ranking import tasks
+
+    def broker_down(queries):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.store_topic_embeddings, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscribe(email="bo@example.org", topics=["graph networks"])
+    assert Subscriber.objects.get().email == "bo@example.org"

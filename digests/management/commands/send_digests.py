@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from digests import services
+from digests import dispatch, tasks
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, frequency=None, now=False, **options):
-        result = services.dispatch_due(frequency=frequency, force=now)
+        result = dispatch.dispatch_due(enqueue=tasks.enqueue_deliveries, frequency=frequency, force=now)
         issues = ", ".join(result.issues) or "none"
         self.stdout.write(
             f"Issues: {issues}. Deliveries created: {result.created}, re-enqueued: {result.rescued}, "

@@ -5,7 +5,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ranking import rank_topics
+from ranking.api import rank_topics
 
 
 def _date(value: str) -> date:

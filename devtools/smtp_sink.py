@@ -1,0 +1,479 @@
+"""A loopback SMTP server (aiosmtpd) for the tests and the benchmarks: one handler that
+counts, keeps and refuses messages as it is told.
+
+- In the test's own process: ``SmtpSink().start()`` keeps every message (``messages``,
+  ``by_recipient()``), answers chosen recipients with scripted replies (``script``,
+  ``script_rcpt``) and can hold messages after the n-th, at ``RCPT`` or after their
+  final dot (``hold_after``, ``release``), which lets a test kill a worker while it is
+  provably waiting on the server.
+- In a process of its own, for benchmarks that measure real socket I/O:
+  ``python -m devtools.smtp_sink --smtp-port P --control-port C [--no-pipelining]``,
+  steered over a tiny HTTP control port (``SinkProcess`` is its client):
+  ``GET /summary`` (totals, cheap for polling), ``GET /stats`` (per-recipient counts of
+  accepted, deferred and rejected messages), ``GET /sample`` (the first message's
+  bytes), ``POST /configure`` (``fail_every``: ``451`` to every n-th message;
+  ``reject``: ``550`` for these addresses at ``reject_at`` ``rcpt`` or ``data``;
+  ``delay_ms``: a slow ``RCPT``) and ``POST /reset``.
+
+It reads the DATA phase in blocks (``BulkDataSMTP``) and advertises PIPELINING (RFC
+2920), as Postfix and the big relays do, unless told not to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, syntax
+
+HOST = "127.0.0.1"
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_id(content: bytes) -> str:
+    match = _MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
+    return match.group(1).strip().decode(errors="replace") if match else ""
+
+
+class SinkHandler:
+    """aiosmtpd handler: accept, defer (451) or reject (550), count each outcome and,
+    when ``keep`` is on, keep what it accepts."""
+
+    def __init__(self, *, pipelining: bool = True, keep: bool = True):
+        self.lock = threading.Lock()
+        self.pipelining = pipelining
+        self.keep = keep
+        self.fail_every = 0
+        self.reject: set[str] = set()
+        self.reject_at = "rcpt"
+        self.delay = 0.0
+        self._scripts: dict[str, list[str]] = defaultdict(list)
+        self._rcpt_scripts: dict[str, list[str]] = defaultdict(list)
+        self._hold_after: int | None = None
+        self._hold_at = "data"
+        self._accept_held = False
+        self._held: list[tuple[str, bytes]] = []  # received in full, answer held
+        self._released = threading.Event()
+        self.waiting = 0
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.messages: list[tuple[str, bytes]] = []
+            self.attempts: Counter[str] = Counter()  # DATA commands per recipient
+            self.sessions: set = set()  # (host, port) of each client connection that sent DATA
+            self.accepted: Counter[str] = Counter()
+            self.message_ids: dict[str, list[str]] = {}
+            self.deferred: Counter[str] = Counter()
+            self.rejected: Counter[str] = Counter()
+            self.messages_seen = 0
+            self.accepted_total = 0
+            self.bytes_accepted = 0
+            self.first_accepted_at: float | None = None
+            self.last_accepted_at: float | None = None
+            self.sample: bytes | None = None
+
+    def configure(self, *, fail_every=None, reject=None, reject_at=None, delay_ms=None):
+        with self.lock:
+            if delay_ms is not None:
+                self.delay = float(delay_ms) / 1000
+            if fail_every is not None:
+                self.fail_every = int(fail_every)
+            if reject is not None:
+                self.reject = {address.lower() for address in reject}
+            if reject_at is not None:
+                if reject_at not in ("rcpt", "data"):
+                    raise ValueError("reject_at must be rcpt or data")
+                self.reject_at = reject_at
+
+    # -- scripted answers and holds (tests) ------------------------------------------------
+
+    def script(self, recipient: str, *answers: str):
+        """Answer the next DATA commands for ``recipient`` with these replies, then accept."""
+        with self.lock:
+            self._scripts[recipient.lower()].extend(answers)
+
+    def script_rcpt(self, recipient: str, *answers: str):
+        """Answer the next ``RCPT TO`` commands for ``recipient`` with these replies, then accept."""
+        with self.lock:
+            self._rcpt_scripts[recipient.lower()].extend(answers)
+
+    def hold_after(self, count: int, *, at: str = "data"):
+        """After ``count`` accepted messages, make every ``RCPT`` (``at="rcpt"``) or every
+        received message, before its answer (``at="data"``), wait until ``release()``."""
+        assert at in ("rcpt", "data")
+        self._hold_at = at
+        self._hold_after = count
+        self._released.clear()
+
+    def release(self, *, accept: bool = False):
+        """Answer what is held and stop holding: a 4xx, or (``accept``, messages held after
+        their dot) keep them, as an MTA does when the client vanished after the dot."""
+        with self.lock:
+            self._accept_held = accept
+            if accept:
+                self.messages.extend(self._held)
+            self._held.clear()
+            self._hold_after = None
+        self._released.set()
+
+    def held_recipients(self) -> list[str]:
+        """Recipients of the messages received in full whose answer is held."""
+        with self.lock:
+            return sorted(address for address, _ in self._held)
+
+    def _holding(self, at: str) -> bool:
+        with self.lock:
+            hold = self._hold_at == at and self._hold_after is not None and self.accepted_total >= self._hold_after
+            if hold:
+                self.waiting += 1
+        return hold
+
+    async def _wait_for_release(self):
+        while not self._released.is_set():
+            await asyncio.sleep(0.02)
+        with self.lock:
+            self.waiting -= 1
+
+    # -- aiosmtpd hooks ------------------------------------------------------------------------
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads one command line at a time: a pipelined group just queues
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a slower server, so drills can strike mid-issue
+        lowered = address.lower()
+        with self.lock:
+            scripted = self._rcpt_scripts[lowered]
+            if scripted:
+                return scripted.pop(0)
+            if self.reject_at == "rcpt" and lowered in self.reject:
+                self.rejected[lowered] += 1
+                return "550 5.1.1 No such user"
+        if self._holding("rcpt"):
+            await self._wait_for_release()  # the client has not sent the message
+            return "451 4.3.2 Held by the test, try again"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        recipients = [address.lower() for address in envelope.rcpt_tos]
+        content = envelope.original_content or b""
+        refusal = self._refusal(session, recipients)
+        if refusal:
+            return refusal
+        if self._holding("data"):
+            # The whole message is here; the client waits for our answer. Kept aside now:
+            # aiosmtpd cancels this handler when the client's connection drops.
+            with self.lock:
+                self._held.append((recipients[0], content))
+            await self._wait_for_release()
+            return "250 2.0.0 OK" if self._accept_held else "421 4.3.2 Held by the test, not accepted"
+        self._accept(recipients, content)
+        return "250 2.0.0 OK"
+
+    def _refusal(self, session, recipients: list[str]) -> str | None:
+        """A scripted answer, a rejection or every n-th message's deferral; None to accept."""
+        with self.lock:
+            self.sessions.add(tuple(session.peer))
+            for recipient in recipients:
+                self.attempts[recipient] += 1
+            scripted = self._scripts[recipients[0]]
+            if scripted:
+                return scripted.pop(0)
+            if self.reject_at == "data" and any(r in self.reject for r in recipients):
+                for recipient in recipients:
+                    self.rejected[recipient] += 1
+                return "550 5.1.1 No such user"
+            self.messages_seen += 1
+            if self.fail_every and self.messages_seen % self.fail_every == 0:
+                for recipient in recipients:
+                    self.deferred[recipient] += 1
+                return "451 4.3.0 Try again later"
+        return None
+
+    def _accept(self, recipients: list[str], content: bytes) -> None:
+        now = time.time()
+        message_id = _message_id(content)
+        with self.lock:
+            for recipient in recipients:
+                self.accepted[recipient] += 1
+                self.message_ids.setdefault(recipient, []).append(message_id)
+                if self.keep:
+                    self.messages.append((recipient, content))
+            self.accepted_total += 1
+            self.bytes_accepted += len(content)
+            if self.first_accepted_at is None:
+                self.first_accepted_at = now
+                self.sample = content
+            self.last_accepted_at = now
+
+    # -- what it saw -------------------------------------------------------------------------------
+
+    def by_recipient(self) -> dict[str, list[email.message.EmailMessage]]:
+        out: dict[str, list] = defaultdict(list)
+        with self.lock:
+            for rcpt, data in self.messages:
+                out[rcpt].append(email.message_from_bytes(data, policy=policy.default))
+        return out
+
+    def summary(self) -> dict:
+        with self.lock:
+            return {
+                "accepted_total": self.accepted_total,
+                "unique_recipients": len(self.accepted),
+                "deferred_total": sum(self.deferred.values()),
+                "rejected_total": sum(self.rejected.values()),
+                "bytes_accepted": self.bytes_accepted,
+                "first_accepted_at": self.first_accepted_at,
+                "last_accepted_at": self.last_accepted_at,
+                "fail_every": self.fail_every,
+                "reject_count": len(self.reject),
+                "delay_ms": self.delay * 1000,
+            }
+
+    def stats(self) -> dict:
+        summary = self.summary()
+        with self.lock:
+            summary.update(
+                accepted=dict(self.accepted),
+                deferred=dict(self.deferred),
+                rejected=dict(self.rejected),
+                # Message-IDs of recipients who got more than one message: a resend of the
+                # same message keeps its ID (receivers may fold it), a true duplicate does not.
+                repeated=[[r, self.message_ids[r]] for r, n in self.accepted.items() if n > 1],
+            )
+        return summary
+
+
+class BulkDataSMTP(SMTP):
+    """aiosmtpd's server, reading the DATA phase in blocks up to the ``<CRLF>.<CRLF>``
+    terminator instead of line by line (with its own loop the sink, not the code under
+    test, was the slowest part of a benchmark: bench/README.md), undoing dot-stuffing.
+    No size limit: this server only ever hears loopback."""
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        buffer = bytearray()
+        # Up to the terminator and not a byte further: with PIPELINING, what follows it
+        # is the client's next command.
+        while not (buffer.endswith(b"\r\n.\r\n") or buffer == b".\r\n"):
+            try:
+                buffer += await self._reader.readuntil(b".\r\n")
+            except asyncio.LimitOverrunError as error:  # a long stretch without ".\r\n"
+                buffer += await self._reader.readexactly(error.consumed)
+            except asyncio.IncompleteReadError:  # the client went away mid-message
+                return
+        # A line "." inside the message was sent as "..", so the terminator is unambiguous.
+        content = bytes(buffer[:-3]).replace(b"\r\n..", b"\r\n.")
+        if content.startswith(b".."):
+            content = content[1:]
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is None else status)
+
+
+class BulkController(Controller):
+    """Serves ``BulkDataSMTP``; port 0 picks a free port, known once started."""
+
+    def factory(self):
+        return BulkDataSMTP(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self):
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class SmtpSink(SinkHandler):
+    """The sink in this process, on a free port of 127.0.0.1."""
+
+    def __init__(self, *, pipelining: bool = False):
+        super().__init__(pipelining=pipelining, keep=True)
+        self.controller = BulkController(self, hostname=HOST, port=0)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.release()
+        if self.controller._thread is not None:
+            self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- the sink in a process of its own ------------------------------------------------------------
+
+
+def control_server(handler: SinkHandler, port: int) -> ThreadingHTTPServer:
+    class Control(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _reply(self, status: int, body: bytes, content_type="application/json"):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            answers = {"/summary": handler.summary, "/stats": handler.stats}
+            if self.path in answers:
+                self._reply(200, json.dumps(answers[self.path]()).encode())
+            elif self.path == "/sample":
+                self._reply(200, handler.sample or b"", "message/rfc822")
+            else:
+                self._reply(404, b"{}")
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            payload = json.loads(self.rfile.read(length) or b"{}")
+            actions = {"/configure": lambda: handler.configure(**payload), "/reset": handler.reset}
+            if self.path not in actions:
+                self._reply(404, b"{}")
+                return
+            try:
+                actions[self.path]()
+            except (TypeError, ValueError) as exc:
+                self._reply(400, json.dumps({"error": str(exc)}).encode())
+                return
+            self._reply(200, json.dumps(handler.summary()).encode())
+
+    return ThreadingHTTPServer((HOST, port), Control)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="A loopback SMTP sink in its own process.")
+    parser.add_argument("--smtp-port", type=int, required=True)
+    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
+    args = parser.parse_args(argv)
+
+    handler = SinkHandler(pipelining=not args.no_pipelining, keep=False)  # counts only: runs take 100,000s
+    controller = BulkController(handler, hostname=HOST, port=args.smtp_port)
+    controller.start()
+    http = control_server(handler, args.control_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        stop.wait()
+    finally:
+        http.shutdown()
+        controller.stop()
+
+
+class SinkProcess:
+    """Client of the sink running in its own process (``main``), with its log in ``workdir``."""
+
+    def __init__(self, workdir: Path, *, smtp_port: int, control_port: int, pipelining: bool = True):
+        self.workdir = Path(workdir)
+        self.smtp_port = smtp_port
+        self.control_port = control_port
+        self.pipelining = pipelining  # advertised, as real MTAs do
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def email_url(self) -> str:
+        return f"smtp://{HOST}:{self.smtp_port}"
+
+    def start(self, *, timeout: float = 20) -> SinkProcess:
+        command = [sys.executable, "-m", "devtools.smtp_sink", "--smtp-port", str(self.smtp_port)]
+        command += ["--control-port", str(self.control_port), *([] if self.pipelining else ["--no-pipelining"])]
+        log = (self.workdir / "smtp-sink.log").open("ab")
+        repo = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=repo, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.summary()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the SMTP sink did not start within {timeout}s (see {self.workdir / 'smtp-sink.log'})")
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _call(self, path: str, payload: dict | None = None):
+        url = f"http://{HOST}:{self.control_port}{path}"
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")  # noqa: S310
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+            body = response.read()
+        return body if path == "/sample" else json.loads(body)
+
+    def summary(self) -> dict:
+        return self._call("/summary")
+
+    def stats(self) -> dict:
+        return self._call("/stats")
+
+    def sample(self) -> bytes:
+        return self._call("/sample")
+
+    def reset(self) -> dict:
+        return self._call("/reset", {})
+
+    def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
+        payload = {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms}
+        return self._call("/configure", payload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""One message over an open SMTP session in steps, so that a claim can sit between them.
+
+``begin`` runs MAIL, RCPT and DATA and sends the whole message except the final
+``<CRLF>.<CRLF>``. Until that dot arrives a server delivers nothing: a session that
+drops inside DATA loses the unfinished message (RFC 5321, 4.1.1.4). ``send_final_dot``
+writes the dot and ``read_answer`` reads the server's reply. ``services._hand_over``
+writes the dots inside the transaction of the delivery rows' claims, right before its
+commit (see there).
+
+The calls are smtplib's own (``mail``, ``rcpt``, ``putcmd``, ``getreply``, ``send``);
+errors are smtplib's exceptions, as ``sendmail`` raises them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import smtplib
+import socket
+
+from django.core.mail.backends.smtp import EmailBackend
+from django.core.mail.message import sanitize_address
+
+
+def session_of(connection, *, reopen: bool = False) -> smtplib.SMTP | None:
+    """The smtplib session behind Django's SMTP backend (``reopen``: opened again if it
+    was dropped); None for any other backend (API, outbox, console, memory)."""
+    if not isinstance(connection, EmailBackend):
+        return None
+    if connection.connection is None and reopen:
+        connection.open()
+    return connection.connection if isinstance(connection.connection, smtplib.SMTP) else None
+
+
+def sibling(connection):
+    """Another connection like ``connection`` (same backend and server), for sending
+    several messages side by side; the connection itself for a non-SMTP backend."""
+    if not isinstance(connection, EmailBackend):
+        return connection
+    return type(connection)(
+        host=connection.host,
+        port=connection.port,
+        username=connection.username,
+        password=connection.password,
+        use_tls=connection.use_tls,
+        use_ssl=connection.use_ssl,
+        timeout=connection.timeout,
+        ssl_keyfile=connection.ssl_keyfile,
+        ssl_certfile=connection.ssl_certfile,
+        fail_silently=connection.fail_silently,
+    )
+
+
+def envelope(message) -> tuple[str, list[str]]:
+    """Envelope sender and recipients of a Django message, as Django's SMTP backend makes them."""
+    encoding = message.encoding or "utf-8"
+    return _sanitized(message.from_email, encoding), [_sanitized(a, encoding) for a in message.recipients()]
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _sanitized(address: str, encoding: str) -> str:
+    """``sanitize_address``, which parses every address; a plain ASCII ``local@domain``
+    is already what it would return, so it is not parsed."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return _sanitized_named(address, encoding)
+
+
+@functools.lru_cache(maxsize=64)
+def _sanitized_named(address: str, encoding: str) -> str:
+    return sanitize_address(address, encoding)  # the sender, mostly: the same for every message
+
+
+def begin(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
+    """MAIL, RCPT, DATA, then the message without its final dot; raises as ``sendmail`` does.
+
+    When the server offers PIPELINING (RFC 2920; Postfix, Exim and the big relays do),
+    MAIL, RCPT and DATA go in one write and their replies are read together: one round
+    trip instead of three before the message.
+    """
+    session.ehlo_or_helo_if_needed()
+    _no_delay(session)
+    if session.has_extn("pipelining"):
+        _pipelined_envelope(session, sender, recipients)
+    else:
+        _envelope_step_by_step(session, sender, recipients)
+    body = dot_stuffed(data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    session.send(body)
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` with a dot added to every line that starts with one (RFC 5321, 4.5.2), as
+    smtplib's ``(?m)^\\.`` substitution does; ``bytes.replace`` scans a 30 KB digest
+    about four times faster than that regex."""
+    body = data.replace(b"\n.", b"\n..")
+    return b"." + body if body.startswith(b".") else body
+
+
+def _envelope_step_by_step(session: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+    code, reply = session.mail(sender)
+    if code != 250:
+        _reset(session, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = session.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):  # a digest has one recipient: all or nothing
+        _reset(session, code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    session.putcmd("data")
+    code, reply = session.getreply()
+    if code != 354:
+        _reset(session, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _pipelined_envelope(session: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+    """MAIL, RCPT and DATA in one write; then every reply, in order, before deciding."""
+    commands = [f"mail FROM:{smtplib.quoteaddr(sender)}", *(f"rcpt TO:{smtplib.quoteaddr(r)}" for r in recipients)]
+    session.send("".join(f"{command}\r\n" for command in [*commands, "data"]))
+    mail_code, mail_reply = session.getreply()
+    answers = {recipient: session.getreply() for recipient in recipients}
+    refused = {recipient: answer for recipient, answer in answers.items() if answer[0] not in (250, 251)}
+    data_code, data_reply = session.getreply()
+    failed = mail_code != 250 or len(refused) == len(recipients)
+    if failed and data_code == 354:
+        # The server opened DATA although nobody can receive it (RFC 2920 allows a
+        # server to): end the empty message; with no recipient it delivers nothing.
+        session.send(b".\r\n")
+        data_code, data_reply = session.getreply()
+    if failed or data_code != 354:
+        codes = [mail_code, data_code, *(code for code, _ in answers.values())]
+        _reset(session, 421 if 421 in codes else data_code)  # 421: the server is closing
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if failed:
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_reply)
+
+
+def send_final_dot(session: smtplib.SMTP) -> None:
+    """Write the end of the message: from here on the server has it."""
+    session.send(b".\r\n")
+
+
+def read_answer(session: smtplib.SMTP) -> None:
+    """The server's answer to the final dot: returns if it took the message, else raises."""
+    code, reply = session.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def abandon(connection) -> None:
+    """Drop a session left inside DATA: the server discards the unfinished message.
+
+    The backend opens a new session for the next message.
+    """
+    session = session_of(connection)
+    if session is not None:
+        session.close()
+        connection.connection = None
+
+
+def _no_delay(session: smtplib.SMTP) -> None:
+    """Send small writes at once (TCP_NODELAY). The final dot is written on its own after
+    the message; with Nagle's algorithm it would wait for the ACK of the message's last
+    segment, which the server delays (up to 40 ms) because it has nothing to answer yet."""
+    sock = session.sock
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _reset(session: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as smtplib does: 421 means the server is closing; otherwise RSET."""
+    if code == 421:
+        session.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        session.rset()

@@ -1,0 +1,67 @@
+"""The ranking's public functions (stable; the internals behind them may change).
+
+- ``rank_topics(queries, ...)`` ranks the papers in the database for topic queries, as
+  the digest does for a new subscriber: ``RankedPaper`` items, best first.
+- ``rank_requests(requests, ...)`` ranks for many readers at once (``Request``: their
+  topics, authors, papers to leave out, liked and disliked papers) with a fixed number
+  of queries, whatever their number.
+- ``embed_papers(papers)``: stores the embeddings of new or changed papers (the
+  ``papers_stored`` signal calls it inside the import's transaction).
+- ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
+  an issue's ranking finds their embeddings stored.
+
+How: each distinct topic is scored once against every paper (BM25F over title and
+abstract, fused with sentence-embedding similarity when the model is available; see
+``fusion``), weak matches fall under a floor, upvotes reorder what is left, followed
+authors come first and feedback moves each reader's ranking.
+"""
+
+from __future__ import annotations
+
+from ranking import semantic, store
+from ranking.index import floor_to_hour
+from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
+
+__all__ = [
+    "RankedPaper",
+    "Request",
+    "TopicRef",
+    "embed_papers",
+    "floor_to_hour",
+    "forget_topic_embeddings",
+    "rank_requests",
+    "rank_topics",
+    "store_topic_embeddings",
+]
+
+
+def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=()) -> list[RankedPaper]:
+    """Papers for these topic queries, best first: what a new subscriber with these
+    topics and followed ``authors`` would get (the signup preview and ``rank_papers``)."""
+    topics = [TopicRef(query=q.strip()) for q in dict.fromkeys(queries) if q and q.strip()]
+    request = Request(key=None, topics=topics, authors=list(authors), exclude_ids=set(exclude_paper_ids))
+    return rank_requests([request], since=since, limit=limit)[None]
+
+
+def embed_papers(papers) -> int:
+    """Compute and store sentence embeddings for new or changed papers. Without the
+    model it does nothing (and says so once in the log): ranking is then lexical."""
+    return store.embed_papers(papers)
+
+
+def store_topic_embeddings(queries) -> int:
+    """Compute and store the embeddings of followed topics where none is stored; returns
+    how many. Done when a topic is made (signup, preferences), so that ranking an issue
+    never waits for the encoder. Without the model it does nothing."""
+    if not semantic.is_available():
+        return 0
+    texts = {parsed(query).free_text for query in queries} - {""}
+    missing = sorted(texts - set(store.stored_query_vectors(texts)))
+    if missing:
+        store.store_query_vectors(dict(zip(missing, semantic.embed_queries(missing), strict=True)))
+    return len(missing)
+
+
+def forget_topic_embeddings(queries) -> None:
+    """Drop what is stored for topics nobody follows any more."""
+    store.forget_queries({parsed(query).free_text for query in queries} - {""})

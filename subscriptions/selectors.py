@@ -1,0 +1,51 @@
+"""What the layers above read about subscribers, as plain data, with a fixed number of
+queries however many subscribers are asked for."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from subscriptions.models import Feedback, Subscription
+
+
+@dataclass
+class Reader:
+    """What one subscriber follows and has told us, for ranking their papers."""
+
+    id: int
+    topics: list[tuple[int, str]] = field(default_factory=list)  # (topic id, query), in the order followed
+    authors: list[str] = field(default_factory=list)
+    liked: list[int] = field(default_factory=list)  # paper ids
+    disliked: list[int] = field(default_factory=list)
+
+
+def readers(subscribers) -> dict[int, Reader]:
+    """Each subscriber's topics and votes, in two queries (authors come with the objects)."""
+    found = {s.id: Reader(id=s.id, authors=list(s.authors or [])) for s in subscribers}
+    if not found:
+        return {}
+    for subscriber_id, topic_id, query in (
+        Subscription.objects.filter(subscriber_id__in=list(found))
+        .order_by("created_at", "id")
+        .values_list("subscriber_id", "topic_id", "topic__query")
+    ):
+        found[subscriber_id].topics.append((topic_id, query))
+    for subscriber_id, paper_id, vote in Feedback.objects.filter(subscriber_id__in=list(found)).values_list(
+        "subscriber_id", "paper_id", "vote"
+    ):
+        reader = found[subscriber_id]
+        (reader.liked if vote > 0 else reader.disliked).append(paper_id)
+    return found
+
+
+def followed_topics(subscriber_ids) -> dict[int, dict[str, int]]:
+    """Each subscriber's topics (query: id), in one query. Names and ids only, no model
+    objects: the digest shows names and links votes to ids."""
+    followed: dict[int, dict[str, int]] = defaultdict(dict)
+    if subscriber_ids:
+        for subscriber_id, topic_id, query in Subscription.objects.filter(
+            subscriber_id__in=list(subscriber_ids)
+        ).values_list("subscriber_id", "topic_id", "topic__query"):
+            followed[subscriber_id][query] = topic_id
+    return followed

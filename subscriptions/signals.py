@@ -1,0 +1,7 @@
+"""What the subscriptions app tells the layers above it (they connect receivers)."""
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that suppresses ``email`` (a hard bounce, a complaint, an
+# operator): digests settles the address's queued deliveries as suppressed.
+address_suppressed = Signal()
