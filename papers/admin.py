@@ -12,8 +12,13 @@ from papers.models import ImportRun, Paper
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
     list_display = ("short_title", "key", "first_author", "upvotes", "comment_count", "source", "first_seen_at")
-    list_filter = ("source", ("first_seen_at", admin.DateFieldListFilter), ("published_at", admin.DateFieldListFilter))
-    search_fields = ("title", "authors", "key", "arxiv_id")
+    list_filter = (
+        "source",
+        ("first_seen_at", admin.DateFieldListFilter),
+        ("announced_on", admin.DateFieldListFilter),
+        ("published_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("title", "authors", "key", "arxiv_id", "doi")
     date_hierarchy = "first_seen_at"
     ordering = ("-first_seen_at", "-upvotes")
     readonly_fields = ("first_seen_at", "updated_at", "link")
@@ -45,6 +50,7 @@ class ImportRunAdmin(admin.ModelAdmin):
         "created",
         "updated",
         "unchanged",
+        "skipped",
         "short_error",
     )
     list_filter = ("status", "format", ("started_at", admin.DateFieldListFilter))

@@ -3,6 +3,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from papers.importers.normalise import title_key
+
 
 def is_web_link(url: str) -> bool:
     return (url or "").lower().startswith(("https://", "http://"))
@@ -11,18 +13,35 @@ def is_web_link(url: str) -> bool:
 class Paper(models.Model):
     """One paper, whatever feed it came from.
 
-    ``key`` is the arXiv id without version where one is known (``2401.12345``),
-    otherwise ``title:<hash of the normalised title>``, so the same paper seen in
-    two feeds is stored once.
+    ``key`` is the arXiv id without version where one is known (``2401.12345``), else
+    ``doi:<DOI>``, else ``title:<hash of the normalised title>``. An import matches a
+    paper by any of the three (``doi``, ``title_key``), so the same paper from a source
+    with an id and from one without is one row; its key becomes the strongest it has.
     """
 
     key = models.CharField(max_length=80, unique=True)
     arxiv_id = models.CharField(max_length=32, blank=True, db_index=True)
+    # Database defaults too: bulk loaders that write rows with SQL (bench/) need not know them.
+    doi = models.CharField(
+        max_length=200, blank=True, default="", db_default="", db_index=True, help_text="Lower-cased DOI."
+    )
+    title_key = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        db_index=True,
+        editable=False,
+        help_text="``title:<hash>`` of the normalised title.",
+    )
     title = models.TextField()
     abstract = models.TextField(blank=True)
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
     categories = models.JSONField(default=list, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The day the paper was announced or listed (arXiv's announcement, a daily list, a
+    # page's date heading): it dates the paper, and a later import never moves it.
+    announced_on = models.DateField(null=True, blank=True, db_index=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     upvotes = models.IntegerField(default=0)
@@ -43,6 +62,12 @@ class Paper(models.Model):
 
     def __str__(self):
         return self.title[:100]
+
+    def save(self, *args, **kwargs):
+        """Papers made outside the importers (admin, fixtures) are found by title too."""
+        if not self.title_key:
+            self.title_key = title_key(self.title)
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("papers:detail", args=[self.pk])
@@ -74,6 +99,9 @@ class ImportRun(models.Model):
     created = models.IntegerField(default=0)
     updated = models.IntegerField(default=0)
     unchanged = models.IntegerField(default=0)
+    skipped = models.IntegerField(
+        default=0, db_default=0, help_text="Entries without a title, and replacements of unknown papers."
+    )
     error = models.TextField(blank=True)
 
     class Meta:

@@ -14,257 +14,43 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from papers import importers
+from papers.fetch import Body, FetchFailed, ImportFailed, fetch_url, is_url, read_file, too_big
 from papers.importers.base import BadInput, PaperRecord
-from papers.importers.normalise import CleanPaper, normalise_record
+from papers.importers.normalise import normalise_record
 from papers.models import ImportRun, Paper
-from papers.signals import papers_stored
+from papers.upsert import ImportResult, upsert_papers
+
+__all__ = [
+    "Body",
+    "FetchFailed",
+    "ImportFailed",
+    "ImportResult",
+    "fetch_sources",
+    "fetch_url",
+    "import_bytes",
+    "import_source",
+    "is_url",
+    "normalise_record",
+    "read_file",
+    "upsert_papers",
+]
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 500
-USER_AGENT = "paper-digest/1.0 (+papers importer)"
-# Fields an import may change on an existing paper (empty incoming values never erase).
-TEXT_FIELDS = ("title", "abstract", "arxiv_id", "abs_url", "pdf_url", "page_url", "thumbnail_url")
-LIST_FIELDS = ("authors", "categories")
-VALUE_FIELDS = ("published_at", "upvotes", "comment_count")
-# Feeds disagree on these (the paper page vs arXiv's announcement): the first known value
-# stays, so two feeds of one paper do not flip it back and forth on every fetch.
-FILL_ONLY_FIELDS = ("published_at", "page_url", "thumbnail_url")
 _SOURCE_ENTRY = re.compile(rf"^({'|'.join(map(re.escape, importers.FORMATS))}):(?!//)(.+)$")
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def __str__(self) -> str:
-        return f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
-
-
-class ImportFailed(Exception):
-    """An import that wrote nothing; ``str()`` is one line naming the source and the problem."""
-
-    def __init__(self, source: str, reason: str):
-        self.source = source
-        self.reason = " ".join(str(reason).split())
-        super().__init__(f"{source}: {self.reason}")
-
-
-class FetchFailed(ImportFailed):
-    """A network failure (connection, timeout, truncated body, 5xx): worth retrying later."""
-
-
-# --- upsert -------------------------------------------------------------------------
-
-
-def upsert_papers(
-    records: Iterable[PaperRecord | CleanPaper],
-    *,
-    source: str,
-    base_url: str | None = None,
-    progress: Callable[[int], object] | None = None,
-) -> ImportResult:
-    """Create new papers and update known ones (same key), all in one transaction.
-
-    ``source`` is the format name stored on new papers. Upvotes and comment counts follow
-    the latest import; the first-seen date is set on creation only. New and changed papers
-    are announced (``papers_stored``, the ranking embeds them) before the transaction commits. ``progress``,
-    given the number of papers, returns a tqdm-like bar (``update(n)``, ``close()``).
-    Raises BadInput when a record cannot be stored (then nothing is written).
-    """
-    papers = _merge_by_key(
-        record if isinstance(record, CleanPaper) else normalise_record(record, base_url=base_url) for record in records
-    )
-    try:
-        return _upsert(papers, source=source, progress=progress)
-    except IntegrityError:
-        # Another import created some of these keys meanwhile: they are updates now.
-        return _upsert(papers, source=source, progress=progress)
-
-
-def _merge_by_key(papers: Iterable[CleanPaper]) -> dict[str, CleanPaper]:
-    merged: dict[str, CleanPaper] = {}
-    for paper in papers:
-        earlier = merged.get(paper.key)
-        if earlier is None:
-            merged[paper.key] = paper
-            continue
-        for name, value in asdict(paper).items():
-            if value not in (None, "", []):
-                setattr(earlier, name, value)
-    return merged
-
-
-def _upsert(papers: dict[str, CleanPaper], *, source: str, progress) -> ImportResult:
-    now = timezone.now()
-    keys = list(papers)
-    bar = progress(len(keys)) if progress else None
-    created: list[Paper] = []
-    changed: list[Paper] = []
-    unchanged = 0
-    try:
-        with transaction.atomic():
-            for start in range(0, len(keys), CHUNK_SIZE):
-                chunk = keys[start : start + CHUNK_SIZE]
-                existing = Paper.objects.in_bulk(chunk, field_name="key")
-                new_papers, changed_papers = [], []
-                for key in chunk:
-                    paper = existing.get(key)
-                    if paper is None:
-                        new_papers.append(_new_paper(papers[key], source=source, now=now))
-                    elif _apply(paper, papers[key]):
-                        paper.updated_at = now
-                        changed_papers.append(paper)
-                    else:
-                        unchanged += 1
-                created.extend(Paper.objects.bulk_create(new_papers))
-                if changed_papers:
-                    Paper.objects.bulk_update(changed_papers, [*TEXT_FIELDS, *LIST_FIELDS, *VALUE_FIELDS, "updated_at"])
-                    changed.extend(changed_papers)
-                if bar is not None:
-                    bar.update(len(chunk))
-            if created or changed:
-                papers_stored.send(sender=Paper, papers=created + changed)
-    finally:
-        if bar is not None:
-            bar.close()
-    return ImportResult(created=len(created), updated=len(changed), unchanged=unchanged)
-
-
-def _new_paper(clean: CleanPaper, *, source: str, now) -> Paper:
-    fields = asdict(clean)
-    fields["upvotes"] = clean.upvotes or 0
-    fields["comment_count"] = clean.comment_count or 0
-    return Paper(**fields, source=source[:40], first_seen_at=now, updated_at=now)
-
-
-def _apply(paper: Paper, clean: CleanPaper) -> bool:
-    """Copy what the feed knows onto ``paper``; True when anything changed."""
-    changed = False
-    for name in (*TEXT_FIELDS, *LIST_FIELDS, *VALUE_FIELDS):
-        value = getattr(clean, name)
-        if value in (None, "", []) or getattr(paper, name) == value:
-            continue
-        if name in FILL_ONLY_FIELDS and getattr(paper, name) not in (None, "", []):
-            continue
-        setattr(paper, name, value)
-        changed = True
-    return changed
-
-
 # --- reading sources ----------------------------------------------------------------
-
-
-def is_url(source: str) -> bool:
-    return urlsplit(source).scheme in ("http", "https")
-
-
-@dataclass
-class Body:
-    data: bytes
-    content_type: str = ""
-    charset: str | None = None
-    url: str | None = None
-    name: str = ""
-
-
-def _too_big(size: int | str, limit: int) -> str:
-    return f"is larger than the {limit}-byte limit (PAPER_MAX_BYTES): {size} bytes"
-
-
-def read_file(path: str, *, max_bytes: int) -> Body:
-    file = Path(path).expanduser()
-    try:
-        size = file.stat().st_size
-        if file.is_dir():
-            raise ImportFailed(path, "is a directory, not a file")
-        if size > max_bytes:
-            raise ImportFailed(path, _too_big(size, max_bytes))
-        with file.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ImportFailed(path, "no such file") from None
-    except PermissionError:
-        raise ImportFailed(path, "permission denied") from None
-    if len(data) > max_bytes:
-        raise ImportFailed(path, _too_big(f"more than {max_bytes}", max_bytes))
-    return Body(data=data, name=file.name)
-
-
-def fetch_url(
-    url: str, *, timeout: float, max_bytes: int, retries: int = 2, backoff: float = 1.0, deadline: float | None = None
-) -> Body:
-    """GET ``url`` with a whole-download deadline and a size cap, retrying network
-    failures (with exponential backoff); other failures raise at once. No retry starts
-    that could run past ``deadline`` (a ``time.monotonic()`` value)."""
-    for attempt in range(retries + 1):
-        try:
-            return _download(url, timeout=timeout, max_bytes=max_bytes)
-        except FetchFailed as exc:
-            delay = backoff * 2**attempt
-            if attempt == retries or (deadline is not None and time.monotonic() + delay + 2 * timeout > deadline):
-                raise
-            log.warning(
-                "paper source fetch failed, retrying in %s s: %s", delay, exc, extra={"source": url, "retry_in": delay}
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def _download(url: str, *, timeout: float, max_bytes: int) -> Body:
-    started = time.monotonic()
-    try:
-        with requests.get(url, stream=True, timeout=timeout, headers={"User-Agent": USER_AGENT}) as response:
-            status = response.status_code
-            if status >= 500 or status == 429:
-                raise FetchFailed(url, f"the server answered HTTP {status} {response.reason}")
-            if status >= 400:
-                raise ImportFailed(url, f"the server answered HTTP {status} {response.reason}")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ImportFailed(url, _too_big(declared, max_bytes))
-            chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ImportFailed(url, _too_big(f"more than {max_bytes}", max_bytes))
-                if time.monotonic() - started > timeout:
-                    raise FetchFailed(url, f"the download took longer than {timeout} s (PAPER_FETCH_TIMEOUT)")
-                chunks.append(chunk)
-            content_type = response.headers.get("Content-Type", "")
-            charset = None
-            if "charset=" in content_type.lower():
-                charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip()
-            return Body(data=b"".join(chunks), content_type=content_type, charset=charset, url=response.url, name=url)
-    except requests.exceptions.ChunkedEncodingError as exc:
-        raise FetchFailed(url, f"the download was cut short (truncated): {_short(exc)}") from None
-    except requests.exceptions.ContentDecodingError as exc:
-        raise FetchFailed(url, f"the body could not be decompressed: {_short(exc)}") from None
-    except requests.Timeout:
-        raise FetchFailed(url, f"timed out after {timeout} s (PAPER_FETCH_TIMEOUT)") from None
-    except requests.ConnectionError as exc:
-        raise FetchFailed(url, f"cannot connect: {_short(exc)}") from None
-    except requests.RequestException as exc:
-        raise ImportFailed(url, f"cannot fetch: {_short(exc)}") from None
-
-
-def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300]
 
 
 def read_source(source: str, *, deadline: float | None = None) -> Body:
@@ -293,7 +79,7 @@ def import_bytes(data: bytes, *, fmt: str = "auto", source_name: str, progress=N
 
     def body() -> Body:
         if len(data) > settings.PAPER_MAX_BYTES:
-            raise ImportFailed(source_name, _too_big(len(data), settings.PAPER_MAX_BYTES))
+            raise ImportFailed(source_name, too_big(len(data), settings.PAPER_MAX_BYTES))
         return Body(data=data, name=source_name)
 
     return _recorded_import(source_name, fmt, body, progress)
@@ -309,7 +95,9 @@ def _recorded_import(source: str, fmt: str, load: Callable[[], Body], progress) 
                 fmt = importers.detect_format(body.data, name=body.name, content_type=body.content_type)
                 run.format = fmt
             records = importers.parse(body.data, fmt, url=body.url, charset=body.charset)
-            run.result = result = upsert_papers(records, source=fmt, base_url=body.url, progress=progress)
+            run.result = result = upsert_papers(
+                records, source=fmt, base_url=body.url, progress=progress, skipped=getattr(records, "skipped", 0)
+            )
         except BadInput as exc:
             raise ImportFailed(source, f"{fmt} import failed: {exc}" if fmt != "auto" else str(exc)) from None
     log.info(
@@ -323,6 +111,7 @@ def _recorded_import(source: str, fmt: str, load: Callable[[], Body], progress) 
             "papers_created": result.created,
             "papers_updated": result.updated,
             "papers_unchanged": result.unchanged,
+            "papers_skipped": result.skipped,
         },
     )
     return result
@@ -351,7 +140,8 @@ def _finish(run: ImportRun, *, result: ImportResult | None = None, error: str = 
     run.error = error
     if result is not None:
         run.created, run.updated, run.unchanged = result.created, result.updated, result.unchanged
-    run.save(update_fields=["format", "status", "finished_at", "created", "updated", "unchanged", "error"])
+        run.skipped = result.skipped
+    run.save(update_fields=["format", "status", "finished_at", "created", "updated", "unchanged", "skipped", "error"])
 
 
 # --- scheduled fetching -------------------------------------------------------------
@@ -379,7 +169,7 @@ class FetchReport:
 
 def fetch_sources(sources: list[str] | None = None, *, time_budget: float | None = None) -> FetchReport:
     """Import each configured source (``settings.PAPER_SOURCES`` unless given), one log
-    line per source; a failing source does not stop the others.
+    line per source; a failing source, whatever it raised, does not stop the others.
 
     With ``time_budget`` (seconds), no source or retry starts that could end after it;
     the sources left over are reported as postponed (the task runs them later).
@@ -403,6 +193,9 @@ def fetch_sources(sources: list[str] | None = None, *, time_budget: float | None
         except ImportFailed as exc:
             report.failed[entry] = exc.reason
             log.error("paper source import failed: %s", exc, extra={"source": location, "error": exc.reason})
+        except Exception as exc:  # a bug or a database hiccup: recorded on its run; the next source still runs
+            report.failed[entry] = f"unexpected error: {exc!r}"
+            log.exception("paper source import failed unexpectedly: %s", location, extra={"source": location})
         else:
             report.results[entry] = result
     return report

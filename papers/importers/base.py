@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 class BadInput(ValueError):
@@ -23,15 +24,35 @@ class PaperRecord:
     title: str
     abstract: str = ""
     arxiv_id: str = ""
+    doi: str = ""
     authors: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     published_at: datetime | str | None = None
+    announced_on: date | str | None = None  # the day it was announced or listed; dates the paper
+    update_only: bool = False  # news about a known paper (an arXiv replacement): never creates one
     upvotes: int | None = None
     comment_count: int | None = None
     abs_url: str = ""
     pdf_url: str = ""
     page_url: str = ""
     thumbnail_url: str = ""
+
+
+class Records(list):
+    """A parser's papers, and how many entries it skipped as unusable (no title)."""
+
+    skipped: int = 0
+
+    def __init__(self, records=(), *, skipped: int = 0):
+        super().__init__(records)
+        self.skipped = skipped
+
+
+def no_papers(kind: str, skipped: int) -> BadInput:
+    """The error for a source with nothing usable, saying why when entries were skipped."""
+    if skipped:
+        return BadInput(f"no papers found: none of the {kind} has a title ({skipped} skipped)")
+    return BadInput(f"no papers found: the feed has no {kind}")
 
 
 _BOMS = [
@@ -64,9 +85,11 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
     declared = (declared or "").strip().strip("\"'").lower() or None
     if declared:
         try:
-            codecs.lookup(declared)
-        except LookupError:
-            raise BadInput(f"declares an unknown charset {declared!r}") from None
+            known = codecs.lookup(declared)._is_text_encoding
+        except (LookupError, ValueError):
+            known = False
+        if not known:  # as browsers and feed readers do: UTF-8, else a clear error
+            return _decode(data, "utf-8", f"the declared charset {declared[:40]!r} is unknown, so")
         if declared in _SINGLE_BYTE and not data.isascii():
             try:
                 return data.decode("utf-8")
@@ -85,6 +108,8 @@ def _decode(data: bytes, encoding: str, why: str) -> str:
             f"is not valid {encoding} ({why}): byte 0x{bad} at offset {exc.start}; "
             "re-save it as UTF-8 or declare its charset"
         ) from None
+    except (UnicodeError, LookupError, ValueError) as exc:  # 'rot13', 'base64': codecs but not charsets
+        raise BadInput(f"cannot be read as {encoding!r} ({why}): {exc}") from None
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
@@ -95,56 +120,16 @@ def html_declared_charset(data: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
-_XML_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_\-.:]+)["']""")
-
-
-def parse_xml(data: bytes, charset: str | None = None):
-    """A strict lxml tree (no entities resolved, no network); BadInput when malformed.
-
-    The XML declaration (or BOM) decides the encoding; a declared single-byte charset over
-    valid UTF-8 is a wrong declaration and is read as UTF-8, as ``decode_text`` does.
-    """
-    from lxml import etree
-
-    match = _XML_DECLARED.match(data)
-    declared = match.group(1).decode("ascii") if match else None
-    if declared and declared.lower() in _SINGLE_BYTE and not data.isascii() and bom_encoding(data) is None:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            data = data[: match.start(1)] + b"utf-8" + data[match.end(1) :]
-    elif not declared and not bom_encoding(data) and charset and charset.lower() not in ("utf-8", "utf8"):
-        text = decode_text(data, charset)
-        data = text.encode("utf-8")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
+def load_json(data: bytes, charset: str | None = None):
+    """The JSON document in ``data``; BadInput saying where it breaks (or that it is cut
+    short, or nested too deeply to be data)."""
+    text = decode_text(data, charset)
     try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        message = exc.msg or str(exc)
-        if "encoding" in message.lower() or "utf-8" in message.lower():
-            decode_text(data, declared)  # names the offending byte when that is the problem
-        if "premature end" in message.lower() or "not closed" in message.lower() or "end of data" in message.lower():
-            raise BadInput(f"XML ends early (truncated?): {message}") from None
-        raise BadInput(f"malformed XML: {message}") from None
-    if root is None:
-        raise BadInput("malformed XML: empty document")
-    return root
-
-
-def local_name(element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rsplit("}", 1)[-1]
-
-
-def children(element, name: str) -> list:
-    return [child for child in element if local_name(child) == name]
-
-
-def child_text(element, name: str) -> str:
-    for child in children(element, name):
-        return "".join(child.itertext())
-    return ""
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # An unterminated string runs to the end of the text, so it is cut short too.
+        ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "JSON ends early (truncated?)" if ends_early else "malformed JSON"
+        raise BadInput(f"{what}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise BadInput("malformed JSON: nested too deeply to be a list of papers") from None

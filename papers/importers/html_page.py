@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 
-from papers.importers.base import BadInput, PaperRecord, decode_text, html_declared_charset
+from papers.importers.base import BadInput, PaperRecord, Records, decode_text, html_declared_charset
 from papers.importers.daily_json import record_from_paper, records_from_items, site_of
 from papers.importers.normalise import clean_text, normalise_arxiv_id
 
@@ -24,26 +25,34 @@ _PAPER_LINK = re.compile(r"/(?:papers|abs|pdf)/([^/?#]+(?:/\d{7})?)")
 _NUMBER = re.compile(r"\d[\d,]*")
 
 
-def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> list[PaperRecord]:
+def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> Records:
     text = decode_text(data, charset or html_declared_charset(data))
-    soup = BeautifulSoup(text, "lxml")
+    with warnings.catch_warnings():  # a feed forced to this format is read as HTML all the same
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "lxml")
     site = site_of(url)
     records = _from_data_props(soup, site)
     if not records:
         records = _from_cards(soup, base=url or site)
     if not records:
         raise BadInput("no papers found: the page has no paper data in data-props and no paper cards")
-    return records
+    return Records(records)
 
 
 def _from_data_props(soup: BeautifulSoup, site: str) -> list[PaperRecord]:
+    """Papers in the JSON of ``data-props``; a day page's ``date`` dates its papers."""
     records = []
     for element in soup.find_all(attrs={"data-props": True}):
         try:
             props = json.loads(element["data-props"])
-        except (json.JSONDecodeError, TypeError):
+        except (json.JSONDecodeError, TypeError, RecursionError):
             continue
-        records.extend(_records_in(props, site, depth=0))
+        found = _records_in(props, site, depth=0)
+        day = props.get("date") if isinstance(props, dict) else None
+        for record in found:
+            if isinstance(day, str) and not record.announced_on:
+                record.announced_on = day
+        records.extend(found)
     return records
 
 

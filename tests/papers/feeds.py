@@ -167,3 +167,81 @@ def text_page(papers: list[Sample], *, header: str | None = None) -> str:
         )
     )
     return header + "\n\n".join(f"{p.title}\n\n{p.abstract.strip()}" for p in papers) + "\n"
+
+
+def arxiv_rss(papers: list[Sample], *, announce: list[str] | None = None, day: str = "Mon, 16 Mar 2026") -> bytes:
+    """arXiv's category RSS in its current shape (rss.arxiv.org/rss/cs.CL): one item per
+    announcement, ``arxiv:announce_type`` new, cross, replace or replace-cross."""
+    kinds = announce or ["new"] * len(papers)
+    items = "".join(
+        f"""<item>
+      <title>{html.escape(p.title)}</title>
+      <link>https://arxiv.org/abs/{p.arxiv_id}</link>
+      <description>arXiv:{p.arxiv_id}v{2 if kind.startswith("replace") else 1} Announce Type: {kind}
+Abstract: {html.escape(p.abstract)}</description>
+      <guid isPermaLink="false">oai:arXiv.org:{p.arxiv_id}v{2 if kind.startswith("replace") else 1}</guid>
+      {"".join(f"<category>{c}</category>" for c in p.categories)}
+      <pubDate>{day} 00:00:00 -0400</pubDate>
+      <arxiv:announce_type>{kind}</arxiv:announce_type>
+      <dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+      <dc:creator>{html.escape(", ".join(p.authors))}</dc:creator>
+    </item>"""
+        for p, kind in zip(papers, kinds, strict=True)
+    )
+    return f"""<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
+  <channel>
+    <title>cs.CL updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/cs.CL</link>
+    <description>cs.CL updates on the arXiv.org e-print archive.</description>
+    <atom:link href="http://rss.arxiv.org/rss/cs.CL" rel="self" type="application/rss+xml"/>
+    <docs>http://www.rssboard.org/rss-specification</docs>
+    <language>en-us</language>
+    <lastBuildDate>{day} 00:30:00 -0400</lastBuildDate>
+    <managingEditor>rss-help@arxiv.org</managingEditor>
+    <pubDate>{day} 00:00:00 -0400</pubDate>
+    <skipDays><day>Saturday</day><day>Sunday</day></skipDays>
+    {items}
+  </channel>
+</rss>""".encode()
+
+
+def biorxiv_details(entries: list[dict], *, server: str = "biorxiv") -> bytes:
+    """The details endpoint of the bioRxiv/medRxiv API
+    (api.biorxiv.org/details/biorxiv/2026-03-01/2026-03-07/0): ``messages`` and
+    ``collection``, one object per preprint version."""
+    collection = [
+        {
+            "doi": entry["doi"],
+            "title": entry["title"],
+            "authors": entry.get("authors", "Okonkwo, M.; Lindqvist, T. A."),
+            "author_corresponding": "Mira Okonkwo",
+            "author_corresponding_institution": "Example University",
+            "date": entry.get("date", "2026-03-02"),
+            "version": str(entry.get("version", 1)),
+            "type": "new results",
+            "license": "cc_by",
+            "category": entry.get("category", "neuroscience"),
+            "jatsxml": f"https://www.{server}.org/content/early/2026/03/02/{entry['doi'][8:]}.source.xml",
+            "abstract": entry.get("abstract", "We record from many neurons at once. " * 5),
+            "published": "NA",
+            "server": {"biorxiv": "bioRxiv", "medrxiv": "medRxiv"}[server],
+        }
+        for entry in entries
+    ]
+    return json.dumps(
+        {
+            "messages": [
+                {
+                    "status": "ok",
+                    "interval": "2026-03-01:2026-03-07",
+                    "cursor": 0,
+                    "count": len(collection),
+                    "count_new_papers": str(len(collection)),
+                    "total": str(len(collection)),
+                }
+            ],
+            "collection": collection,
+        }
+    ).encode()

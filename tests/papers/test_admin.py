@@ -45,7 +45,8 @@ def test_list_query_count_does_not_grow_with_papers(admin_client, papers, django
     services.import_bytes(feeds.daily_json(feeds.samples(40)), fmt="daily-json", source_name="more.json")
     with django_assert_max_num_queries(12):
         response = admin_client.get(CHANGELIST)
-    assert len(response.context["cl"].result_list) == 42
+    # 40 papers: the two the text page brought (no ids) are two of the 40 (same titles).
+    assert len(response.context["cl"].result_list) == 40
 
 
 def test_markup_in_titles_is_escaped(admin_client):

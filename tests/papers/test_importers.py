@@ -1,5 +1,6 @@
 """Each importer on a feed the test writes: what comes out of the bytes."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -147,3 +148,31 @@ def test_dates_from_feeds_are_parsed_when_normalised():
 
     clean = normalise_record(importers.parse(feeds.rss(PAPERS[:1]), "rss")[0])
     assert clean.published_at == datetime(2026, 11, 20, 5, tzinfo=UTC)
+
+
+def test_a_json_feed():
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "A lab's blog",
+        "items": [
+            {
+                "id": "https://lab.example.org/posts/1",
+                "url": "https://lab.example.org/posts/1",
+                "title": "Our new paper",
+                "content_html": "<p>We <blink>show</blink> things.</p><script>x()</script>",
+                "date_published": "2026-03-13T10:00:00+01:00",
+                "authors": [{"name": "Mira Okonkwo"}],
+            },
+            {"id": "2", "content_text": "No title: skipped."},
+        ],
+    }
+    records = parse(json.dumps(feed).encode(), "daily-json")
+    assert records.skipped == 1
+    (record,) = records
+    assert (record.title, record.abstract.strip(), record.authors) == (
+        "Our new paper",
+        "We show things.",
+        ["Mira Okonkwo"],
+    )
+    assert (record.page_url, record.arxiv_id) == ("https://lab.example.org/posts/1", "")
+    assert record.published_at == "2026-03-13T10:00:00+01:00"

@@ -186,12 +186,22 @@ def test_malformed_json(tmp_path):
 
 def test_json_that_is_not_a_list_of_papers(tmp_path):
     assert "item 2 is a JSON str, not an object" in bad(tmp_path, "x.json", b'[{"paper": {"title": "T"}}, "oops"]')
-    assert "item 1 has no paper title" in bad(tmp_path, "y.json", b'[{"paper": {"id": "2611.00001"}}]')
+    assert "no papers found: none of the items has a title (1 skipped)" in bad(
+        tmp_path, "y.json", b'[{"paper": {"id": "2611.00001"}}]'
+    )
 
 
 def test_one_bad_item_writes_none_of_the_good_ones(tmp_path):
-    items = feeds.daily_json(PAPERS)[:-1] + b', {"paper": {"id": "2611.09999", "summary": "no title"}}]'
-    assert "item 4 has no paper title" in bad(tmp_path, "x.json", items)
+    items = feeds.daily_json(PAPERS)[:-1] + b', ["2611.09999", "not an object"]]'
+    assert "item 4 is a JSON list, not an object" in bad(tmp_path, "x.json", items)
+
+
+def test_an_item_without_a_title_is_skipped_and_counted(tmp_path):
+    items = feeds.daily_json(PAPERS)[:-1] + b', {"paper": {"id": "2611.09999", "summary": "only a summary"}}]'
+    result = services.import_source(write(tmp_path, "x.json", items))
+    assert result == ImportResult(created=3, skipped=1)
+    assert str(result) == "created 3, updated 0, unchanged 0, skipped 1"
+    assert ImportRun.objects.get().skipped == 1
 
 
 def test_malformed_xml(tmp_path):
