@@ -44,7 +44,7 @@ class Paper(models.Model):
         return self.title[:100]
 
     def get_absolute_url(self) -> str:
-        return reverse("papers:detail", args=[self.pk])
+        return reverse("pages:paper", args=[self.pk])
 
     @property
     def url(self) -> str:

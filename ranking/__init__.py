@@ -11,6 +11,9 @@ Public API (stable; the internals behind it may change):
 - ``embed_papers(papers)``: importers call it with new or changed papers.
 - ``embed_topics(topic_ids)``: a task runs it for topics made at signup, so that the
   issue's ranking finds every embedding stored.
+- ``search(text, *, limit, start, end)`` and ``similar_papers(paper)``: the public site's
+  search and "similar papers" (``ranking.search``: full-text candidates on PostgreSQL,
+  reranked by the same hybrid ranker).
 
 How: each distinct topic is scored once against every paper (BM25F over title and
 abstract, fused with sentence-embedding similarity when the semantic extra is
@@ -22,9 +25,20 @@ from __future__ import annotations
 
 from ranking import semantic
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests, topic_vectors
+from ranking.search import SearchResult, search, similar_papers
 from ranking.semantic import embed_papers as _embed_papers
 
-__all__ = ["RankedPaper", "embed_papers", "embed_topics", "rank_for_subscribers", "rank_papers_for", "rank_topics"]
+__all__ = [
+    "RankedPaper",
+    "SearchResult",
+    "embed_papers",
+    "embed_topics",
+    "rank_for_subscribers",
+    "rank_papers_for",
+    "rank_topics",
+    "search",
+    "similar_papers",
+]
 
 
 def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=()) -> list[RankedPaper]:
