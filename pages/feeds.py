@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.feedgenerator import Atom1Feed
 
-from pages import selectors
+from pages import periods, selectors
 from pages.forms import SearchForm
 from pages.text import plain_text
 from pages.views import conditional, limited
@@ -25,8 +25,17 @@ TRENDING_DAYS = 3
 SEARCH_FEED_DAYS = 30  # a search feed carries the matching papers of the last month, newest first
 
 
+class _StableAtom(Atom1Feed):
+    def latest_post_date(self):
+        """An empty feed is 'updated' at midnight, not at every request (Django's default):
+        its body, and so its ETag, stays the same until something changes."""
+        if any(item.get("updateddate") or item.get("pubdate") for item in self.items):
+            return super().latest_post_date()
+        return periods.midnight(timezone.localdate())
+
+
 class _PaperFeed(Feed):
-    feed_type = Atom1Feed
+    feed_type = _StableAtom
 
     def item_title(self, item):
         return plain_text(item.title)
