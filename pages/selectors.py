@@ -139,7 +139,7 @@ def search(text: str, *, day: date | None = None, since: date | None = None, lim
     """Ranked search results (only ``day``'s papers, or those since ``since``, when given),
     cached per query for ``SEARCH_CACHE_SECONDS`` as ids: a cached search is one query,
     for the papers' display fields."""
-    from ranking import search as rank_search
+    from ranking import search_papers
 
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
@@ -148,7 +148,7 @@ def search(text: str, *, day: date | None = None, since: date | None = None, lim
     if cached is None:
         start = periods.midnight(day or since) if (day or since) else None
         end = periods.midnight(day + timedelta(days=1)) if day else None
-        found = rank_search(text, limit=limit, start=start, end=end)
+        found = search_papers(text, limit=limit, start=start, end=end)
         rows = [(r.paper.pk, r.score, r.why) for r in found.papers]
         cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)

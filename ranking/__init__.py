@@ -11,7 +11,7 @@ Public API (stable; the internals behind it may change):
 - ``embed_papers(papers)``: importers call it with new or changed papers.
 - ``embed_topics(topic_ids)``: a task runs it for topics made at signup, so that the
   issue's ranking finds every embedding stored.
-- ``search(text, *, limit, start, end)`` and ``similar_papers(paper)``: the public site's
+- ``search_papers(text, *, limit, start, end)`` and ``similar_papers(paper)``: the public site's
   search and "similar papers" (``ranking.search``: full-text candidates on PostgreSQL,
   reranked by the same hybrid ranker).
 
@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from ranking import semantic
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests, topic_vectors
-from ranking.search import SearchResult, search, similar_papers
+from ranking.search import SearchResult, similar_papers
+from ranking.search import search as search_papers
 from ranking.semantic import embed_papers as _embed_papers
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "rank_for_subscribers",
     "rank_papers_for",
     "rank_topics",
-    "search",
+    "search_papers",
     "similar_papers",
 ]
 

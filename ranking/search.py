@@ -5,12 +5,13 @@ sentence embeddings, pseudo-relevance feedback, the query syntax's filters, the
 relevance floor, then the small upvote prior), but over which papers depends on the
 database:
 
-- **PostgreSQL**: full-text search picks the candidates (``SearchVector`` over title and
-  abstract, served by the GIN index of ``pages/migrations``): the ``CANDIDATES`` best by
-  ``ts_rank_cd`` among the newest ``MAX_MATCHES`` papers that have any word of the query.
-  Only those are loaded, indexed (``index.index_papers``) and ranked, so a web process
-  never holds every paper; a query is a few milliseconds of SQL and a few hundred papers
-  of Python whatever the size of the store.
+- **PostgreSQL**: full-text search picks the candidates, from the stored ``search_document``
+  (the ``SearchVector`` of title and abstract, with categories and authors; a GIN index; see
+  ``pages/migrations``): the ``CANDIDATES`` best by ``ts_rank_cd`` among the newest
+  ``MAX_MATCHES`` papers that have every word of the query, then, if they are too few,
+  among those with any of them. Only those are loaded, indexed (``index.index_papers``)
+  and ranked, so a web process never holds every paper, and a search costs the same
+  whatever the size of the store (``bench/site_load.py``: 100,000 papers).
 - **elsewhere** (SQLite, the embedded default): the in-memory paper index the digests
   use (``index.get_index``), built once per process and kept while the papers do not change.
 
@@ -33,8 +34,8 @@ from ranking.index import PaperIndex, get_index, index_papers
 from ranking.query import ParsedQuery, parse_query
 from ranking.ranker import RankedPaper, TopicRef, matched_words, score_topics
 
-CANDIDATES = 300  # papers reranked per query on PostgreSQL
-MAX_MATCHES = 5_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
+CANDIDATES = 200  # papers reranked per query on PostgreSQL
+MAX_MATCHES = 2_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
 MAX_QUERY_LENGTH = 300
 _DISPLAY_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "published_at", "upvotes")
 _INDEX_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes")
@@ -117,82 +118,107 @@ def _in_period(index: PaperIndex, start, end) -> np.ndarray | None:
 
 
 # -- PostgreSQL candidates ---------------------------------------------------------------
+# The document is the stored ``search_document`` column (``pages/migrations``): the
+# SearchVector of title (A) and abstract (B), categories (C) and authors (D).
+
+_AND, _OR = " && ", " || "
 
 
-def search_vector():
-    """The expression the GIN index is built on (``pages/migrations``): a query must use the
-    same one for PostgreSQL to use the index."""
-    from django.contrib.postgres.search import SearchVector
-
-    return SearchVector("title", "abstract", config="english")
-
-
-def full_text_query(query: ParsedQuery):
-    """Any of the query's words and phrases (OR): the ranker, not the full-text match, decides
-    what is relevant; an excluded word is left to the ranker too. None when it has no words."""
-    from django.contrib.postgres.search import SearchQuery
-
-    parts = [SearchQuery(text, config="english", search_type="plain") for text in (*query.words, *query.phrases)]
+def _tsquery(query: ParsedQuery, joiner: str) -> tuple[str, list]:
+    """SQL for the query's words and phrases, all (``_AND``) or any (``_OR``) of them, with
+    its exclusions ruled out; ("", []) when it has no words."""
+    parts, params = [], []
+    for word in query.words:
+        parts.append("plainto_tsquery('english', %s)")
+        params.append(word)
+    for phrase in query.phrases:
+        parts.append("phraseto_tsquery('english', %s)")
+        params.append(phrase)
     if not parts:
-        return None
-    combined = parts[0]
-    for part in parts[1:]:
-        combined |= part
-    return combined
+        return "", []
+    sql = "(" + joiner.join(parts) + ")"
+    for excluded in (*query.excluded_words, *query.excluded_phrases):
+        sql += " && !!phraseto_tsquery('english', %s)"
+        params.append(excluded)
+    return f"({sql})", params
 
 
-def _full_text_candidates(query: ParsedQuery, start, end) -> list:
-    """The papers to rerank, with what ranking needs (embeddings when semantic) in one query."""
-    from django.contrib.postgres.search import SearchRank
+def _filters(query: ParsedQuery, start, end) -> tuple[str, list]:
+    """SQL conditions for the period and the ``author:``/``cat:`` filters (names and
+    categories as plain words of the document's D and C parts: a superset of what the
+    ranker's own filters then keep)."""
+    from ranking.lexical import words
 
+    conditions, params = [], []
+    if start is not None:
+        conditions.append("first_seen_at >= %s")
+        params.append(start)
+    if end is not None:
+        conditions.append("first_seen_at < %s")
+        params.append(end)
+    names = [" & ".join(f"{w}:D" for w in words(name)) for name in query.authors]
+    names = [name for name in names if name]
+    if names:
+        conditions.append("search_document @@ to_tsquery('simple', %s)")
+        params.append(" | ".join(f"({name})" for name in names))
+    categories = [c for c in (_category_term(c) for c in query.categories) if c]
+    if categories:
+        conditions.append("search_document @@ to_tsquery('simple', %s)")
+        params.append(" | ".join(categories))
+    return "".join(f" AND {c}" for c in conditions), params
+
+
+def _category_term(category: str) -> str:
+    """``cs.CL`` -> ``cs.cl:C``; an archive (``cs``) -> ``cs:*C`` (any of its categories)."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9.\-]+", category):
+        return ""
+    return f"{category}:C" if "." in category else f"{category}:*C"
+
+
+def _select(fields) -> str:
+    return ", ".join(f'"{name}"' for name in fields)
+
+
+def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDIDATES) -> list:
+    """The papers to rerank, with what ranking needs (embeddings when semantic): first those
+    with every word of the query, best by ``ts_rank_cd`` among the newest ``MAX_MATCHES`` of
+    them; then, when they are fewer than ``limit``, those with any word, ranked alike. One
+    query, two when the first falls short; filter-only queries take the newest that pass."""
     from papers.models import Paper
 
-    papers = Paper.objects.all()
-    if start is not None:
-        papers = papers.filter(first_seen_at__gte=start)
-    if end is not None:
-        papers = papers.filter(first_seen_at__lt=end)
-    if query.authors:
-        papers = papers.filter(_any_author(query.authors))
-    if query.categories:
-        papers = papers.filter(_any_category(query.categories))
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "page_url", "arxiv_id"]
     if semantic.is_available():
         fields += ["embedding", "embedding_model"]
-    tsquery = full_text_query(query)
-    if tsquery is None:  # only author:/cat: filters: the newest papers that pass them
-        return list(papers.order_by("-first_seen_at").only(*fields)[:CANDIDATES])
-    vector = search_vector()
-    matches = papers.annotate(document=vector).filter(document=tsquery).order_by("-first_seen_at")
-    newest = matches.values("id")[:MAX_MATCHES]
-    ranked = (
-        Paper.objects.filter(id__in=newest)
-        .annotate(rank=SearchRank(vector, tsquery, cover_density=True))
-        .order_by("-rank", "-first_seen_at")
-        .only(*fields)[:CANDIDATES]
+    table = Paper._meta.db_table
+    where, where_params = _filters(query, start, end)
+    every, every_params = _tsquery(query, _AND)
+    if not every:  # only author:/cat: filters
+        sql = f"SELECT {_select(fields)} FROM {table} WHERE TRUE{where} ORDER BY first_seen_at DESC LIMIT %s"  # noqa: S608
+        return list(Paper.objects.raw(sql, [*where_params, limit]))
+    found = _ranked(Paper, fields, every, every_params, where, where_params, limit)
+    if len(found) < limit and len(query.words) + len(query.phrases) > 1:
+        some, some_params = _tsquery(query, _OR)
+        rest = f"{where} AND NOT (search_document @@ {every})"
+        found += _ranked(Paper, fields, some, some_params, rest, [*where_params, *every_params], limit - len(found))
+    return found
+
+
+def _ranked(Paper, fields, tsquery: str, params: list, where: str, where_params: list, limit: int) -> list:
+    """The ``limit`` best by ``ts_rank_cd`` among the newest ``MAX_MATCHES`` matches of ``tsquery``:
+    ranking reads each match's stored vector (about 25 us each), so a common word costs no more
+    than ``MAX_MATCHES`` of them."""
+    table = Paper._meta.db_table
+    columns = ", ".join(f'paper."{name}"' for name in fields)
+    sql = (
+        f"WITH matches AS (SELECT id, search_document FROM {table} "  # noqa: S608 (our columns and fragments)
+        f"WHERE search_document @@ {tsquery}{where} ORDER BY first_seen_at DESC LIMIT %s), "
+        f"best AS (SELECT id, ts_rank_cd(search_document, {tsquery}) AS rank FROM matches ORDER BY rank DESC LIMIT %s) "
+        f"SELECT {columns} FROM {table} paper JOIN best ON best.id = paper.id "
+        "ORDER BY best.rank DESC, paper.first_seen_at DESC"
     )
-    return list(ranked)
-
-
-def _any_author(names):
-    from django.db.models import Q
-
-    condition = Q()
-    for name in names:
-        words = Q()
-        for word in name.split():
-            words &= Q(authors__icontains=word)
-        condition |= words
-    return condition
-
-
-def _any_category(categories):
-    from django.db.models import Q
-
-    condition = Q()
-    for category in categories:
-        condition |= Q(categories__icontains=category)
-    return condition
+    return list(Paper.objects.raw(sql, [*params, *where_params, MAX_MATCHES, *params, limit]))
 
 
 # -- similar papers ---------------------------------------------------------------------
