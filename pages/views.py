@@ -4,12 +4,15 @@ is in ``pages.selectors``."""
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.middleware.http import ConditionalGetMiddleware
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
@@ -22,11 +25,26 @@ API_CACHE_SECONDS = 60
 conditional = decorator_from_middleware(ConditionalGetMiddleware)  # ETag from the body, 304 on a match
 
 
+def cached_page(view):
+    """The page as it was rendered in the last ``PAGE_CACHE_SECONDS`` (the same for everyone:
+    no form, no cookie), from the shared cache; browsers and proxies may keep it as long."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        seconds = settings.PAGE_CACHE_SECONDS
+        if not seconds or request.method != "GET":
+            return view(request, *args, **kwargs)
+        return cache_page(seconds, key_prefix="pages")(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
 def limited(request, group: str, rate: str) -> bool:
     return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
 
 
 @require_http_methods(["GET", "POST"])
+@cached_page
 def home(request):
     """The latest day that has papers. A POST is the signup form as it was posted here before
     it moved to /subscribe/: old pages and links keep working."""
@@ -47,16 +65,19 @@ def _period_page(request, kind: str, first_day):
 
 
 @require_GET
+@cached_page
 def day(request, day):
     return _period_page(request, DAILY, periods.parse_day(day))
 
 
 @require_GET
+@cached_page
 def week(request, week):
     return _period_page(request, WEEKLY, periods.parse_week(week))
 
 
 @require_GET
+@cached_page
 def month(request, month):
     return _period_page(request, MONTHLY, periods.parse_month(month))
 

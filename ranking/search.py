@@ -205,7 +205,9 @@ def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDID
     return found
 
 
-def _ranked(Paper, fields, tsquery: str, params: list, where: str, where_params: list, limit: int) -> list:
+def _ranked(
+    Paper, fields, tsquery: str, params: list, where: str, where_params: list, limit: int, matches=None
+) -> list:
     """The ``limit`` best by ``ts_rank_cd`` among the newest ``MAX_MATCHES`` matches of ``tsquery``:
     ranking reads each match's stored vector (about 25 us each), so a common word costs no more
     than ``MAX_MATCHES`` of them."""
@@ -218,26 +220,25 @@ def _ranked(Paper, fields, tsquery: str, params: list, where: str, where_params:
         f"SELECT {columns} FROM {table} paper JOIN best ON best.id = paper.id "
         "ORDER BY best.rank DESC, paper.first_seen_at DESC"
     )
-    return list(Paper.objects.raw(sql, [*params, *where_params, MAX_MATCHES, *params, limit]))
+    return list(Paper.objects.raw(sql, [*params, *where_params, matches or MAX_MATCHES, *params, limit]))
 
 
 # -- similar papers ---------------------------------------------------------------------
 
 SIMILAR_MIN = 0.05  # on the 0..1 paper-to-paper scale: below it, unrelated
+SIMILAR_CANDIDATES = 100
+SIMILAR_MATCHES = 1_000  # a paper page must stay fast: its neighbours come from the newest 1,000 title matches
 
 
 def similar_papers(paper, *, limit: int = 6) -> list:
     """Papers closest to ``paper`` (a ``Paper`` with title, abstract and embedding loaded):
     nearest neighbours by sentence embedding, or by tf-idf cosine without the semantic model.
 
-    On PostgreSQL the neighbours are looked for among the full-text candidates of the paper's
-    title words (one query); elsewhere among every paper of the in-memory index."""
-    from ranking.lexical import STOPWORDS, words
+    On PostgreSQL the neighbours are looked for among the papers whose titles share the most
+    words with its title (one query); elsewhere among every paper of the in-memory index."""
 
     if uses_full_text():
-        title_words = tuple(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
-        probe = ParsedQuery(text=paper.title, words=title_words)
-        candidates = [p for p in _full_text_candidates(probe, None, None) if p.id != paper.id]
+        candidates = [p for p in _title_neighbours(paper) if p.id != paper.id]
         if not candidates:
             return []
         if semantic.is_available():
@@ -261,6 +262,21 @@ def similar_papers(paper, *, limit: int = 6) -> list:
     ids = np.array([p.id for p in candidates], dtype=np.int64)
     by_id = {p.id: p for p in candidates}
     return [by_id[int(i)] for i in _best(closeness, ids, paper.id, limit)]
+
+
+def _title_neighbours(paper) -> list:
+    """Up to ``SIMILAR_CANDIDATES`` papers whose titles have any of this title's words, best by
+    ``ts_rank_cd`` (more shared words first) among the newest ``MAX_MATCHES`` such papers."""
+    from papers.models import Paper
+    from ranking.lexical import STOPWORDS, words
+
+    title_words = list(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
+    if not title_words:
+        return []
+    fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "arxiv_id"]
+    fields += ["embedding", "embedding_model"] if semantic.is_available() else []
+    probe = " | ".join(f"{word}:A" for word in title_words)  # letters and digits only: safe in to_tsquery
+    return _ranked(Paper, fields, "to_tsquery('english', %s)", [probe], "", [], SIMILAR_CANDIDATES, SIMILAR_MATCHES)
 
 
 def _best(closeness: np.ndarray, ids: np.ndarray, own_id: int, limit: int) -> list[int]:

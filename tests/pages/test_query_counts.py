@@ -63,3 +63,14 @@ def test_a_search_is_a_fixed_number_of_queries(client, crowded, django_assert_nu
         client.get("/search", {"q": "robots"})  # one word: no second pass
     with django_assert_num_queries(1):  # the same search again: the cached ranking, the shown papers
         client.get("/search", {"q": "video understanding"})
+
+
+def test_listing_pages_are_cached_for_everyone(client, crowded, django_assert_num_queries, settings):
+    first = client.get("/papers/date/2026-03-11/")
+    assert "max-age=60" in first["Cache-Control"]
+    with django_assert_num_queries(0):
+        again = client.get("/papers/date/2026-03-11/")
+    assert again.content == first.content
+    settings.PAGE_CACHE_SECONDS = 0
+    with django_assert_num_queries(3):
+        client.get("/papers/date/2026-03-11/")
