@@ -18,7 +18,7 @@ from django.utils.feedgenerator import Atom1Feed
 from pages import periods, selectors
 from pages.forms import SearchForm
 from pages.text import plain_text
-from pages.views import conditional, limited
+from pages.views import cached_page, conditional, limited
 
 FEED_CACHE_SECONDS = 300
 TRENDING_DAYS = 3
@@ -110,6 +110,7 @@ def _cached(response):
 
 
 @conditional
+@cached_page(seconds=FEED_CACHE_SECONDS)
 def trending_feed(request):
     return _cached(TrendingFeed()(request))
 
@@ -121,4 +122,9 @@ def search_feed(request):
     form = SearchForm(request.GET)
     if not form.is_valid() or not form.query():
         return HttpResponseBadRequest("Give a search as ?q=TEXT (at most 300 characters).", content_type="text/plain")
+    return _search_feed(request)
+
+
+@cached_page(seconds=FEED_CACHE_SECONDS)
+def _search_feed(request):
     return _cached(SearchFeed()(request))

@@ -25,16 +25,19 @@ API_CACHE_SECONDS = 60
 conditional = decorator_from_middleware(ConditionalGetMiddleware)  # ETag from the body, 304 on a match
 
 
-def cached_page(view):
-    """The page as it was rendered in the last ``PAGE_CACHE_SECONDS`` (the same for everyone:
-    no form, no cookie), from the shared cache; browsers and proxies may keep it as long."""
+def cached_page(view=None, *, seconds: int | None = None):
+    """The response as it was made in the last ``seconds`` (``PAGE_CACHE_SECONDS`` by default)
+    for the same URL: pages the same for everyone (no form, no cookie), kept in the shared
+    cache; browsers and proxies may keep them as long."""
+    if view is None:
+        return functools.partial(cached_page, seconds=seconds)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        seconds = settings.PAGE_CACHE_SECONDS
-        if not seconds or request.method != "GET":
+        keep = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
+        if not keep or request.method != "GET":
             return view(request, *args, **kwargs)
-        return cache_page(seconds, key_prefix="pages")(view)(request, *args, **kwargs)
+        return cache_page(keep, key_prefix="pages")(view)(request, *args, **kwargs)
 
     return wrapper
 
@@ -116,7 +119,12 @@ def api_papers(request):
     form = ApiForm(request.GET)
     if not form.is_valid():
         return JsonResponse(form.errors_json(), status=400)
-    data = selectors.api_papers(**form.cleaned_data, base_url=settings.SITE_URL)
+    return _api_answer(request, form.cleaned_data)
+
+
+@cached_page(seconds=API_CACHE_SECONDS)
+def _api_answer(request, query: dict):
+    data = selectors.api_papers(**query, base_url=settings.SITE_URL)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
     patch_cache_control(response, public=True, max_age=API_CACHE_SECONDS)
     return response
