@@ -56,6 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's")
     parser.add_argument("--gunicorn-threads", type=int, default=None, help="override gunicorn.conf.py's")
     parser.add_argument("--search-cache-seconds", type=int, default=300, help="SEARCH_CACHE_SECONDS of the server")
+    parser.add_argument("--alone", type=int, default=10, help="requests of each kind one at a time before the load")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
     parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
     return parser.parse_args(argv)
@@ -120,6 +121,46 @@ async def load(port: int, paths: Paths, *, clients: int, seconds: float, seed: i
     for record in results.values():
         record["seconds"] = time.perf_counter() - started
     return results
+
+
+def server_cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the gunicorn master and its workers have used so far."""
+    import os
+
+    total = 0
+    for pid in (proc.pid, *h.child_pids(proc.pid)):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def prime(port: int, paths: Paths) -> None:
+    """The 20 searches' API answers and feeds once each: the load measures a site whose popular
+    searches are cached (as they are in production within ``SEARCH_CACHE_SECONDS``); what an
+    uncached search costs is ``cold_searches``'s line."""
+
+    async def all_of_them():
+        wanted = ["/feeds/trending.atom"]
+        for query in paths.searches:
+            wanted += [f"/api/papers?q={query}&limit=20", f"/feeds/search.atom?q={query}"]
+        return await asyncio.gather(*(fetch(port, p, timeout=180) for p in wanted), return_exceptions=True)
+
+    asyncio.run(all_of_them())
+
+
+def one_at_a_time(port: int, paths: Paths, count: int) -> dict[str, list[float]]:
+    """Each kind of page ``count`` times, one request at a time: what a page costs alone."""
+    rng = random.Random(1)
+    alone = {}
+    for kind in MIX:
+        latencies = []
+        for _ in range(count):
+            status, elapsed = asyncio.run(fetch(port, paths.draw(kind, rng), timeout=60))
+            if status == 200:
+                latencies.append(elapsed)
+        alone[kind] = latencies
+    return alone
 
 
 def cold_searches(port: int) -> list[tuple[str, int, float]]:
@@ -202,7 +243,7 @@ def database(args):
         yield scratch.url
 
 
-def report(args, results: dict, cold: list) -> None:
+def report(args, results: dict, cold: list, alone: dict, cpu: float) -> None:
     print(
         f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({server_description(args)}), "
         f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
@@ -215,6 +256,15 @@ def report(args, results: dict, cold: list) -> None:
     print(
         f"search, uncached, one at a time: p50 {percentile(cold_ms, 0.5):.0f} ms, "
         f"p95 {percentile(cold_ms, 0.95):.0f} ms, max {max(cold_ms):.0f} ms, statuses {statuses} ({each})"
+    )
+    print(
+        f"one at a time ({args.alone} each, median ms): "
+        + ", ".join(f"{kind} {percentile([1000 * s for s in values], 0.5):.0f}" for kind, values in alone.items())
+    )
+    requests = sum(len(r["latencies"]) for r in results.values())
+    print(
+        f"server CPU under load: {cpu:.1f} s over {requests} requests, {1000 * cpu / max(requests, 1):.1f} ms each "
+        f"(the machine's other tenants are not in it; their load is the load average above)"
     )
     print(f"{'page':<8} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")
     errors = 0
@@ -245,11 +295,15 @@ def main(argv=None) -> int:
         try:
             warm_up(port, paths, args.clients)
             cold = cold_searches(port)
+            prime(port, paths)
+            alone = one_at_a_time(port, paths, args.alone)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
+            cpu_before = server_cpu_seconds(server)
             results = asyncio.run(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed))
+            cpu = server_cpu_seconds(server) - cpu_before
         finally:
             h.stop_process(server)
-    report(args, results, cold)
+    report(args, results, cold, alone, cpu)
     return 0
 
 

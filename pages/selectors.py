@@ -163,7 +163,9 @@ def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
     """The API's answer: a search when ``q`` is given (within ``date`` when given), else the
     papers of ``date`` (default: the latest day), by upvotes."""
     if q:
-        rows = [(paper, score) for paper, score, _why in search(q, day=date, limit=limit).papers]
+        # At least the search page's number of results: the two share one cached ranking.
+        found = search(q, day=date, limit=max(limit, SEARCH_LIMIT)).papers[:limit]
+        rows = [(paper, score) for paper, score, _why in found]
     else:
         day = date or latest_day()
         fields = (*LIST_FIELDS, "published_at")

@@ -38,7 +38,6 @@ CANDIDATES = 200  # papers reranked per query on PostgreSQL
 MAX_MATCHES = 2_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
 MAX_QUERY_LENGTH = 300
 _DISPLAY_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "published_at", "upvotes")
-_INDEX_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes")
 
 
 @dataclass
@@ -58,9 +57,9 @@ def search(text: str, *, limit: int = 20, start: datetime | None = None, end: da
     """The papers matching ``text`` (topic syntax), best first, at most ``limit``; only papers
     first seen in [``start``, ``end``) when given. An empty query finds nothing.
 
-    Queries: on PostgreSQL two (candidates, then the shown papers' display fields are
-    already in them: one) plus the query embedding's cache; elsewhere the paper index's
-    one (two when it is rebuilt) and one for the shown papers."""
+    Queries: on PostgreSQL one, or two when too few papers have every word (the candidates
+    come with all that ranking and the page need); elsewhere the paper index's fingerprint
+    (and its build when the papers changed) and one for the shown papers."""
     started = time.perf_counter()
     query = parse_query((text or "")[:MAX_QUERY_LENGTH])
     result = SearchResult(query=query)
@@ -227,15 +226,18 @@ def _ranked(
 
 SIMILAR_MIN = 0.05  # on the 0..1 paper-to-paper scale: below it, unrelated
 SIMILAR_CANDIDATES = 100
-SIMILAR_MATCHES = 1_000  # a paper page must stay fast: its neighbours come from the newest 1,000 title matches
+# A paper page must stay fast: its neighbours come from the newest papers that have any word
+# of its title. (Weighted to titles only, ``word:A``, the GIN index cannot answer alone: every
+# paper with the word anywhere is checked again, 0.7 s for a common word at 100,000 papers.)
+SIMILAR_MATCHES = 500
 
 
 def similar_papers(paper, *, limit: int = 6) -> list:
     """Papers closest to ``paper`` (a ``Paper`` with title, abstract and embedding loaded):
     nearest neighbours by sentence embedding, or by tf-idf cosine without the semantic model.
 
-    On PostgreSQL the neighbours are looked for among the papers whose titles share the most
-    words with its title (one query); elsewhere among every paper of the in-memory index."""
+    On PostgreSQL the neighbours are looked for among recent papers that share the most words
+    with its title (one query); elsewhere among every paper of the in-memory index."""
 
     if uses_full_text():
         candidates = [p for p in _title_neighbours(paper) if p.id != paper.id]
@@ -265,8 +267,8 @@ def similar_papers(paper, *, limit: int = 6) -> list:
 
 
 def _title_neighbours(paper) -> list:
-    """Up to ``SIMILAR_CANDIDATES`` papers whose titles have any of this title's words, best by
-    ``ts_rank_cd`` (more shared words first) among the newest ``MAX_MATCHES`` such papers."""
+    """Up to ``SIMILAR_CANDIDATES`` papers that have any of this title's words, best by
+    ``ts_rank_cd`` (more shared words, in titles, first) among the newest ``SIMILAR_MATCHES``."""
     from papers.models import Paper
     from ranking.lexical import STOPWORDS, words
 
@@ -275,7 +277,7 @@ def _title_neighbours(paper) -> list:
         return []
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "arxiv_id"]
     fields += ["embedding", "embedding_model"] if semantic.is_available() else []
-    probe = " | ".join(f"{word}:A" for word in title_words)  # letters and digits only: safe in to_tsquery
+    probe = " | ".join(title_words)  # letters and digits only: safe in to_tsquery
     return _ranked(Paper, fields, "to_tsquery('english', %s)", [probe], "", [], SIMILAR_CANDIDATES, SIMILAR_MATCHES)
 
 
