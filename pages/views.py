@@ -91,6 +91,7 @@ def papers_index(request):
 
 
 @require_GET
+@cached_page
 def paper(request, pk):
     """A paper's own page: where digests link when a feed gave no link of its own."""
     paper, similar = selectors.paper_page(pk)
