@@ -45,9 +45,12 @@ def test_listing_pages(client, crowded, django_assert_num_queries, url, queries)
         assert client.get(url).status_code == 200
 
 
-def test_paper_page_is_one_query_once_its_neighbours_are_cached(client, crowded, django_assert_num_queries):
+def test_paper_page_is_two_queries_once_its_neighbours_are_cached(client, crowded, django_assert_num_queries, settings):
     url = crowded["2603.10001"].get_absolute_url()
     first = client.get(url).content
+    with django_assert_num_queries(0):  # the page itself, for PAGE_CACHE_SECONDS
+        assert client.get(url).content == first
+    settings.PAGE_CACHE_SECONDS = 0
     with django_assert_num_queries(2):  # the paper, its cached neighbours' display fields
         assert client.get(url).content == first
 
