@@ -1,7 +1,7 @@
 """Ranking quality on judged topics: nDCG@10 and recall@10, ours against two references.
 
     python bench/ranking_quality.py [--data-dir ../shared/data] [--topics FILE] [--lexical-only]
-                                    [--fusion weighted|rrf] [--json]
+                                    [--fusion weighted|rrf] [--postgres] [--json]
 
 Imports the papers page (``trending-papers-page.txt``) into a scratch SQLite database
 with the real importer (the real settings and migrations, in a temporary folder), ranks every query of the
@@ -14,6 +14,12 @@ for a new subscriber), and measures in the same run:
   ranks higher, ties keep the page's order;
 - bm25: plain Okapi BM25 (k1=1.2, b=0.75) over title + abstract, lower-cased words,
   no stemming.
+
+It also ranks every topic through the public site's search (``ranking.search_papers``,
+what ``/search`` and ``/api/papers?q=`` answer) and compares its nDCG@10 with ours (the
+digest ranker): target, within 0.02. On SQLite search ranks the in-memory index; with
+``--postgres`` the papers go into a scratch PostgreSQL database (``bench/_harness.py``)
+and search takes its full-text candidates there, then reranks them.
 
 Three judged sets, each graded 2 (squarely on the topic) or 1 (clearly related) over
 the same 77 papers: the four dev topics (``dev_topics.json``, given with the data),
@@ -30,6 +36,7 @@ papers gain 0; recall@10 counts the relevance-2 papers found in the top 10.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,8 +51,8 @@ K = 10
 STOPWORDS = {"a", "an", "and", "for", "in", "of", "on", "the", "to", "with", "by", "from", "via", "at", "or"}
 
 
-def setup_django(scratch: Path, *, lexical_only: bool) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{scratch / 'bench.sqlite3'}"
+def setup_django(scratch: Path, *, lexical_only: bool, database_url: str | None = None) -> None:
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{scratch / 'bench.sqlite3'}"
     os.environ["VAR_DIR"] = str(scratch)
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
@@ -135,11 +142,17 @@ def ours(query: str) -> list[str]:
     return [r.paper.title for r in rank_topics([query], limit=K)]
 
 
+def through_search(query: str) -> list[str]:
+    from ranking.api import search_papers
+
+    return [r.paper.title for r in search_papers(query, limit=K).papers]
+
+
 def _cells(result) -> str:
-    ours, substring, bm25 = result["ours"], result["substring"], result["bm25"]
+    ours, substring, bm25, search = result["ours"], result["substring"], result["bm25"], result["search"]
     return (
         f"{ours['ndcg']:9.3f} {ours['recall']:5.2f}  {substring['ndcg']:11.3f} {substring['recall']:5.2f}  "
-        f"{bm25['ndcg']:9.3f} {bm25['recall']:5.2f}"
+        f"{bm25['ndcg']:9.3f} {bm25['recall']:5.2f}  {search['ndcg']:11.3f}"
     )
 
 
@@ -149,6 +162,7 @@ def main(argv=None) -> int:
     parser.add_argument("--topics", type=Path, help="judged topics (default: DATA_DIR/dev_topics.json)")
     parser.add_argument("--lexical-only", action="store_true", help="rank as without the semantic extra")
     parser.add_argument("--fusion", choices=["weighted", "rrf"], help="fusion method to measure")
+    parser.add_argument("--postgres", action="store_true", help="search on a scratch PostgreSQL database")
     parser.add_argument("--show", action="store_true", help="print our top 10 per topic")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -156,8 +170,8 @@ def main(argv=None) -> int:
     topics_path = args.topics or args.data_dir / "dev_topics.json"
     topics = json.loads(topics_path.read_text(encoding="utf-8"))
 
-    with tempfile.TemporaryDirectory(prefix="ranking-quality-") as scratch:
-        setup_django(Path(scratch), lexical_only=args.lexical_only)
+    with tempfile.TemporaryDirectory(prefix="ranking-quality-") as scratch, _database(args.postgres) as url:
+        setup_django(Path(scratch), lexical_only=args.lexical_only, database_url=url)
         if args.fusion:
             import dataclasses
 
@@ -174,6 +188,7 @@ def main(argv=None) -> int:
             "ours": ours,
             "substring": lambda q: substring_ranker(papers, q),
             "bm25": lambda q: bm25_ranker(papers, q),
+            "search": through_search,
         }
         rows = []
         started = time.monotonic()
@@ -208,7 +223,10 @@ def main(argv=None) -> int:
     print(
         f"{count} papers imported in {import_seconds:.1f}s; {len(rows)} topics ranked in {rank_seconds:.2f}s ({mode})"
     )
-    header = f"{'topic':44} {'ours nDCG':>9} {'R@10':>5}  {'substr nDCG':>11} {'R@10':>5}  {'bm25 nDCG':>9} {'R@10':>5}"
+    header = (
+        f"{'topic':44} {'ours nDCG':>9} {'R@10':>5}  {'substr nDCG':>11} {'R@10':>5}  {'bm25 nDCG':>9} {'R@10':>5}  "
+        f"{'search nDCG':>11}"
+    )
     print(header)
     for r in rows:
         print(f"{r['query'][:44]:44} {_cells(r)}")
@@ -223,7 +241,25 @@ def main(argv=None) -> int:
         f"target nDCG@10 >= 0.92: {'met' if target else 'NOT met'}; ahead of both references on every imperfect topic: "
         f"{'yes' if strictly_ahead else ('tied somewhere' if ahead else 'NO')}"
     )
+    gap = m["ours"]["ndcg"] - m["search"]["ndcg"]
+    path = "full-text candidates on PostgreSQL, reranked" if args.postgres else "the in-memory index (SQLite)"
+    print(
+        f"search path ({path}): nDCG@10 {m['search']['ndcg']:.3f}, {gap:+.3f} behind ours; "
+        f"target within 0.02: {'met' if abs(gap) <= 0.02 else 'NOT met'}"
+    )
     return 0
+
+
+@contextlib.contextmanager
+def _database(postgres: bool):
+    """None (SQLite in the scratch folder), or a scratch PostgreSQL database's URL."""
+    if not postgres:
+        yield None
+        return
+    from bench._harness import ScratchDatabase
+
+    with ScratchDatabase("quality") as database:
+        yield database.url
 
 
 if __name__ == "__main__":

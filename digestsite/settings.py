@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "ranking",
     "subscriptions",
     "digests",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,13 @@ RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
 PREVIEW_CACHE_SECONDS = env_int("PREVIEW_CACHE_SECONDS", 300, minimum=0)
 PREVIEW_WAIT_SECONDS = env_float("PREVIEW_WAIT_SECONDS", 5.0, minimum=0.01)
 TRENDING_CACHE_SECONDS = env_int("TRENDING_CACHE_SECONDS", 60, minimum=0)
+# The public site (pages): search and API abuse limits per client IP; searches' answers,
+# listing pages and papers' "similar papers" kept in the cache (shared by web processes with Redis).
+SEARCH_RATE_PER_IP = env_rate("SEARCH_RATE_PER_IP", "60/m")
+API_RATE_PER_IP = env_rate("API_RATE_PER_IP", "120/m")
+SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 300, minimum=0)
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)  # the latest day, days, weeks, months
+SIMILAR_CACHE_SECONDS = env_int("SIMILAR_CACHE_SECONDS", 3600, minimum=0)
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])
 PAPER_FETCH_TIMEOUT = env_int("PAPER_FETCH_TIMEOUT", 30, minimum=1)

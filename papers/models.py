@@ -70,7 +70,7 @@ class Paper(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("papers:detail", args=[self.pk])
+        return reverse("pages:paper", args=[self.pk])
 
     @property
     def url(self) -> str:

@@ -9,6 +9,9 @@
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
+- ``search_papers(text, ...)`` and ``similar_papers(paper)``: the public site's search and
+  "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
+  same hybrid ranker).
 
 How: each distinct topic is scored once against every paper (BM25F over title and
 abstract, fused with sentence-embedding similarity when the model is available; see
@@ -21,16 +24,21 @@ from __future__ import annotations
 from ranking import semantic, store
 from ranking.index import floor_to_hour
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
+from ranking.search import SearchResult, similar_papers
+from ranking.search import search as search_papers
 
 __all__ = [
     "RankedPaper",
     "Request",
+    "SearchResult",
     "TopicRef",
     "embed_papers",
     "floor_to_hour",
     "forget_topic_embeddings",
     "rank_requests",
     "rank_topics",
+    "search_papers",
+    "similar_papers",
     "store_topic_embeddings",
 ]
 

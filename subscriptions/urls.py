@@ -4,7 +4,7 @@ from subscriptions import views
 
 app_name = "subscriptions"
 urlpatterns = [
-    path("", views.signup, name="signup"),
+    path("subscribe/", views.signup, name="signup"),
     path("preview.json", views.preview_json, name="preview"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("confirm/<str:token>/resend/", views.resend_confirmation, name="resend"),

@@ -97,10 +97,12 @@ def _signup_page(request, form, *, preview=None, preview_topics=None, preview_bu
 
 @require_http_methods(["GET", "POST"])
 def signup(request):
-    """The landing page. The answer to a signup is the same whatever the address's
-    state, so nobody can find out who is subscribed."""
+    """The signup page (/subscribe/). The answer to a signup is the same whatever the
+    address's state, so nobody can find out who is subscribed."""
     if request.method == "GET":
-        form = SignupForm()
+        # ?topic=TEXT (repeatable): the public pages' "email me this" links land on a ready form.
+        topics = services.clean_topics(request.GET.getlist("topic"))[: services.MAX_TOPICS]
+        form = SignupForm(initial={"topics": "\n".join(topics)} if topics else None)
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
     if request.POST.get("action") == "preview":

@@ -50,7 +50,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
     page = context.new_page()
     outside = []
     page.on("request", lambda r: None if r.url.startswith(site) else outside.append(r.url))
-    page.goto(site + "/")
+    page.goto(site + "/subscribe/")
 
     expect(page.get_by_label("Time zone")).to_have_value("America/New_York")  # from the browser
     page.get_by_label("Your email address").fill("ada@example.org")
@@ -116,7 +116,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
 def test_signup_page_on_a_phone_by_keyboard(site, browser):
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    page.goto(site + "/")
+    page.goto(site + "/subscribe/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
 
     page.get_by_label("Your email address").focus()

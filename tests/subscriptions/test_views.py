@@ -54,7 +54,7 @@ def active(django_capture_on_commit_callbacks):
 
 
 def test_signup_page_has_the_form_suggestions_and_no_third_party_assets(client):
-    response = client.get("/")
+    response = client.get("/subscribe/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "Get trending papers in your email inbox" in html

@@ -1,0 +1,311 @@
+"""Load test: the public site (pages app) over two years of papers, 50 concurrent clients.
+
+Serves the app production-style (gunicorn with the repository's ``gunicorn.conf.py``,
+DEBUG off, collectstatic, WhiteNoise, a private redis-server as ``CACHE_URL``) over a
+scratch PostgreSQL database holding 100,000 papers first seen over the last two years
+(``bench/site_data.py``), then runs 50 concurrent clients for 30 seconds. Each client, with
+no think time, asks for one page after another, drawn at random: the home page (the latest
+day), a day page (any of the two years' days), a paper page (any paper: its "similar
+papers" are rarely cached), one of 20 realistic searches (``site_data.SEARCHES``), the
+Atom feeds (trending, or one of the searches) and the JSON API (one of the searches).
+
+Before the load, each of the 20 searches is run once, one at a time, on the quiet
+server: **search, uncached** is what a search nobody made in the last
+``SEARCH_CACHE_SECONDS`` costs. Under load the same 20 come back, as popular searches
+do, mostly from the shared cache (``--search-cache-seconds 0`` turns it off).
+
+Prints requests, rps, p50 and p95 latency (connect to last byte, a fresh connection per
+request) and errors (non-200 answers, failed or timed-out connections) per page.
+Targets: home, day and paper pages p95 < 100 ms; search p95 < 300 ms; no errors.
+
+    .venv/bin/python -m bench.site_load [--clients 50] [--seconds 30] [--papers 100000]
+    .venv/bin/python -m bench.site_load --keep            # keep the scratch database (prints its URL)
+    .venv/bin/python -m bench.site_load --database URL    # reuse a kept one: no data made, nothing dropped
+
+The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import timedelta
+from pathlib import Path
+
+from bench import _harness as h
+from bench.signup_load import client_address, fetch, percentile, server_description
+
+TARGETS_MS = {"home": 100.0, "day": 100.0, "paper": 100.0, "search": 300.0}
+MIX = {"home": 20, "day": 25, "paper": 25, "search": 15, "feed": 8, "api": 7}
+MAX_REQUESTS = 1_000_000  # a bound on the loop whatever the duration
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Load-test the public site: days, papers, search, feeds, API.")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's")
+    parser.add_argument("--gunicorn-threads", type=int, default=None, help="override gunicorn.conf.py's")
+    parser.add_argument("--search-cache-seconds", type=int, default=300, help="SEARCH_CACHE_SECONDS of the server")
+    parser.add_argument("--alone", type=int, default=10, help="requests of each kind one at a time before the load")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
+    parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
+    return parser.parse_args(argv)
+
+
+class Paths:
+    """What clients ask for, drawn from the data in the database."""
+
+    def __init__(self):
+        from django.db.models import Max, Min
+
+        from bench.site_data import SEARCHES
+        from papers.models import Paper
+
+        bounds = Paper.objects.aggregate(
+            low=Min("id"), high=Max("id"), first=Min("first_seen_at"), last=Max("first_seen_at")
+        )
+        self.low, self.high = bounds["low"], bounds["high"]
+        self.first_day = bounds["first"].date()
+        self.day_count = (bounds["last"].date() - self.first_day).days + 1
+        self.searches = [urllib.parse.quote_plus(q) for q in SEARCHES]
+
+    def draw(self, kind: str, rng: random.Random) -> str:
+        if kind == "home":
+            return "/"
+        if kind == "day":
+            return f"/papers/date/{self.first_day + timedelta(days=rng.randrange(self.day_count)):%Y-%m-%d}/"
+        if kind == "paper":
+            return f"/papers/{rng.randint(self.low, self.high)}/"
+        query = rng.choice(self.searches)
+        if kind == "search":
+            return f"/search?q={query}"
+        if kind == "api":
+            return f"/api/papers?q={query}&limit=20"
+        return "/feeds/trending.atom" if rng.random() < 0.5 else f"/feeds/search.atom?q={query}"
+
+
+async def load(port: int, paths: Paths, *, clients: int, seconds: float, seed: int) -> dict:
+    kinds, weights = list(MIX), list(MIX.values())
+    results = {kind: {"latencies": [], "errors": 0, "statuses": {}} for kind in kinds}
+    deadline = time.perf_counter() + seconds
+    budget = [MAX_REQUESTS]
+
+    async def client(number: int):
+        rng = random.Random(seed * 1000 + number)
+        while time.perf_counter() < deadline and budget[0] > 0:
+            budget[0] -= 1
+            kind = rng.choices(kinds, weights)[0]
+            record = results[kind]
+            try:
+                status, elapsed = await fetch(port, paths.draw(kind, rng), source=client_address(number))
+            except (OSError, TimeoutError, ValueError) as exc:
+                record["errors"] += 1
+                record["statuses"][type(exc).__name__] = record["statuses"].get(type(exc).__name__, 0) + 1
+                continue
+            record["statuses"][status] = record["statuses"].get(status, 0) + 1
+            record["errors"] += status != 200
+            record["latencies"].append(elapsed)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    for record in results.values():
+        record["seconds"] = time.perf_counter() - started
+    return results
+
+
+def server_cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the gunicorn master and its workers have used so far."""
+    import os
+
+    total = 0
+    for pid in (proc.pid, *h.child_pids(proc.pid)):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def prime(port: int, paths: Paths) -> None:
+    """The 20 searches' API answers and feeds once each: the load measures a site whose popular
+    searches are cached (as they are in production within ``SEARCH_CACHE_SECONDS``); what an
+    uncached search costs is ``cold_searches``'s line."""
+
+    async def all_of_them():
+        wanted = ["/feeds/trending.atom"]
+        for query in paths.searches:
+            wanted += [f"/api/papers?q={query}&limit=20", f"/feeds/search.atom?q={query}"]
+        return await asyncio.gather(*(fetch(port, p, timeout=180) for p in wanted), return_exceptions=True)
+
+    asyncio.run(all_of_them())
+
+
+def one_at_a_time(port: int, paths: Paths, count: int) -> dict[str, list[float]]:
+    """Each kind of page ``count`` times, one request at a time: what a page costs alone."""
+    rng = random.Random(1)
+    alone = {}
+    for kind in MIX:
+        latencies = []
+        for _ in range(count):
+            status, elapsed = asyncio.run(fetch(port, paths.draw(kind, rng), timeout=60))
+            if status == 200:
+                latencies.append(elapsed)
+        alone[kind] = latencies
+    return alone
+
+
+def cold_searches(port: int) -> list[tuple[str, int, float]]:
+    """Each of the 20 searches once, one at a time, before anything cached them."""
+    from bench.site_data import SEARCHES
+
+    timings = []
+    for query in SEARCHES:
+        status, elapsed = asyncio.run(fetch(port, f"/search?q={urllib.parse.quote_plus(query)}", timeout=60))
+        timings.append((query, status, elapsed))
+    return timings
+
+
+def warm_up(port: int, paths: Paths, clients: int) -> None:
+    """Every gunicorn process serves each kind of page once (templates, the sentence model's
+    first run) before the clock starts; searches are left cold for ``cold_searches``."""
+
+    async def round_of_requests():
+        rng = random.Random(0)
+        wanted = [paths.draw(kind, rng) for kind in ("home", "day", "paper") for _ in range(max(1, clients // 6))]
+        return await asyncio.gather(*(fetch(port, p, timeout=180) for p in wanted), return_exceptions=True)
+
+    for _ in range(2):
+        outcomes = asyncio.run(round_of_requests())
+        bad = [
+            o if isinstance(o, BaseException) else o[0] for o in outcomes if isinstance(o, BaseException) or o[0] != 200
+        ]
+        if bad:
+            print(f"warning: warm-up answers {bad[:4]}", file=sys.stderr)
+
+
+def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subprocess.Popen, int]:
+    port = h.free_port()
+    env = h.django_env(
+        database_url=database_url,
+        CACHE_URL=cache_url,
+        SITE_URL=f"http://127.0.0.1:{port}",
+        STATIC_ROOT=str(workdir / "static"),
+        # The bench measures capacity: its clients ask faster than a person may (60 and 120 a minute).
+        SEARCH_RATE_PER_IP="1000000/m",
+        API_RATE_PER_IP="1000000/m",
+        SEARCH_CACHE_SECONDS=args.search_cache_seconds,
+    )
+    subprocess.run([h.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=h.REPO, env=env, check=True)
+    command = [h.PYTHON, "-m", "gunicorn", "digestsite.wsgi:application", "--bind", f"{h.HOST}:{port}"]
+    command += ["--config", str(h.REPO / "gunicorn.conf.py"), "--log-level", "warning"]
+    command += ["--error-logfile", str(workdir / "gunicorn.log")]
+    if args.gunicorn_workers:
+        command += ["--workers", str(args.gunicorn_workers)]
+    if args.gunicorn_threads:
+        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
+    log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
+    proc = subprocess.Popen(command, cwd=h.REPO, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    h.wait_until(lambda: h.port_open(port) or proc.poll() is not None, timeout=60, what="gunicorn")
+    if proc.poll() is not None:
+        raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
+    return proc, port
+
+
+@contextlib.contextmanager
+def database(args):
+    """A scratch database filled with papers, or the one ``--database`` names, as it is."""
+    if args.database:
+        h.setup_django(h.django_env(database_url=args.database))
+        yield args.database
+        return
+    with h.ScratchDatabase("site", keep=args.keep) as scratch:
+        h.setup_django(h.django_env(database_url=scratch.url))
+        from django.db import connection
+
+        from bench import datagen, site_data
+
+        started = time.perf_counter()
+        made = site_data.create_papers(args.papers, now=datagen.now_utc(), days=args.days, seed=args.seed)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE papers_paper")  # as autovacuum would after a bulk load
+        h.log(f"{made} papers over {args.days} days in {time.perf_counter() - started:.0f}s")
+        if args.keep:
+            h.log(f"database kept: {scratch.url}")
+        yield scratch.url
+
+
+def report(args, results: dict, cold: list, alone: dict, cpu: float) -> None:
+    print(
+        f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({server_description(args)}), "
+        f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
+        f"{args.papers} papers over {args.days} days, on 127.0.0.1"
+    )
+    print(h.machine_description())
+    cold_ms = [1000 * elapsed for _q, _s, elapsed in cold]
+    each = ", ".join(f"{query!r} {ms:.0f}" for (query, _s, _e), ms in zip(cold, cold_ms, strict=True))
+    statuses = sorted({status for _q, status, _e in cold})
+    print(
+        f"search, uncached, one at a time: p50 {percentile(cold_ms, 0.5):.0f} ms, "
+        f"p95 {percentile(cold_ms, 0.95):.0f} ms, max {max(cold_ms):.0f} ms, statuses {statuses} ({each})"
+    )
+    print(
+        f"one at a time ({args.alone} each, median ms): "
+        + ", ".join(f"{kind} {percentile([1000 * s for s in values], 0.5):.0f}" for kind, values in alone.items())
+    )
+    requests = sum(len(r["latencies"]) for r in results.values())
+    print(
+        f"server CPU under load: {cpu:.1f} s over {requests} requests, {1000 * cpu / max(requests, 1):.1f} ms each "
+        f"(the machine's other tenants are not in it; their load is the load average above)"
+    )
+    print(f"{'page':<8} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")
+    errors = 0
+    for kind, record in results.items():
+        latencies = [1000 * s for s in record["latencies"]]
+        count = len(latencies) + sum(v for k, v in record["statuses"].items() if not isinstance(k, int))
+        errors += record["errors"]
+        print(
+            f"{kind:<8} {count:>9} {count / record['seconds']:>7.1f} {percentile(latencies, 0.5):>8.1f} "
+            f"{percentile(latencies, 0.95):>8.1f} {record['errors']:>7}  {record['statuses']}"
+        )
+    p95 = {kind: percentile([1000 * s for s in results[kind]["latencies"]], 0.95) for kind in TARGETS_MS}
+    met = all(p95[kind] < target for kind, target in TARGETS_MS.items()) and errors == 0
+    targets = ", ".join(f"{kind} p95 < {target:.0f} ms" for kind, target in TARGETS_MS.items())
+    print(f"targets: {targets}, no errors: {'met' if met else 'MISSED'}")
+    print(" ".join(f"{kind} p95 {p95[kind]:.0f}" for kind in TARGETS_MS) + f" errors {errors}")
+
+
+def main(argv=None) -> int:
+    h.stop_on_signals()
+    args = parse_args(argv)
+    with h.run_directory("site") as workdir, database(args) as database_url, h.PrivateRedis(workdir) as redis_server:
+        paths = Paths()
+        from django.db import connections
+
+        connections.close_all()
+        server, port = serve(args, workdir, database_url, redis_server.url(1))
+        try:
+            warm_up(port, paths, args.clients)
+            cold = cold_searches(port)
+            prime(port, paths)
+            alone = one_at_a_time(port, paths, args.alone)
+            h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
+            cpu_before = server_cpu_seconds(server)
+            results = asyncio.run(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed))
+            cpu = server_cpu_seconds(server) - cpu_before
+        finally:
+            h.stop_process(server)
+    report(args, results, cold, alone, cpu)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

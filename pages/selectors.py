@@ -1,0 +1,187 @@
+"""What the public pages show, each read with a fixed number of queries (pinned in
+``tests/pages/test_query_counts.py``).
+
+Weeks and months are ordered by upvotes with a time decay: a paper's upvotes count half
+as much for each period-length of age, counted back from the period's end (or from now,
+while the period is still going): ``upvotes * 2 ** (-age / period length)``. A paper from
+the first day of a week has had a week longer to gather votes than one from its last
+day; the decay puts the two on a par, so a week is not just its first days.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from digestsite import cache as shared_cache
+from pages import periods
+from pages.periods import DAILY, Period
+from papers.models import Paper
+from ranking.api import search_papers, similar_papers
+
+MAX_LISTED = 100
+LIST_FIELDS = ("id", "title", "abstract", "authors", "upvotes", "first_seen_at", "arxiv_id", "abs_url", "pdf_url")
+PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
+SEARCH_LIMIT = 50
+
+
+@dataclass
+class Listing:
+    period: Period
+    papers: list = field(default_factory=list)
+    previous: Period | None = None  # the nearest period before this one that has papers
+    next: Period | None = None
+
+    @property
+    def nearest_day(self) -> date | None:
+        """For an empty day: the closest day that has papers (the later one on a tie)."""
+        before = self.previous.last_day if self.previous else None
+        after = self.next.first_day if self.next else None
+        if before is None or after is None:
+            return before or after
+        day = self.period.first_day
+        return before if (day - before) < (after - day) else after
+
+
+def latest_day() -> date | None:
+    """The most recent day that has papers (one query)."""
+    newest = Paper.objects.order_by("-first_seen_at").values_list("first_seen_at", flat=True).first()
+    return periods.local_day(newest) if newest else None
+
+
+def listing(period: Period, *, is_latest: bool = False) -> Listing:
+    """The papers of a day (by upvotes, then the newest) or of a week or month (by decayed
+    upvotes), at most ``MAX_LISTED``, and the periods before and after that have papers.
+
+    Queries: a day three, a week or month four; two on the latest day (nothing comes after it)."""
+    result = Listing(period)
+    if period.kind == DAILY:
+        result.papers = day_papers(period)
+    else:
+        result.papers = _by_decayed_upvotes(_in(period), period)
+    before = Paper.objects.filter(first_seen_at__lt=period.start).order_by("-first_seen_at")
+    previous = before.values_list("first_seen_at", flat=True).first()
+    result.previous = periods.period_of(period.kind, periods.local_day(previous)) if previous else None
+    if not is_latest:
+        after = Paper.objects.filter(first_seen_at__gte=period.end).order_by("first_seen_at")
+        following = after.values_list("first_seen_at", flat=True).first()
+        result.next = periods.period_of(period.kind, periods.local_day(following)) if following else None
+    return result
+
+
+def _in(period: Period):
+    return Paper.objects.filter(first_seen_at__gte=period.start, first_seen_at__lt=period.end)
+
+
+def day_papers(period: Period, limit: int = MAX_LISTED, fields=LIST_FIELDS) -> list:
+    """A day's papers by upvotes, then the newest (one query)."""
+    return list(_in(period).order_by("-upvotes", "-first_seen_at").only(*fields)[:limit])
+
+
+def decayed(upvotes: int, age_seconds: float, period_seconds: float) -> float:
+    return upvotes * 2.0 ** (-max(age_seconds, 0.0) / period_seconds)
+
+
+def _by_decayed_upvotes(in_period, period: Period) -> list:
+    reference = min(period.end, timezone.now())
+    length = (period.end - period.start).total_seconds()
+    rows = in_period.values_list("id", "upvotes", "first_seen_at")
+    scored = sorted(rows, key=lambda r: (-decayed(r[1], (reference - r[2]).total_seconds(), length), -r[2].timestamp()))
+    ids = [row[0] for row in scored[:MAX_LISTED]]
+    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    return [found[i] for i in ids if i in found]
+
+
+def latest_days(days: int) -> list:
+    """The papers of the ``days`` days up to the latest day that has papers, newest day
+    first, then by upvotes, at most ``MAX_LISTED`` (the trending feed): two queries."""
+    newest = latest_day()
+    if newest is None:
+        return []
+    start = periods.midnight(newest - timedelta(days=days - 1))
+    papers = Paper.objects.filter(first_seen_at__gte=start).only(*LIST_FIELDS, "published_at")
+    ordered = sorted(papers, key=lambda p: (-periods.local_day(p.first_seen_at).toordinal(), -p.upvotes))
+    return ordered[:MAX_LISTED]
+
+
+def paper_page(pk: int):
+    """The paper and its similar papers, the latter cached for ``SIMILAR_CACHE_SECONDS`` per
+    paper (and version of it): one query when cached, more otherwise."""
+    paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).first()
+    if paper is None:
+        return None, []
+    key = f"pages:similar:{paper.pk}:{paper.updated_at.timestamp()}"
+    ids = shared_cache.get(key)
+    if ids is None:
+        similar = similar_papers(paper, limit=6)
+        shared_cache.set(key, [p.pk for p in similar], settings.SIMILAR_CACHE_SECONDS)
+        return paper, similar
+    if not ids:
+        return paper, []
+    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    return paper, [found[i] for i in ids if i in found]
+
+
+@dataclass
+class SearchPage:
+    text: str
+    papers: list = field(default_factory=list)  # (paper, score, why)
+    total: int = 0
+    seconds: float = 0.0
+
+
+def search(text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT) -> SearchPage:
+    """Ranked search results (only ``day``'s papers, or those since ``since``, when given),
+    cached per query for ``SEARCH_CACHE_SECONDS`` as ids: a cached search is one query,
+    for the papers' display fields."""
+    text = " ".join((text or "").split())
+    digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
+    key = f"pages:search:{digest}"
+    cached = shared_cache.get(key)
+    if cached is None:
+        start = periods.midnight(day or since) if (day or since) else None
+        end = periods.midnight(day + timedelta(days=1)) if day else None
+        found = search_papers(text, limit=limit, start=start, end=end)
+        rows = [(r.paper.pk, r.score, r.why) for r in found.papers]
+        cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
+        shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
+        by_id = {r.paper.pk: r.paper for r in found.papers}
+    else:
+        by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk([row[0] for row in cached["rows"]])
+    papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
+    return SearchPage(text, papers, cached["total"], cached["seconds"])
+
+
+def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
+    """The API's answer: a search when ``q`` is given (within ``date`` when given), else the
+    papers of ``date`` (default: the latest day), by upvotes."""
+    if q:
+        # At least the search page's number of results: the two share one cached ranking.
+        found = search(q, day=date, limit=max(limit, SEARCH_LIMIT)).papers[:limit]
+        rows = [(paper, score) for paper, score, _why in found]
+    else:
+        day = date or latest_day()
+        fields = (*LIST_FIELDS, "published_at")
+        rows = [(paper, None) for paper in day_papers(periods.day_period(day), limit, fields)] if day else []
+    return {"papers": [_api_paper(paper, score, base_url) for paper, score in rows]}
+
+
+def _api_paper(paper, score, base_url: str) -> dict:
+    published = paper.published_at or paper.first_seen_at
+    data = {
+        "id": paper.pk,
+        "arxiv_id": paper.arxiv_id or None,
+        "title": paper.title,
+        "authors": list(paper.authors or []),
+        "abstract": paper.abstract,
+        "published": published.isoformat() if published else None,
+        "upvotes": paper.upvotes,
+        "url": base_url + paper.get_absolute_url(),
+    }
+    if score is not None:
+        data["score"] = round(float(score), 4)
+    return data

@@ -1,0 +1,68 @@
+"""Abstracts as the pages show them: LaTeX maths as Unicode where no script renders it
+(snippets, feeds), the links an abstract mentions, and arXiv links from the id."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+SNIPPET_CHARS = 320  # two lines on a wide screen and then some: CSS clamps to two lines
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
+_URL = re.compile(r"https?://[^\s<>\"'{}|\\^`\]\[]+", re.IGNORECASE)
+_CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org", "codeberg.org")
+
+
+@lru_cache(maxsize=4096)
+def _math_to_text(latex: str) -> str:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    try:
+        return LatexNodes2Text(math_mode="text").latex_to_text(latex).strip()
+    except Exception:  # pylatexenc is strict about some input; show the source then
+        return latex
+
+
+@lru_cache(maxsize=8192)
+def plain_text(text: str) -> str:
+    """``text`` with its maths (``$...$``, ``$$...$$``, ``\\(...\\)``) as Unicode: ``$\\alpha$``
+    -> ``α``. Only the maths is converted: outside it a ``%`` or ``\\`` is plain text."""
+    if "$" not in text and "\\(" not in text:
+        return text
+    return _MATH.sub(lambda m: _math_to_text(next(g for g in m.groups() if g is not None)), text)
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of an abstract in plain text, cut at a word."""
+    text = " ".join(plain_text(text or "").split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+def abstract_links(abstract: str) -> list[Link]:
+    """Code and project pages an abstract names ("Code: https://github.com/..."), each once."""
+    links, seen = [], set()
+    for match in _URL.finditer(abstract or ""):
+        url = match.group(0).rstrip(".,;:)")
+        host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+        if not host or url in seen or host.endswith("arxiv.org"):
+            continue
+        seen.add(url)
+        label = "Code" if host in _CODE_HOSTS else "Project page"
+        links.append(Link(label, url))
+    return links
+
+
+def arxiv_links(paper) -> list[Link]:
+    """arXiv abstract and PDF links: those the feed gave, else made from the arXiv id."""
+    abs_url = paper.abs_url or (f"https://arxiv.org/abs/{paper.arxiv_id}" if paper.arxiv_id else "")
+    pdf_url = paper.pdf_url or (f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else "")
+    return [link for link in (Link("arXiv", abs_url), Link("PDF", pdf_url)) if link.url]

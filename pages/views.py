@@ -1,0 +1,131 @@
+"""The public site: the latest day, days, weeks and months, search, paper pages and the
+JSON API. Each view validates its input, calls one selector and renders; what they read
+is in ``pages.selectors``."""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from django.middleware.http import ConditionalGetMiddleware
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.cache import cache_page
+from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from pages import periods, selectors
+from pages.forms import ApiForm, SearchForm
+from pages.periods import DAILY, MONTHLY, WEEKLY
+from subscriptions import views as subscription_views
+
+API_CACHE_SECONDS = 60
+conditional = decorator_from_middleware(ConditionalGetMiddleware)  # ETag from the body, 304 on a match
+
+
+def cached_page(view=None, *, seconds: int | None = None):
+    """The response as it was made in the last ``seconds`` (``PAGE_CACHE_SECONDS`` by default)
+    for the same URL: pages the same for everyone (no form, no cookie), kept in the shared
+    cache; browsers and proxies may keep them as long."""
+    if view is None:
+        return functools.partial(cached_page, seconds=seconds)
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        keep = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
+        if not keep or request.method != "GET":
+            return view(request, *args, **kwargs)
+        return cache_page(keep, key_prefix="pages")(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
+def limited(request, group: str, rate: str) -> bool:
+    return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
+
+
+@require_http_methods(["GET", "POST"])
+@cached_page
+def home(request):
+    """The latest day that has papers. A POST is the signup form as it was posted here before
+    it moved to /subscribe/: old pages and links keep working."""
+    if request.method == "POST":
+        return subscription_views.signup(request)
+    day = selectors.latest_day()
+    if day is None:
+        return render(request, "pages/listing.html", {"listing": None, "is_home": True})
+    listing = selectors.listing(periods.day_period(day), is_latest=True)
+    return render(request, "pages/listing.html", {"listing": listing, "is_home": True})
+
+
+def _period_page(request, kind: str, first_day):
+    if first_day is None:
+        raise Http404("No such date")
+    listing = selectors.listing(periods.period_of(kind, first_day))
+    return render(request, "pages/listing.html", {"listing": listing})
+
+
+@require_GET
+@cached_page
+def day(request, day):
+    return _period_page(request, DAILY, periods.parse_day(day))
+
+
+@require_GET
+@cached_page
+def week(request, week):
+    return _period_page(request, WEEKLY, periods.parse_week(week))
+
+
+@require_GET
+@cached_page
+def month(request, month):
+    return _period_page(request, MONTHLY, periods.parse_month(month))
+
+
+@require_GET
+def papers_index(request):
+    return redirect("pages:home")
+
+
+@require_GET
+@cached_page
+def paper(request, pk):
+    """A paper's own page: where digests link when a feed gave no link of its own."""
+    paper, similar = selectors.paper_page(pk)
+    if paper is None:
+        raise Http404("No such paper")
+    return render(request, "pages/paper.html", {"paper": paper, "similar": similar})
+
+
+@require_GET
+def search(request):
+    form = SearchForm(request.GET)
+    text = form.query()
+    if text and limited(request, "search-ip", settings.SEARCH_RATE_PER_IP):
+        return render(request, "pages/search.html", {"form": form, "text": text, "limited": True}, status=429)
+    results = selectors.search(text) if text else None
+    return render(request, "pages/search.html", {"form": form, "text": text, "results": results})
+
+
+@require_GET
+@conditional
+def api_papers(request):
+    """``{"papers": [...]}``: a search (``q``), a day's papers (``date``), or both; the latest
+    day's papers when neither is given."""
+    if limited(request, "api-ip", settings.API_RATE_PER_IP):
+        return JsonResponse({"error": "too many requests"}, status=429, headers={"Retry-After": "60"})
+    form = ApiForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse(form.errors_json(), status=400)
+    return _api_answer(request, form.cleaned_data)
+
+
+@cached_page(seconds=API_CACHE_SECONDS)
+def _api_answer(request, query: dict):
+    data = selectors.api_papers(**query, base_url=settings.SITE_URL)
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    patch_cache_control(response, public=True, max_age=API_CACHE_SECONDS)
+    return response

@@ -1,0 +1,92 @@
+"""Search: the topic syntax over every paper, ranked by the hybrid ranker, and its pages."""
+
+import re
+
+import pytest
+from django.db import connection
+
+from ranking.api import search_papers as search
+from ranking.search import uses_full_text
+from tests.pages.conftest import titles
+
+pytestmark = pytest.mark.django_db
+
+
+def test_search_ranks_with_the_hybrid_ranker_and_shows_count_time_and_email_me(client, papers):
+    html = client.get("/search", {"q": "video understanding"}).content.decode()
+    found = titles(html, papers)
+    assert found[0] == "Long Video Understanding with Sparse Frame Sampling"
+    assert "Protein Structure" not in " ".join(found) and "Legged Robot" not in " ".join(found)
+    assert re.search(r"\d+ papers? match(es)? “video understanding”.*\(\d+\.\d\d s\)", html)
+    assert "href=\"/subscribe/?topic=video%20understanding\">Email me new papers on 'video understanding'</a>" in html
+    assert 'href="/feeds/search.atom?q=video%20understanding"' in html
+
+
+def test_the_query_syntax_of_topics_works_in_search(papers):
+    by = lambda text: [r.paper.title for r in search(text).papers]  # noqa: E731
+    assert by('"latent diffusion"') == ["Video Generation with Latent Diffusion"]
+    assert "Video Generation with Latent Diffusion" not in by("video -diffusion")
+    assert by("video -diffusion")[0] == "Long Video Understanding with Sparse Frame Sampling"
+    assert by("author:Hinton") == ["Reinforcement Learning for Legged Robot Locomotion"]
+    assert set(by("cat:cs.CV")) == {
+        "Long Video Understanding with Sparse Frame Sampling",
+        "Video Generation with Latent Diffusion",
+    }
+    assert by("speech author:Hinton") == []
+
+
+def test_upvotes_only_reorder_relevant_papers(papers):
+    result = search("reinforcement learning robots")
+    assert [r.paper.title for r in result.papers] == ["Reinforcement Learning for Legged Robot Locomotion"]
+    assert result.total == 1 and result.seconds > 0
+
+
+def test_an_empty_query_gets_help_not_an_error(client, papers):
+    response = client.get("/search")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "author:Hinton" in html and '"video diffusion"' in html
+    assert client.get("/search", {"q": "   "}).status_code == 200
+
+
+def test_nothing_found_gets_suggestions_and_still_offers_email(client, papers):
+    html = client.get("/search", {"q": "quantum chromodynamics lattice"}).content.decode()
+    assert "No papers match “quantum chromodynamics lattice” yet" in html
+    assert "try fewer or broader words" in html
+    assert 'href="/subscribe/?topic=quantum%20chromodynamics%20lattice"' in html
+
+
+def test_a_query_too_long_or_odd_is_never_an_error(client, papers):
+    assert client.get("/search", {"q": "x" * 5000}).status_code == 200
+    for odd in ['"', "-", "author:", "cat:", '-"', "a & b | !c", "'; drop table", "\\"]:
+        assert client.get("/search", {"q": odd}).status_code == 200, odd
+
+
+def test_searches_are_rate_limited_per_address(client, papers, settings):
+    settings.SEARCH_RATE_PER_IP = "2/m"
+    codes = [client.get("/search", {"q": f"video {n}"}).status_code for n in range(3)]
+    assert codes == [200, 200, 429]
+    assert "Too many searches" in client.get("/search", {"q": "video"}).content.decode()
+
+
+def test_the_subscribe_page_takes_topics_from_the_link(client, db):
+    html = client.get("/subscribe/", {"topic": ["video understanding", '"state space" models', ""]}).content.decode()
+    textarea = re.search(r'<textarea name="topics"[^>]*>(.*?)</textarea>', html, re.DOTALL).group(1)
+    assert textarea.strip() == "video understanding\n&quot;state space&quot; models"
+
+
+def test_search_candidates_come_from_the_database_s_own_index(papers, django_assert_max_num_queries):
+    """PostgreSQL: full-text search over the GIN index picks candidates; SQLite: the in-memory index."""
+    if connection.vendor == "postgresql":
+        assert uses_full_text()
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")  # six rows: make the planner show it can use the index
+            cursor.execute(
+                "EXPLAIN SELECT id FROM papers_paper WHERE search_document @@ plainto_tsquery('english', 'video')"
+            )
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute("RESET enable_seqscan")
+        assert "paper_search_document_gin" in plan
+    else:
+        assert not uses_full_text()
+    assert search("video").total == 2
