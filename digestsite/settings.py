@@ -193,7 +193,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # catalog caches). With it a worker keeps its connection as CONN_MAX_AGE says, and
 # digestsite.celery checks it between tasks as Django does between requests.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-# Threads numpy's BLAS and PyTorch may use inside each worker pool process. The pool's
+# Threads numpy's BLAS and the sentence model may use inside each worker pool process. The pool's
 # processes (one per core) are the parallelism; more compute threads in each only spin
 # against the other processes for the same cores (digestsite.celery).
 WORKER_COMPUTE_THREADS = env_int("WORKER_COMPUTE_THREADS", 1, minimum=1)

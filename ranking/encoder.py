@@ -168,6 +168,16 @@ def _write_atomically(payload: bytes, target: Path) -> Path:
     return target
 
 
+def ensure_graph(var_dir: Path) -> Path:
+    """The cached graph of this package version, built first if there is none."""
+    target = graph_path(var_dir)
+    if not target.exists():
+        folder = model_folder()
+        log.info("building the sentence model's ONNX graph from %s into %s", folder, target)
+        build_graph(folder, target)
+    return target
+
+
 def load(var_dir: Path, threads: int = 0) -> Encoder:
     """The encoder, from the graph cached under ``var_dir`` (built first if missing, and
     built again once if the cached one cannot be loaded: a graph from a half-copied
@@ -175,9 +185,7 @@ def load(var_dir: Path, threads: int = 0) -> Encoder:
     folder = model_folder()
     target = graph_path(var_dir)
     if not target.exists():
-        log.info("building the sentence model's ONNX graph from %s into %s", folder, target)
-        build_graph(folder, target)
-        return Encoder(target, folder, threads)
+        return Encoder(ensure_graph(var_dir), folder, threads)
     try:
         return Encoder(target, folder, threads)
     except ModelUnavailable:

@@ -115,7 +115,7 @@ def load_before_fork(threads: int) -> bool:
         try:
             from django.conf import settings
 
-            encoder.load(Path(settings.VAR_DIR), threads=1)  # builds the graph if missing; then dropped
+            encoder.ensure_graph(Path(settings.VAR_DIR))
         except Exception:  # is_available() in each child says why, once
             return False
         return True

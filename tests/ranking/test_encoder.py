@@ -192,3 +192,11 @@ def test_a_pool_process_with_more_threads_gets_its_own_session_on_the_same_weigh
     semantic.use_threads(model.threads + 1)
     replaced = semantic.get_model()
     assert replaced is not model and replaced.threads == model.threads + 1 and replaced.graph == model.graph
+
+
+def test_a_parent_of_multithreaded_children_builds_the_graph_but_loads_nothing(model, settings, tmp_path, monkeypatch):
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(semantic, "_model", None)
+    assert semantic.load_before_fork(2)
+    assert encoder.graph_path(tmp_path).exists()
+    assert semantic._model is None  # each child makes its own session, with its own threads
