@@ -14,7 +14,6 @@ from django.core.exceptions import ImproperlyConfigured
 from digestsite.env import (
     env_bool,
     env_cache,
-    env_choice,
     env_database,
     env_email,
     env_float,
@@ -197,9 +196,6 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # processes (one per core) are the parallelism; more compute threads in each only spin
 # against the other processes for the same cores (digestsite.celery).
 WORKER_COMPUTE_THREADS = env_int("WORKER_COMPUTE_THREADS", 1, minimum=1)
-# The sentence model's arithmetic: "auto" is bfloat16 where the CPU has bfloat16
-# instructions (faster, embeddings within 1e-4 cosine), float32 elsewhere.
-SEMANTIC_PRECISION = env_choice("SEMANTIC_PRECISION", "auto", ("auto", "float32", "bfloat16"))
 # A pool process loads the sentence model when it starts (digestsite.celery); on a busy
 # machine that takes longer than Celery's default 4 s before the process is declared dead.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
