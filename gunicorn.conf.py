@@ -5,10 +5,11 @@ itself when started from the repository's folder; flags on its command line win.
 
 - **gthread workers, two processes per core** (``WEB_CONCURRENCY``): a sync worker
   serves one request at a time, so a page waits behind every preview queued before it
-  in that process; a thread does not. Each process holds the sentence model (RSS about
-  580 MB each); two per core rather than one because threads of one process share its
-  GIL, and the operating system shares the cores between processes more evenly than the
-  GIL shares a process between threads (``bench/signup_load.py`` on 2 cores: page p95
+  in that process; a thread does not. Each process uses the sentence model (about 35 MB
+  of its own per added worker, the weights shared: README, "Production"); two per core
+  rather than one because threads of one process share its GIL, and the operating system
+  shares the cores between processes more evenly than the GIL shares a process between
+  threads (``bench/signup_load.py`` on 2 cores: page p95
   46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
 - **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
   Redis, or a preview for its process's one preview slot, see
