@@ -42,7 +42,7 @@ BUILDER_VERSION = 1  # change when ranking.bert_graph builds another graph: cach
 # A batch holds at most MAX_BATCH texts and MAX_BATCH_TOKENS padded tokens: short topics go
 # 64 at a time, abstracts (256 word pieces) 4 at a time, which bounds the attention scores
 # of one batch (texts x 12 heads x tokens^2 floats) and so the process's peak memory
-# (2,048 tokens took 40 MB more at no gain in speed: bench/README.md, "embedding").
+# (2,048 tokens took 40 MB more: bench/README.md, "embedding").
 MAX_BATCH = 64
 MAX_BATCH_TOKENS = 1024
 MAX_PADDING = 8

