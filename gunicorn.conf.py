@@ -5,10 +5,11 @@ itself when started from the repository's folder; flags on its command line win.
 
 - **gthread workers, two processes per core** (``WEB_CONCURRENCY``): a sync worker
   serves one request at a time, so a page waits behind every preview queued before it
-  in that process; a thread does not. Each process holds the sentence model (RSS about
-  580 MB each); two per core rather than one because threads of one process share its
-  GIL, and the operating system shares the cores between processes more evenly than the
-  GIL shares a process between threads (``bench/signup_load.py`` on 2 cores: page p95
+  in that process; a thread does not. Each process uses the sentence model (about 35 MB
+  of its own per added worker, the weights shared: README, "Production"); two per core
+  rather than one because threads of one process share its GIL, and the operating system
+  shares the cores between processes more evenly than the GIL shares a process between
+  threads (``bench/signup_load.py`` on 2 cores: page p95
   46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
 - **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
   Redis, or a preview for its process's one preview slot, see
@@ -16,8 +17,8 @@ itself when started from the repository's folder; flags on its command line win.
   previews wait for the slot. A process accepts only a few more connections than it
   has threads (room for idle kept-alive ones); the rest wait in the listen queue, where
   the other process can take them, instead of queueing behind busy threads.
-- **One compute thread for PyTorch and BLAS**: a web process encodes at most one topic
-  at a time (``ranking.semantic``); intra-op threads on top of the request
+- **One compute thread for the sentence model and BLAS**: a web process encodes at most
+  one topic at a time (``ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
 - **No persistent database connections** (``CONN_MAX_AGE=0`` unless set): Django keeps
   one connection per thread, so 4 processes x 32 threads could hold 128 connections
@@ -27,7 +28,12 @@ itself when started from the repository's folder; flags on its command line win.
   cached: connecting costs about 2 ms there, while open connections then number the
   requests using the database, not the threads. (A pooler, pgbouncer or psycopg's pool,
   is the way to have both.)
-- The model is loaded when a worker starts, before it takes requests.
+- **The app and the sentence model are loaded once, in the master, before it forks the
+  workers** (``preload_app``, ``when_ready``): the workers start with them loaded and
+  share those pages instead of each loading its own copy (the model's weight matrices
+  are mapped from one file under ``VAR_DIR`` in any case; see the README's production
+  section for the memory per added worker). A code change needs a restart (not ``HUP``)
+  to reach the workers.
 
 Threads share a process: code that web requests run must be thread-safe (the ranking's
 stemmer is one per thread). The signup preview still ranks one at a time per process:
@@ -42,6 +48,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+preload_app = True
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 32)
 worker_connections = threads + 8  # room for a few idle kept-alive connections
@@ -51,9 +58,18 @@ graceful_timeout = 30
 keepalive = 5
 
 
+def when_ready(server):
+    """In the master, after the app is loaded and before the first fork: load the sentence
+    model, so that every worker starts with it (one compute thread, see above)."""
+    from ranking import semantic
+
+    semantic.load_before_fork(1)
+
+
 def post_worker_init(worker):
-    """Load the sentence model before the worker takes requests (seconds): otherwise the
-    first previews after a start or restart wait for it, or find no preview slot free."""
+    """Make sure the model is loaded before the worker takes requests (seconds): otherwise
+    the first previews after a start or restart wait for it, or find no preview slot
+    free. A no-op when the worker inherited it from the master."""
     from ranking import semantic
 
     if semantic.is_available():

@@ -5,7 +5,7 @@ import os
 import time
 
 from celery import Celery
-from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_process_init
+from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_init, worker_process_init
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digestsite.settings")
@@ -18,16 +18,28 @@ logger = logging.getLogger("digestsite.tasks")
 _started: dict[str, float] = {}
 
 
+@worker_init.connect
+def _load_model_before_fork(**_):
+    """In the worker's main process, before it forks the pool: the sentence model's graph
+    is built here if missing, and with one compute thread per pool process the model is
+    loaded here, so the pool processes start with it (sharing its memory) instead of each
+    loading it (``ranking.semantic.load_before_fork``)."""
+    from django.conf import settings
+
+    from ranking import semantic
+
+    semantic.load_before_fork(settings.WORKER_COMPUTE_THREADS)
+
+
 @worker_process_init.connect
 def _prepare_pool_process(**_):
     """Load the sentence model, and limit the process's compute threads.
 
-    numpy's BLAS and PyTorch start a thread per core in every process; with a pool
+    numpy's BLAS and the model start a thread per core in every process; with a pool
     process per core they spin against each other (bench/README.md has the measurement).
-    The environment covers
-    libraries loaded later; ``threadpool_limits`` the ones loaded already, the model's
-    included. Every digest batch ranks with the model: load it (seconds) now, not inside
-    the first batch's time limit.
+    The environment covers libraries loaded later; ``threadpool_limits`` the ones loaded
+    already. Every digest batch ranks with the model: load it (seconds) now, not inside the
+    first batch's time limit; a pool process that inherited it loaded keeps it.
     """
     from django.conf import settings
     from threadpoolctl import threadpool_limits
@@ -38,10 +50,8 @@ def _prepare_pool_process(**_):
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
     if semantic.is_available():
-        import torch
-
         semantic.get_model()
-        torch.set_num_threads(threads)
+        semantic.use_threads(threads)
     threadpool_limits(limits=threads)
 
 

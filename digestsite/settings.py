@@ -14,7 +14,6 @@ from django.core.exceptions import ImproperlyConfigured
 from digestsite.env import (
     env_bool,
     env_cache,
-    env_choice,
     env_database,
     env_email,
     env_float,
@@ -194,13 +193,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # catalog caches). With it a worker keeps its connection as CONN_MAX_AGE says, and
 # digestsite.celery checks it between tasks as Django does between requests.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-# Threads numpy's BLAS and PyTorch may use inside each worker pool process. The pool's
+# Threads numpy's BLAS and the sentence model may use inside each worker pool process. The pool's
 # processes (one per core) are the parallelism; more compute threads in each only spin
 # against the other processes for the same cores (digestsite.celery).
 WORKER_COMPUTE_THREADS = env_int("WORKER_COMPUTE_THREADS", 1, minimum=1)
-# The sentence model's arithmetic: "auto" is bfloat16 where the CPU has bfloat16
-# instructions (faster, embeddings within 1e-4 cosine), float32 elsewhere.
-SEMANTIC_PRECISION = env_choice("SEMANTIC_PRECISION", "auto", ("auto", "float32", "bfloat16"))
 # A pool process loads the sentence model when it starts (digestsite.celery); on a busy
 # machine that takes longer than Celery's default 4 s before the process is declared dead.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0

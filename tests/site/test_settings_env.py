@@ -38,7 +38,6 @@ def _start(extra_env: dict) -> subprocess.CompletedProcess:
         ("SEND_RATE_PER_SECOND", "fast"),
         ("TIME_ZONE", "Mars/Olympus"),
         ("SIGNUP_RATE_PER_IP", "ten per hour"),
-        ("SEMANTIC_PRECISION", "float16"),
     ],
 )
 def test_bad_value_stops_start_naming_the_variable(name, value, tmp_path):
