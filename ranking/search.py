@@ -33,6 +33,7 @@ from ranking import fusion, semantic, store
 from ranking.fusion import floor_for, trending_prior
 from ranking.index import PaperIndex, get_index, index_papers
 from ranking.lexical import STOPWORDS, words
+from ranking.models import PaperEmbedding
 from ranking.query import ParsedQuery, parse_query
 from ranking.ranker import (
     LEXICAL_SIMILARITY_ONE,
@@ -183,8 +184,9 @@ def _category_term(category: str) -> str:
     return f"{category}:C" if "." in category else f"{category}:*C"
 
 
-def _select(fields) -> str:
-    return ", ".join(f'"{name}"' for name in fields)
+# Each candidate comes with its stored embedding, if any, in the same query.
+_EMBEDDING_COLUMNS = "embedding.vector AS stored_vector, embedding.model AS stored_model"
+_EMBEDDING_JOIN = f"LEFT JOIN {PaperEmbedding._meta.db_table} embedding ON embedding.paper_id = paper.id"
 
 
 def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDIDATES) -> list:
@@ -197,7 +199,11 @@ def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDID
     where, where_params = _filters(query, start, end)
     every, every_params = _tsquery(query, _AND)
     if not every:  # only author:/cat: filters
-        sql = f"SELECT {_select(fields)} FROM {table} WHERE TRUE{where} ORDER BY first_seen_at DESC LIMIT %s"  # noqa: S608
+        columns = ", ".join(f'paper."{name}"' for name in fields)
+        sql = (
+            f"SELECT {columns}, {_EMBEDDING_COLUMNS} FROM {table} paper {_EMBEDDING_JOIN} "  # noqa: S608
+            f"WHERE TRUE{where} ORDER BY paper.first_seen_at DESC LIMIT %s"
+        )
         return list(Paper.objects.raw(sql, [*where_params, limit]))
     found = _ranked(Paper, fields, every, every_params, where, where_params, limit)
     if len(found) < limit and len(query.words) + len(query.phrases) > 1:
@@ -219,7 +225,7 @@ def _ranked(
         f"WITH matches AS (SELECT id, search_document FROM {table} "  # noqa: S608 (our columns and fragments)
         f"WHERE search_document @@ {tsquery}{where} ORDER BY first_seen_at DESC LIMIT %s), "
         f"best AS (SELECT id, ts_rank_cd(search_document, {tsquery}) AS rank FROM matches ORDER BY rank DESC LIMIT %s) "
-        f"SELECT {columns} FROM {table} paper JOIN best ON best.id = paper.id "
+        f"SELECT {columns}, {_EMBEDDING_COLUMNS} FROM {table} paper JOIN best ON best.id = paper.id {_EMBEDDING_JOIN} "
         "ORDER BY best.rank DESC, paper.first_seen_at DESC"
     )
     return list(Paper.objects.raw(sql, [*params, *where_params, matches or MAX_MATCHES, *params, limit]))
@@ -295,9 +301,12 @@ def _vector(paper):
 
 
 def _vectors_of(papers) -> dict | None:
-    """Stored embeddings of the candidates (one query), None when ranking is lexical; a
-    candidate without one gets it while its index is built."""
-    return store.paper_vectors([p.id for p in papers]) if semantic.is_available() else None
+    """Stored embeddings of the candidates (loaded with them), None when ranking is lexical;
+    a candidate without one gets it while its index is built."""
+    if not semantic.is_available():
+        return None
+    vectors = {p.id: store.current_vector(p.stored_vector, p.stored_model) for p in papers}
+    return {paper_id: vector for paper_id, vector in vectors.items() if vector is not None}
 
 
 def _lexical_closeness(index: PaperIndex, paper) -> np.ndarray:

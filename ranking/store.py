@@ -68,10 +68,15 @@ def vectors_of(papers) -> dict[int, np.ndarray]:
     for paper_id, blob, tag in PaperEmbedding.objects.filter(paper__in=papers.values("id")).values_list(
         "paper_id", "vector", "model"
     ):
-        vector = semantic.from_bytes(blob) if is_current_model(tag) else None
+        vector = current_vector(blob, tag)
         if vector is not None:
             found[paper_id] = vector
     return found
+
+
+def current_vector(blob, tag) -> np.ndarray | None:
+    """A stored embedding, or None when there is none or the model that made it is not ours."""
+    return semantic.from_bytes(blob) if tag and is_current_model(tag) else None
 
 
 def stored_query_vectors(texts) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ def site(live_server, settings):
     cache.clear()
     index.clear_cache()
     settings.SITE_URL = live_server.url
-    settings.EMAIL_BACKEND = "digestsite.mail.OutboxBackend"
+    settings.EMAIL_BACKEND = "emails.outbox.OutboxBackend"
     embed_papers([Paper.objects.create(**spec) for spec in PAPERS])
     yield live_server.url
     cache.clear()
