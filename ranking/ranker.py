@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from papers.models import Paper
-from ranking import fusion, semantic, store
+from ranking import fusion, selection, semantic, store
 from ranking.fusion import (
     FusionConfig,
     floor_for,
@@ -250,11 +250,13 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     feedback = _FeedbackSimilarity(index, requests, semantic_on)
     prior = trending_prior(index.upvotes if index.upvotes is not None else np.zeros(index.size))
     floor = floor_for(semantic_on, config)
+    cuts = selection.topic_cuts(scores.relevance, scores.lexical, scores.semantic)
 
     choices = {}
     for request in requests:
         rows = [topic_row[ref.query] for ref in request.topics]
-        choices[request.key] = _choose(index, scores, rows, request, feedback, prior, floor, limit, config)
+        strong = _strong_topics(scores, cuts, rows, index.size)
+        choices[request.key] = _choose(index, scores, rows, request, feedback, prior, floor, limit, config, strong)
 
     wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
     papers = index.papers(wanted_ids)
@@ -268,7 +270,18 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     return result
 
 
-def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior, floor, limit, config):
+def _strong_topics(scores: TopicScores, cuts, rows, size) -> np.ndarray:
+    """Per paper, which of the reader's topics (position in ``rows``) it is a strong
+    match for (``selection``), -1 for none."""
+    if not rows:
+        return np.full(size, -1, dtype=np.int64)
+    semantic_rows = None if scores.semantic is None else scores.semantic[rows]
+    block = scores.relevance[rows]
+    mask = selection.strong_mask(cuts, rows, block, scores.lexical[rows], semantic_rows)
+    return selection.best_strong_topic(mask, block)
+
+
+def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior, floor, limit, config, strong):
     size = index.size
     if size == 0:
         return []
@@ -280,7 +293,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
         best_topic = np.zeros(size, dtype=np.int64)
         best = np.full(size, -np.inf, dtype=np.float32)
     score = np.array(best, dtype=np.float64)
-    eligible = best >= floor
+    eligible = (best >= floor) & (strong >= 0)
 
     liked_col = None
     if request.liked_ids or request.disliked_ids:
@@ -291,7 +304,9 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
         allowed = np.isfinite(best) if rows else np.ones(size, dtype=bool)  # filters still apply
         score = np.where(allowed, np.where(np.isfinite(score), score, 0.0), -np.inf)
         score = score + FEEDBACK_WEIGHT * (liked - disliked)
-        eligible = allowed & ((score >= floor) | (liked >= LIKED_INCLUDE)) & (disliked < DISLIKED_EXCLUDE)
+        eligible = (
+            allowed & (((score >= floor) & (strong >= 0)) | (liked >= LIKED_INCLUDE)) & (disliked < DISLIKED_EXCLUDE)
+        )
         liked_col = np.where(liked >= LIKED_WHY, liked_cols, -1)
     score = score + config.trending_weight * prior
 
@@ -314,17 +329,20 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
     candidates = np.flatnonzero(eligible)
     room = limit - len(chosen)
     if room > 0 and candidates.size:
-        candidate_scores = score[candidates]
-        if candidates.size > room:  # only the best ``room`` scores, and ties with the last, can make it
-            cut = np.partition(candidate_scores, candidates.size - room)[candidates.size - room]
-            candidates, candidate_scores = (
-                candidates[candidate_scores >= cut],
-                candidate_scores[candidate_scores >= cut],
-            )
-        # Best first; among equals (e.g. a category followed as a whole) the newest.
-        top = candidates[np.lexsort((-index.first_seen[candidates], -candidate_scores))[:room]]
+        # Each topic's strong matches in turn; a paper only feedback brought in is a group of its own.
+        groups = np.where(strong[candidates] >= 0, strong[candidates], len(rows))
+        same = selection.near_duplicates(index)
+        picked_rows = [c.row for c in chosen]
+        top = selection.interleave(
+            candidates,
+            score[candidates],
+            groups,
+            index.first_seen[candidates],
+            room,
+            lambda row, picked: same(row, picked_rows + picked),
+        )
         for row in top:
-            topic = int(rows[best_topic[row]]) if rows and np.isfinite(best[row]) and best[row] >= floor else None
+            topic = int(rows[strong[row]]) if strong[row] >= 0 else None
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             chosen.append(_Choice(int(row), float(score[row]), topic_row=topic, liked_row=col))
     return chosen
