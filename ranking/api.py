@@ -9,6 +9,8 @@
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
+- ``snippet_pieces(topic, abstract, limit)``: the abstract sentence that best matches a
+  topic, as (text, is_topic_word) pieces (the digest shows it with those words in bold).
 - ``search_papers(text, ...)`` and ``similar_papers(paper)``: the public site's search and
   "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
   same hybrid ranker).
@@ -22,6 +24,7 @@ authors come first and feedback moves each reader's ranking.
 from __future__ import annotations
 
 from ranking import semantic, store
+from ranking.explain import snippet as snippet_pieces
 from ranking.index import floor_to_hour
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
 from ranking.search import SearchResult, similar_papers
@@ -39,6 +42,7 @@ __all__ = [
     "rank_topics",
     "search_papers",
     "similar_papers",
+    "snippet_pieces",
     "store_topic_embeddings",
 ]
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from papers.models import Paper
 from ranking import fusion, selection, semantic, store
+from ranking.explain import topic_reason
 from ranking.fusion import (
     FusionConfig,
     floor_for,
@@ -29,7 +30,7 @@ from ranking.fusion import (
 )
 from ranking.index import PaperIndex, get_index
 from ranking.lexical import stem, words, written_words
-from ranking.query import ParsedQuery, author_matches, parse_query
+from ranking.query import ParsedQuery, author_matches, category_matches, parse_query
 
 log = logging.getLogger(__name__)
 
@@ -428,21 +429,30 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilari
         topic, topic_id = ref.query, ref.id
         matched = matched_words(index, query, choice.row, f"{paper.title}. {paper.abstract or ''}")
         close = scores.semantic is not None and scores.semantic[choice.topic_row, choice.row] >= 0.5
-        # "<topic>: <its words this paper has>; close in meaning" (the digest shows it
-        # after "Why you see this:").
         if query.is_filter_only:
-            parts.append(f"{query.text}: matches its filters")
+            parts.append(_filters_reason(query, paper))
         else:
-            reasons = [", ".join(matched)] if matched else []
-            if close or not matched:
-                reasons.append("close in meaning")
-            parts.append(f"{query.text}: {'; '.join(reasons)}")
+            parts.append(topic_reason(query.free_text, matched, close, paper.title or "", paper.abstract or ""))
     if choice.liked_row is not None:
         title = feedback.titles[choice.liked_row]
         short = title if len(title) <= 70 else title[:67].rstrip() + "…"
-        parts.append(f"{'like' if parts else 'Like'} “{short}”, which you liked")
+        parts.append(f"{'close' if parts else 'Close'} to “{short}”, which you liked")
     why = "; ".join(parts) if parts else "Relevant to your topics"
     return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
+
+
+def _filters_reason(query: ParsedQuery, paper) -> str:
+    """A topic of filters only, said in words: "By Mira Okonkwo, whom you follow", "In
+    cs.CL, which you follow"."""
+    said = []
+    names = [name for name in paper.authors or [] for wanted in query.authors if author_matches(wanted, name)]
+    if names:
+        said.append(f"by {names[0]}, whom you follow")
+    categories = [c for c in paper.categories or [] if any(category_matches(w, [c]) for w in query.categories)]
+    if categories or query.categories:
+        said.append(f"in {categories[0] if categories else query.categories[0]}, which you follow")
+    text = " and ".join(said) or "matches your filters"
+    return text[:1].upper() + text[1:]
 
 
 def matched_words(index: PaperIndex, query: ParsedQuery, row: int, paper_text: str = "") -> list[str]:

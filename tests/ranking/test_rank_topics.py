@@ -11,7 +11,7 @@ def test_plain_words_find_the_paper_and_say_why(corpus, titles):
     assert ranked[0].paper.key == "video-understanding"
     assert ranked[0].topic == "video understanding"
     assert ranked[0].matched_terms == ["video", "understanding"]
-    assert ranked[0].why.startswith("video understanding: video, understanding")
+    assert ranked[0].why == "Matches your topic “video understanding”: its title says “Video Understanding”"
 
 
 def test_stemming_matches_other_word_forms(corpus):
