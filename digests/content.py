@@ -24,7 +24,7 @@ from subscriptions.links import FeedbackLinks, preferences_url, unsubscribe_url,
 EXCERPT_CHARS = 220
 SUBJECT_CHARS = 70  # what a phone shows of a subject line
 AUTHORS_SHOWN = 4  # more are "et al."
-THIS_PERIOD = {"daily": "today", "weekly": "this week", "monthly": "this month"}
+THIS_PERIOD = {"daily": "today", "weekly": "this week", "monthly": "this month", "welcome": "from the past week"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,10 +80,10 @@ def heading(count: int, frequency: str) -> str:
     return f"{count} strong match{'es' if count != 1 else ''} {THIS_PERIOD.get(frequency, 'this time')}"
 
 
-def subject(count: int, topic_names: list[str], limit: int = SUBJECT_CHARS) -> str:
-    """ "5 papers on state space models, +2 topics", at most ``limit`` characters: the
-    count and the first topic, shortened at a word when it is long."""
-    noun = f"{count} paper{'s' if count != 1 else ''}"
+def subject(count: int, topic_names: list[str], limit: int = SUBJECT_CHARS, prefix: str = "") -> str:
+    """The count and the first topic, at most ``limit`` characters ("5 papers on state
+    space models, +2 topics"), the topic shortened at a word when it is long."""
+    noun = f"{prefix}{count} paper{'s' if count != 1 else ''}"
     if not topic_names:
         return f"{noun} for you"
     first = " ".join(topic_names[0].split())
@@ -174,14 +174,17 @@ def digest_context(
     phrase = _phrase(names)
     count = len(items)
     first = topics[0]["papers"][0].title if topics else ""
+    welcome = frequency == schedule.WELCOME
     return {
+        "welcome": welcome,
+        "next_issue": schedule.next_issue_text(schedule.Schedule.of(subscriber), timezone.now()) if welcome else "",
         "frequency": frequency,
         "period": period,
         "period_label": label,
         "period_title": label[:1].upper() + label[1:],
         "paper_count": count,
         "heading": heading(count, frequency),
-        "subject": subject(count, names),
+        "subject": subject(count, names, prefix="Welcome: " if welcome else ""),
         "topics": topics,
         "topics_phrase": phrase,
         "preheader": textwrap.shorten(f"{first} — and {count - 1} more picked for you", 140, placeholder="…")

@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # Sent inside the transaction that suppresses ``email`` (a hard bounce, a complaint, an
 # operator): digests settles the address's queued deliveries as suppressed.
 address_suppressed = Signal()
+
+# Sent inside the transaction that confirms ``subscriber`` (PENDING -> ACTIVE): digests
+# queues the welcome issue, sent once the confirmation commits.
+subscriber_confirmed = Signal()

@@ -10,13 +10,14 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone as dj_timezone
 from django.utils.html import format_html_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscriptions import links, notices, previews, services
+from subscriptions import links, notices, previews, schedule, services
 from subscriptions.forms import PreferencesFields, PreviewForm, SignupForm
 from subscriptions.models import Subscriber
 from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
@@ -276,7 +277,9 @@ def preferences(request, token):
         "saved": "Your preferences are saved.",
         "paused": "Your digest is paused. Resume it whenever you like.",
         "resumed": "Your digest is on again.",
-        "welcome": "You're subscribed. Your first digest arrives " + notices.describe_schedule(subscriber) + ".",
+        "welcome": "You're subscribed. Your first digest arrives "
+        + schedule.next_issue_text(schedule.Schedule.of(subscriber), dj_timezone.now())
+        + ". If the past week already has strong matches for your topics, a welcome email with them is on its way.",
     }
     notice = next((text for key, text in messages.items() if key in request.GET), "")
     return render(

@@ -66,3 +66,13 @@ def test_subscription_emails_score_zero_or_less(spamassassin_bin, reader, send):
     send(reader)
     score, rules = _score(spamassassin_bin, mail.outbox[0])
     assert score <= 0.0, rules
+
+
+def test_the_welcome_issue_scores_zero_or_less(spamassassin_bin, reader):
+    from digests import welcome
+
+    row = welcome.welcome_delivery(reader)
+    assert delivery.deliver_batch([row.id]).sent == [row.id]
+    assert mail.outbox[0].subject.startswith("Welcome: ")
+    score, rules = _score(spamassassin_bin, mail.outbox[0])
+    assert score <= 0.0, rules
