@@ -4,14 +4,11 @@ Each view validates with a form, calls one service and renders. Links carry sign
 tokens (subscriptions.tokens): there are no passwords.
 """
 
-import functools
-
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
-from django.utils.html import format_html_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -32,14 +29,6 @@ SUGGESTED_TOPICS = [
     "speech recognition",
     "robotics",
 ]
-
-
-@functools.cache
-def _timezone_options() -> str:
-    """The time zone suggestions (about 600 <option>s, two thirds of the signup page), made
-    once per process: they are the same for everyone, and rendering them in the template
-    on every view was most of the page's cost."""
-    return format_html_join("", '<option value="{}">', ((name,) for name in services.timezone_names()))
 
 
 def _ip_limited(request, group: str, rate: str) -> bool:
@@ -90,7 +79,6 @@ def _signup_page(request, form, *, preview=None, preview_topics=None, preview_bu
             "preview": preview,
             "preview_topics": preview_topics or [],
             "preview_busy": preview_busy,
-            "timezone_options": _timezone_options(),
         },
         status=status,
     )
@@ -291,7 +279,6 @@ def preferences(request, token):
             "notice": notice,
             "schedule": notices.describe_schedule(subscriber),
             "unsubscribe_url": reverse("subscriptions:unsubscribe", args=[links.unsubscribe_token(subscriber)]),
-            "timezone_options": _timezone_options(),
             "suggested_topics": SUGGESTED_TOPICS,
         },
         status=400 if form.is_bound else 200,
