@@ -1,11 +1,17 @@
 """What the public pages show, each read with a fixed number of queries (pinned in
 ``tests/pages/test_query_counts.py``).
 
+A paper is listed under the day it was announced (``Paper.announced_on``: arXiv's
+announcement, a daily list's or a page's date heading), or, from a source that gives no
+date, the day it was first seen in the site's time zone: ``papers.models.listing_day``,
+an indexed expression, so a day, its neighbours and the latest day are index lookups.
+
 Weeks and months are ordered by upvotes with a time decay: a paper's upvotes count half
-as much for each period-length of age, counted back from the period's end (or from now,
-while the period is still going): ``upvotes * 2 ** (-age / period length)``. A paper from
-the first day of a week has had a week longer to gather votes than one from its last
-day; the decay puts the two on a par, so a week is not just its first days.
+as much for each period-length of age, counted from the end of its day back from the
+period's end (or from now, while the period is still going):
+``upvotes * 2 ** (-age / period length)``. A paper from the first day of a week has had a
+week longer to gather votes than one from its last day; the decay puts the two on a par,
+so a week is not just its first days.
 """
 
 from __future__ import annotations
@@ -15,16 +21,28 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
 from pages import periods
 from pages.periods import DAILY, Period
-from papers.models import Paper
+from papers.models import Paper, listing_day
 from ranking.api import search_papers, similar_papers
 
 MAX_LISTED = 100
-LIST_FIELDS = ("id", "title", "abstract", "authors", "upvotes", "first_seen_at", "arxiv_id", "abs_url", "pdf_url")
+LIST_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "upvotes",
+    "announced_on",
+    "first_seen_at",
+    "arxiv_id",
+    "abs_url",
+    "pdf_url",
+)
 PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
 SEARCH_LIMIT = 50
 
@@ -47,10 +65,14 @@ class Listing:
         return before if (day - before) < (after - day) else after
 
 
+def _dated():
+    """Papers with their listing day as ``day``."""
+    return Paper.objects.annotate(day=listing_day())
+
+
 def latest_day() -> date | None:
-    """The most recent day that has papers (one query)."""
-    newest = Paper.objects.order_by("-first_seen_at").values_list("first_seen_at", flat=True).first()
-    return periods.local_day(newest) if newest else None
+    """The most recent day that has papers (one query: the end of the day index)."""
+    return _dated().aggregate(latest=Max("day"))["latest"]
 
 
 def listing(period: Period, *, is_latest: bool = False) -> Listing:
@@ -60,39 +82,40 @@ def listing(period: Period, *, is_latest: bool = False) -> Listing:
     Queries: a day three, a week or month four; two on the latest day (nothing comes after it)."""
     result = Listing(period)
     if period.kind == DAILY:
-        result.papers = day_papers(period)
+        result.papers = day_papers(period.first_day)
     else:
-        result.papers = _by_decayed_upvotes(_in(period), period)
-    before = Paper.objects.filter(first_seen_at__lt=period.start).order_by("-first_seen_at")
-    previous = before.values_list("first_seen_at", flat=True).first()
-    result.previous = periods.period_of(period.kind, periods.local_day(previous)) if previous else None
+        result.papers = _by_decayed_upvotes(period)
+    previous = _dated().filter(day__lt=period.first_day).aggregate(found=Max("day"))["found"]
+    result.previous = periods.period_of(period.kind, previous) if previous else None
     if not is_latest:
-        after = Paper.objects.filter(first_seen_at__gte=period.end).order_by("first_seen_at")
-        following = after.values_list("first_seen_at", flat=True).first()
-        result.next = periods.period_of(period.kind, periods.local_day(following)) if following else None
+        following = _dated().filter(day__gt=period.last_day).aggregate(found=Min("day"))["found"]
+        result.next = periods.period_of(period.kind, following) if following else None
     return result
 
 
-def _in(period: Period):
-    return Paper.objects.filter(first_seen_at__gte=period.start, first_seen_at__lt=period.end)
-
-
-def day_papers(period: Period, limit: int = MAX_LISTED, fields=LIST_FIELDS) -> list:
+def day_papers(day: date, limit: int = MAX_LISTED, fields=LIST_FIELDS) -> list:
     """A day's papers by upvotes, then the newest (one query)."""
-    return list(_in(period).order_by("-upvotes", "-first_seen_at").only(*fields)[:limit])
+    papers = _dated().filter(day=day).order_by("-upvotes", "-first_seen_at").only(*fields)
+    return list(papers[:limit])
 
 
 def decayed(upvotes: int, age_seconds: float, period_seconds: float) -> float:
     return upvotes * 2.0 ** (-max(age_seconds, 0.0) / period_seconds)
 
 
-def _by_decayed_upvotes(in_period, period: Period) -> list:
+def _by_decayed_upvotes(period: Period) -> list:
+    """Two queries: every paper's votes and day (small rows, the newest first), then the
+    hundred shown. The decay is one factor per day; the sort keeps the newest first among
+    equals."""
     reference = min(period.end, timezone.now())
     length = (period.end - period.start).total_seconds()
-    rows = in_period.values_list("id", "upvotes", "first_seen_at")
-    scored = sorted(rows, key=lambda r: (-decayed(r[1], (reference - r[2]).total_seconds(), length), -r[2].timestamp()))
-    ids = [row[0] for row in scored[:MAX_LISTED]]
-    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    rows = _dated().filter(day__gte=period.first_day, day__lte=period.last_day)
+    rows = rows.order_by("-day", "-first_seen_at").values_list("id", "upvotes", "day")
+    factors = {}
+    for day in period.days_list():
+        factors[day] = decayed(1, (reference - periods.midnight(day + timedelta(days=1))).total_seconds(), length)
+    ids = [row[0] for row in sorted(rows, key=lambda row: -row[1] * factors[row[2]])[:MAX_LISTED]]
+    found = _dated().only(*LIST_FIELDS).in_bulk(ids)
     return [found[i] for i in ids if i in found]
 
 
@@ -102,10 +125,8 @@ def latest_days(days: int) -> list:
     newest = latest_day()
     if newest is None:
         return []
-    start = periods.midnight(newest - timedelta(days=days - 1))
-    papers = Paper.objects.filter(first_seen_at__gte=start).only(*LIST_FIELDS, "published_at")
-    ordered = sorted(papers, key=lambda p: (-periods.local_day(p.first_seen_at).toordinal(), -p.upvotes))
-    return ordered[:MAX_LISTED]
+    papers = _dated().filter(day__gte=newest - timedelta(days=days - 1)).order_by("-day", "-upvotes", "-first_seen_at")
+    return list(papers.only(*LIST_FIELDS, "published_at")[:MAX_LISTED])
 
 
 def paper_page(pk: int):
@@ -143,15 +164,13 @@ def search(text: str, *, day: date | None = None, since: date | None = None, lim
     key = f"pages:search:{digest}"
     cached = shared_cache.get(key)
     if cached is None:
-        start = periods.midnight(day or since) if (day or since) else None
-        end = periods.midnight(day + timedelta(days=1)) if day else None
-        found = search_papers(text, limit=limit, start=start, end=end)
+        found = search_papers(text, limit=limit, first_day=day or since, last_day=day)
         rows = [(r.paper.pk, r.score, r.why) for r in found.papers]
         cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
-        by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk([row[0] for row in cached["rows"]])
+        by_id = _dated().only(*LIST_FIELDS, "published_at").in_bulk([row[0] for row in cached["rows"]])
     papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 
@@ -166,13 +185,14 @@ def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
     else:
         day = date or latest_day()
         fields = (*LIST_FIELDS, "published_at")
-        rows = [(paper, None) for paper in day_papers(periods.day_period(day), limit, fields)] if day else []
+        rows = [(paper, None) for paper in day_papers(day, limit, fields)] if day else []
     return {"papers": [_api_paper(paper, score, base_url) for paper, score in rows]}
 
 
 def _api_paper(paper, score, base_url: str) -> dict:
     published = paper.published_at or paper.first_seen_at
     data = {
+        "date": periods.listed_on(paper).isoformat(),
         "id": paper.pk,
         "arxiv_id": paper.arxiv_id or None,
         "title": paper.title,

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 
 import numpy as np
 from django.db import connection
 
-from papers.models import Paper
+from papers.models import Paper, listing_day
 from ranking import fusion, semantic, store
 from ranking.fusion import floor_for, trending_prior
 from ranking.index import PaperIndex, get_index, index_papers
@@ -47,7 +47,17 @@ from ranking.ranker import (
 CANDIDATES = 200  # papers reranked per query on PostgreSQL
 MAX_MATCHES = 2_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
 MAX_QUERY_LENGTH = 300
-_DISPLAY_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "published_at", "upvotes")
+_DISPLAY_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "announced_on",
+    "first_seen_at",
+    "published_at",
+    "upvotes",
+)
 
 
 @dataclass
@@ -63,26 +73,28 @@ def uses_full_text() -> bool:
     return connection.vendor == "postgresql"
 
 
-def search(text: str, *, limit: int = 20, start: datetime | None = None, end: datetime | None = None) -> SearchResult:
+def search(text: str, *, limit: int = 20, first_day: date | None = None, last_day: date | None = None) -> SearchResult:
     """The papers matching ``text`` (topic syntax), best first, at most ``limit``; only papers
-    first seen in [``start``, ``end``) when given. An empty query finds nothing.
+    listed from ``first_day`` to ``last_day`` (``papers.models.listing_day``) when given. An
+    empty query finds nothing.
 
     Queries: on PostgreSQL one, or two when too few papers have every word (the candidates
     come with all that ranking and the page need); elsewhere the paper index's fingerprint
-    (and its build when the papers changed) and one for the shown papers."""
+    (and its build when the papers changed), one for the period's papers when there is one,
+    and one for the shown papers."""
     started = time.perf_counter()
     query = parse_query((text or "")[:MAX_QUERY_LENGTH])
     result = SearchResult(query=query)
     if query.is_empty:
         return result
     if uses_full_text():
-        papers = _full_text_candidates(query, start, end)
+        papers = _full_text_candidates(query, first_day, last_day)
         index = index_papers(papers, _vectors_of(papers))
         allowed = None
         by_id = {p.id: p for p in papers}
     else:
         index = get_index(None)
-        allowed = _in_period(index, start, end)
+        allowed = _in_period(index, first_day, last_day)
         by_id = None
     rows, scores = rank_index(index, query, allowed=allowed)
     result.total = len(rows)
@@ -115,15 +127,16 @@ def rank_index(index: PaperIndex, query: ParsedQuery, *, allowed: np.ndarray | N
     return rows[order], scores[order]
 
 
-def _in_period(index: PaperIndex, start, end) -> np.ndarray | None:
-    if start is None and end is None:
+def _in_period(index: PaperIndex, first_day: date | None, last_day: date | None) -> np.ndarray | None:
+    """The index's rows listed in the period (one query for their ids), None for no period."""
+    if first_day is None and last_day is None:
         return None
-    allowed = np.ones(index.size, dtype=bool)
-    if start is not None:
-        allowed &= index.first_seen >= start.timestamp()
-    if end is not None:
-        allowed &= index.first_seen < end.timestamp()
-    return allowed
+    listed = Paper.objects.annotate(day=listing_day())
+    if first_day is not None:
+        listed = listed.filter(day__gte=first_day)
+    if last_day is not None:
+        listed = listed.filter(day__lte=last_day)
+    return np.isin(index.ids, np.fromiter(listed.values_list("id", flat=True), dtype=np.int64))
 
 
 # -- PostgreSQL candidates ---------------------------------------------------------------
@@ -152,17 +165,25 @@ def _tsquery(query: ParsedQuery, joiner: str) -> tuple[str, list]:
     return f"({sql})", params
 
 
-def _filters(query: ParsedQuery, start, end) -> tuple[str, list]:
-    """SQL conditions for the period and the ``author:``/``cat:`` filters (names and
-    categories as plain words of the document's D and C parts: a superset of what the
-    ranker's own filters then keep)."""
+def _listing_day_sql() -> tuple[str, list]:
+    """``papers.models.listing_day`` as SQL (unqualified columns), as the index has it."""
+    query = Paper.objects.all().query
+    sql, params = listing_day().resolve_expression(query).as_sql(query.get_compiler(connection=connection), connection)
+    return sql.replace(f'"{Paper._meta.db_table}".', ""), list(params)
+
+
+def _filters(query: ParsedQuery, first_day, last_day) -> tuple[str, list]:
+    """SQL conditions for the period (the listing day, through its index) and the
+    ``author:``/``cat:`` filters (names and categories as plain words of the document's D
+    and C parts: a superset of what the ranker's own filters then keep)."""
     conditions, params = [], []
-    if start is not None:
-        conditions.append("first_seen_at >= %s")
-        params.append(start)
-    if end is not None:
-        conditions.append("first_seen_at < %s")
-        params.append(end)
+    day_sql, day_params = _listing_day_sql()
+    if first_day is not None:
+        conditions.append(f"{day_sql} >= %s")
+        params += [*day_params, first_day]
+    if last_day is not None:
+        conditions.append(f"{day_sql} <= %s")
+        params += [*day_params, last_day]
     names = [" & ".join(f"{w}:D" for w in words(name)) for name in query.authors]
     names = [name for name in names if name]
     if names:
@@ -189,22 +210,23 @@ _EMBEDDING_COLUMNS = "embedding.vector AS stored_vector, embedding.model AS stor
 _EMBEDDING_JOIN = f"LEFT JOIN {PaperEmbedding._meta.db_table} embedding ON embedding.paper_id = paper.id"
 
 
-def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDIDATES) -> list:
+def _full_text_candidates(query: ParsedQuery, first_day, last_day, *, limit: int = CANDIDATES) -> list:
     """The papers to rerank: first those
     with every word of the query, best by ``ts_rank_cd`` among the newest ``MAX_MATCHES`` of
     them; then, when they are fewer than ``limit``, those with any word, ranked alike. One
     query, two when the first falls short; filter-only queries take the newest that pass."""
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "page_url", "arxiv_id"]
     table = Paper._meta.db_table
-    where, where_params = _filters(query, start, end)
+    where, where_params = _filters(query, first_day, last_day)
     every, every_params = _tsquery(query, _AND)
     if not every:  # only author:/cat: filters
         columns = ", ".join(f'paper."{name}"' for name in fields)
+        day_sql, day_params = _listing_day_sql()
         sql = (
             f"SELECT {columns}, {_EMBEDDING_COLUMNS} FROM {table} paper {_EMBEDDING_JOIN} "  # noqa: S608
-            f"WHERE TRUE{where} ORDER BY paper.first_seen_at DESC LIMIT %s"
+            f"WHERE TRUE{where} ORDER BY {day_sql} DESC, paper.first_seen_at DESC LIMIT %s"
         )
-        return list(Paper.objects.raw(sql, [*where_params, limit]))
+        return list(Paper.objects.raw(sql, [*where_params, *day_params, limit]))
     found = _ranked(Paper, fields, every, every_params, where, where_params, limit)
     if len(found) < limit and len(query.words) + len(query.phrases) > 1:
         some, some_params = _tsquery(query, _OR)
