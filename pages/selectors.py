@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Min
+from django.db.models import Max, Subquery
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
 from pages import periods
 from pages.periods import DAILY, Period
 from papers.models import Paper, listing_day
-from ranking.api import search_papers, similar_papers
+from ranking.api import search_papers, similar_paper_ids
 
 MAX_LISTED = 100
 LIST_FIELDS = (
@@ -45,6 +46,34 @@ LIST_FIELDS = (
 )
 PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
 SEARCH_LIMIT = 50
+# A list shows a two-line snippet of each abstract (``pages.text.SNIPPET_CHARS`` of plain
+# text): its start is enough, whatever maths it has.
+ABSTRACT_START_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a list shows of a paper: plain values, not a model instance (a list of a
+    hundred costs a third of the CPU), and only the start of the abstract."""
+
+    id: int
+    title: str
+    abstract: str
+    authors: list
+    upvotes: int
+    arxiv_id: str
+    abs_url: str
+    pdf_url: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _entries(papers) -> list[Entry]:
+    columns = ("id", "title", "abstract_start", "authors", "upvotes", "arxiv_id", "abs_url", "pdf_url")
+    rows = papers.annotate(abstract_start=Left("abstract", ABSTRACT_START_CHARS)).values_list(*columns)
+    return [Entry(*row) for row in rows]
 
 
 @dataclass
@@ -79,24 +108,32 @@ def listing(period: Period, *, is_latest: bool = False) -> Listing:
     """The papers of a day (by upvotes, then the newest) or of a week or month (by decayed
     upvotes), at most ``MAX_LISTED``, and the periods before and after that have papers.
 
-    Queries: a day three, a week or month four; two on the latest day (nothing comes after it)."""
+    Queries: a day two, a week or month three (the papers, the days around it)."""
     result = Listing(period)
     if period.kind == DAILY:
-        result.papers = day_papers(period.first_day)
+        result.papers = _entries(_day(period.first_day)[:MAX_LISTED])
     else:
         result.papers = _by_decayed_upvotes(period)
-    previous = _dated().filter(day__lt=period.first_day).aggregate(found=Max("day"))["found"]
+    previous, following = _days_around(period, is_latest=is_latest)
     result.previous = periods.period_of(period.kind, previous) if previous else None
-    if not is_latest:
-        following = _dated().filter(day__gt=period.last_day).aggregate(found=Min("day"))["found"]
-        result.next = periods.period_of(period.kind, following) if following else None
+    result.next = periods.period_of(period.kind, following) if following else None
     return result
 
 
-def day_papers(day: date, limit: int = MAX_LISTED, fields=LIST_FIELDS) -> list:
-    """A day's papers by upvotes, then the newest (one query)."""
-    papers = _dated().filter(day=day).order_by("-upvotes", "-first_seen_at").only(*fields)
-    return list(papers[:limit])
+def _days_around(period: Period, *, is_latest: bool) -> tuple[date | None, date | None]:
+    """The nearest day before ``period`` that has papers and the nearest after it (none
+    after the latest day): one query, each an index lookup."""
+    around = {"before": _dated().filter(day__lt=period.first_day).order_by("-day").values("day")[:1]}
+    if not is_latest:
+        around["after"] = _dated().filter(day__gt=period.last_day).order_by("day").values("day")[:1]
+    found = Paper.objects.order_by().annotate(**{name: Subquery(days) for name, days in around.items()})
+    row = next(iter(found.values(*around)[:1]), {})  # one row of any paper: no papers, no days
+    return row.get("before"), row.get("after")
+
+
+def _day(day: date):
+    """A day's papers by upvotes, then the newest."""
+    return _dated().filter(day=day).order_by("-upvotes", "-first_seen_at")
 
 
 def decayed(upvotes: int, age_seconds: float, period_seconds: float) -> float:
@@ -115,7 +152,7 @@ def _by_decayed_upvotes(period: Period) -> list:
     for day in period.days_list():
         factors[day] = decayed(1, (reference - periods.midnight(day + timedelta(days=1))).total_seconds(), length)
     ids = [row[0] for row in sorted(rows, key=lambda row: -row[1] * factors[row[2]])[:MAX_LISTED]]
-    found = _dated().only(*LIST_FIELDS).in_bulk(ids)
+    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
     return [found[i] for i in ids if i in found]
 
 
@@ -130,20 +167,20 @@ def latest_days(days: int) -> list:
 
 
 def paper_page(pk: int):
-    """The paper and its similar papers, the latter cached for ``SIMILAR_CACHE_SECONDS`` per
-    paper (and version of it): one query when cached, more otherwise."""
-    paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).first()
+    """The paper and its similar papers (``Entry`` items), the latter's ids cached for
+    ``SIMILAR_CACHE_SECONDS`` per paper (and version of it): two queries when cached,
+    three on PostgreSQL otherwise (the neighbours' embeddings)."""
+    paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).order_by().first()
     if paper is None:
         return None, []
     key = f"pages:similar:{paper.pk}:{paper.updated_at.timestamp()}"
     ids = shared_cache.get(key)
     if ids is None:
-        similar = similar_papers(paper, limit=6)
-        shared_cache.set(key, [p.pk for p in similar], settings.SIMILAR_CACHE_SECONDS)
-        return paper, similar
+        ids = similar_paper_ids(paper, limit=6)
+        shared_cache.set(key, ids, settings.SIMILAR_CACHE_SECONDS)
     if not ids:
         return paper, []
-    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
     return paper, [found[i] for i in ids if i in found]
 
 
@@ -184,8 +221,8 @@ def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
         rows = [(paper, score) for paper, score, _why in found]
     else:
         day = date or latest_day()
-        fields = (*LIST_FIELDS, "published_at")
-        rows = [(paper, None) for paper in day_papers(day, limit, fields)] if day else []
+        papers = _day(day).only(*LIST_FIELDS, "published_at")[:limit] if day else []
+        rows = [(paper, None) for paper in papers]
     return {"papers": [_api_paper(paper, score, base_url) for paper, score in rows]}
 
 

@@ -263,49 +263,69 @@ SIMILAR_CANDIDATES = 100
 SIMILAR_MATCHES = 500
 
 
-def similar_papers(paper, *, limit: int = 6) -> list:
-    """Papers closest to ``paper`` (a ``Paper`` with its title and abstract loaded):
-    nearest neighbours by sentence embedding, or by tf-idf cosine without the semantic model.
+def similar_paper_ids(paper, *, limit: int = 6) -> list[int]:
+    """Ids of the papers closest to ``paper`` (a ``Paper`` with its title and abstract
+    loaded), closest first: nearest neighbours by sentence embedding, or by tf-idf cosine
+    without the semantic model. Ids, not papers: a page loads only what it shows of them.
 
     On PostgreSQL the neighbours are looked for among recent papers that share the most words
-    with its title (one query); elsewhere among every paper of the in-memory index."""
-
-    if uses_full_text():
-        candidates = [p for p in _title_neighbours(paper) if p.id != paper.id]
-        if not candidates:
-            return []
-        if semantic.is_available():
-            stored = store.paper_vectors([p.id for p in candidates])
-            candidates = [p for p in candidates if p.id in stored]
-            matrix = np.stack([stored[p.id] for p in candidates]) if candidates else np.zeros((0, semantic.DIMENSIONS))
-            closeness = fusion.paper_scale(matrix @ _vector(paper)) if candidates else np.zeros(0)
-        else:
-            index = index_papers(candidates, None)
-            closeness = _lexical_closeness(index, paper)
-    else:
+    with its title (one query: their embeddings, and the paper's own); elsewhere among every
+    paper of the in-memory index."""
+    if not uses_full_text():
         index = get_index(None)
         if index.embeddings is not None:
             closeness = fusion.paper_scale(index.embeddings @ _vector(paper))
         else:
             closeness = _lexical_closeness(index, paper)
-        shown = [int(i) for i in _best(closeness, index.ids, paper.id, limit)]
-        found = index.papers(shown)
-        return [found[i] for i in shown if i in found]
-    ids = np.array([p.id for p in candidates], dtype=np.int64)
-    by_id = {p.id: p for p in candidates}
-    return [by_id[int(i)] for i in _best(closeness, ids, paper.id, limit)]
-
-
-def _title_neighbours(paper) -> list:
-    """Up to ``SIMILAR_CANDIDATES`` papers that have any of this title's words, best by
-    ``ts_rank_cd`` (more shared words, in titles, first) among the newest ``SIMILAR_MATCHES``."""
-
-    title_words = list(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
-    if not title_words:
+        return _best(closeness, index.ids, paper.id, limit)
+    probe = _title_probe(paper)
+    if not probe:
         return []
+    if semantic.is_available():
+        vectors = _neighbour_vectors(probe, paper.id)
+        own = vectors.pop(paper.id, None)
+        if not vectors:
+            return []
+        ids = np.fromiter(vectors, dtype=np.int64)
+        own = own if own is not None else _vector(paper)
+        closeness = fusion.paper_scale(np.stack(list(vectors.values())) @ own)
+    else:
+        candidates = [p for p in _title_neighbours(probe) if p.id != paper.id]
+        if not candidates:
+            return []
+        ids = np.array([p.id for p in candidates], dtype=np.int64)
+        closeness = _lexical_closeness(index_papers(candidates, None), paper)
+    return _best(closeness, ids, paper.id, limit)
+
+
+def _title_probe(paper) -> str:
+    """``to_tsquery`` text for any of the title's words (letters and digits only: safe)."""
+    return " | ".join(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
+
+
+def _title_neighbours(probe: str) -> list:
+    """Up to ``SIMILAR_CANDIDATES`` papers that have any of the title's words, best by
+    ``ts_rank_cd`` (more shared words, in titles, first) among the newest ``SIMILAR_MATCHES``."""
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "arxiv_id"]
-    probe = " | ".join(title_words)  # letters and digits only: safe in to_tsquery
     return _ranked(Paper, fields, "to_tsquery('english', %s)", [probe], "", [], SIMILAR_CANDIDATES, SIMILAR_MATCHES)
+
+
+def _neighbour_vectors(probe: str, paper_id: int) -> dict[int, np.ndarray]:
+    """The stored embeddings of ``_title_neighbours``'s papers and of the paper itself, in
+    one query, without their text."""
+    table, embeddings = Paper._meta.db_table, PaperEmbedding._meta.db_table
+    sql = (
+        f"WITH matches AS (SELECT id, search_document FROM {table} "  # noqa: S608 (our tables)
+        "WHERE search_document @@ to_tsquery('english', %s) ORDER BY first_seen_at DESC LIMIT %s), "
+        "best AS (SELECT id FROM matches ORDER BY ts_rank_cd(search_document, to_tsquery('english', %s)) DESC "
+        f"LIMIT %s) SELECT paper_id, vector, model FROM {embeddings} "
+        "WHERE paper_id IN (SELECT id FROM best UNION ALL SELECT %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [probe, SIMILAR_MATCHES, probe, SIMILAR_CANDIDATES, paper_id])
+        rows = cursor.fetchall()
+    vectors = {paper_id: store.current_vector(blob, tag) for paper_id, blob, tag in rows}
+    return {paper_id: vector for paper_id, vector in vectors.items() if vector is not None}
 
 
 def _best(closeness: np.ndarray, ids: np.ndarray, own_id: int, limit: int) -> list[int]:
