@@ -69,14 +69,13 @@ class Paths:
         from django.db.models import Max, Min
 
         from bench.site_data import SEARCHES
-        from papers.models import Paper
+        from papers.models import Paper, listing_day
 
-        bounds = Paper.objects.aggregate(
-            low=Min("id"), high=Max("id"), first=Min("first_seen_at"), last=Max("first_seen_at")
-        )
+        day = listing_day()
+        bounds = Paper.objects.aggregate(low=Min("id"), high=Max("id"), first=Min(day), last=Max(day))
         self.low, self.high = bounds["low"], bounds["high"]
-        self.first_day = bounds["first"].date()
-        self.day_count = (bounds["last"].date() - self.first_day).days + 1
+        self.first_day = bounds["first"]
+        self.day_count = (bounds["last"] - self.first_day).days + 1
         self.searches = [urllib.parse.quote_plus(q) for q in SEARCHES]
 
     def draw(self, kind: str, rng: random.Random) -> str:
