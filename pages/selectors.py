@@ -192,10 +192,13 @@ class SearchPage:
     seconds: float = 0.0
 
 
-def search(text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT) -> SearchPage:
+def search(
+    text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT, entries: bool = False
+) -> SearchPage:
     """Ranked search results (only ``day``'s papers, or those since ``since``, when given),
     cached per query for ``SEARCH_CACHE_SECONDS`` as ids: a cached search is one query,
-    for the papers' display fields."""
+    for the papers' display fields (``Entry`` items with ``entries``, for a list; else
+    papers, for feeds and the API)."""
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
     key = f"pages:search:{digest}"
@@ -207,7 +210,11 @@ def search(text: str, *, day: date | None = None, since: date | None = None, lim
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
-        by_id = _dated().only(*LIST_FIELDS, "published_at").in_bulk([row[0] for row in cached["rows"]])
+        ids = [row[0] for row in cached["rows"]]
+        if entries:
+            by_id = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+        else:
+            by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
     papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 

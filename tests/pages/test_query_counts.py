@@ -59,7 +59,7 @@ def test_paper_page_is_two_queries_once_its_neighbours_are_cached(client, crowde
         assert client.get(url).content == first
 
 
-def test_a_search_is_a_fixed_number_of_queries(client, crowded, django_assert_num_queries):
+def test_a_search_is_a_fixed_number_of_queries(client, crowded, django_assert_num_queries, settings):
     # PostgreSQL: the candidates with every word, then (fewer than 200 here) those with any
     # word, each with what ranking and the page need. SQLite: the in-memory index's fingerprint
     # (its build happens once per process, here first) and the shown papers.
@@ -68,6 +68,9 @@ def test_a_search_is_a_fixed_number_of_queries(client, crowded, django_assert_nu
         client.get("/search", {"q": "video understanding"})
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
         client.get("/search", {"q": "robots"})  # one word: no second pass
+    with django_assert_num_queries(0):  # the same page again, for PAGE_CACHE_SECONDS
+        client.get("/search", {"q": "video understanding"})
+    settings.PAGE_CACHE_SECONDS = 0
     with django_assert_num_queries(1):  # the same search again: the cached ranking, the shown papers
         client.get("/search", {"q": "video understanding"})
 
