@@ -7,7 +7,7 @@ database:
 
 - **PostgreSQL**: full-text search picks the candidates, from the stored ``search_document``
   (the ``SearchVector`` of title and abstract, with categories and authors; a GIN index; see
-  ``pages/migrations``): the ``CANDIDATES`` best by ``ts_rank_cd`` among the newest
+  ``ranking/migrations/0003``): the ``CANDIDATES`` best by ``ts_rank_cd`` among the newest
   ``MAX_MATCHES`` papers that have every word of the query, then, if they are too few,
   among those with any of them. Only those are loaded, indexed (``index.index_papers``)
   and ranked, so a web process never holds every paper, and a search costs the same
