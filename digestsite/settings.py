@@ -96,6 +96,19 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
+# A pool of PostgreSQL connections per process (DATABASE_POOL_SIZE at most; 0: none).
+# gunicorn.conf.py sets it for web processes: their many threads may not each keep a
+# connection (PostgreSQL allows 100), and a new connection per request costs a backend
+# fork, authentication and cold catalog caches, more than the public pages' queries
+# (bench/README.md, site_load). Django's pool needs CONN_MAX_AGE=0: a connection goes
+# back to the pool after each request.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": 10},
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a kept connection is checked before reuse
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -9,7 +9,7 @@
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
-- ``search_papers(text, ...)`` and ``similar_papers(paper)``: the public site's search and
+- ``search_papers(text, ...)`` and ``similar_paper_ids(paper)``: the public site's search and
   "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
   same hybrid ranker).
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from ranking import semantic, store
 from ranking.index import floor_to_hour
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
-from ranking.search import SearchResult, similar_papers
+from ranking.search import SearchResult, similar_paper_ids
 from ranking.search import search as search_papers
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "rank_requests",
     "rank_topics",
     "search_papers",
-    "similar_papers",
+    "similar_paper_ids",
     "store_topic_embeddings",
 ]
 
