@@ -9,9 +9,9 @@ each, on the paper-to-paper 0..1 similarity scale:
               - DISLIKE_WEIGHT * trust(dislikes) * max(0, near_disliked - near_liked)
 
 - A 👎 counts in the section it was given in: it moves that topic's papers only (a
-  vote with no topic, from older links, counts for every topic). A 👍 counts for its
-  topic and for every other topic the liked paper is relevant to, so it lifts related
-  papers wherever they are.
+  vote with no topic, from older links, counts for every topic). A 👍 counts fully for
+  its topic and at half weight for the others, so it lifts related papers wherever
+  they are.
 - The dislike pulls down only what is closer to the disliked papers than to the liked
   ones: a relevant paper of the same field as a disliked one, and like a liked one,
   keeps its place.
@@ -43,6 +43,7 @@ PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
 STRONG_MATCH = 0.5
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
+OTHER_SECTION_LIKE = 0.5
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
 # Paper-to-paper similarity without sentence embeddings: tf-idf cosine on this 0..1 scale.
 LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
@@ -185,7 +186,7 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
     now = now or datetime.now(UTC)
     relevance = np.array(block, dtype=np.float64)
     for t, topic_id in enumerate(topic_ids):
-        liked, disliked = _evidence_for(t, topic_id, votes, block, index, floor)
+        liked, disliked = _evidence_for(topic_id, votes)
         row = relevance[t]
         near_liked = _near(similarity, liked, now)
         near_disliked = _near(similarity, disliked, now)
@@ -196,7 +197,7 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         moved = np.where(row >= STRONG_MATCH, np.maximum(moved, floor), moved)  # a strong match stays
         relevance[t] = np.where(np.isfinite(row), moved, row)
         if liked:
-            cols = [similarity.column_of[int(v.paper_id)] for v in liked]
+            cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]
             each = similarity.scaled(similarity.cosine[:, cols])
             best = each.argmax(axis=1)
             closest = each[np.arange(index.size), best]
@@ -204,26 +205,25 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
     return Personalised(relevance, liked_col)
 
 
-def _evidence_for(t, topic_id, votes, block, index, floor):
-    """The votes that count for topic row ``t``: its own and those with no topic; and
-    the 👍 of other sections when the liked paper is relevant to this topic too."""
+def _evidence_for(topic_id, votes):
+    """The votes that count for a topic: its own section's and those with no section,
+    each 👎 of other sections not at all, each 👍 of other sections at
+    ``OTHER_SECTION_LIKE`` of its weight (a like says something about the reader)."""
     liked, disliked = [], []
     for vote in votes:
         own = topic_id is None or vote.topic_id is None or vote.topic_id == topic_id
         if vote.vote > 0:
-            row = index.row_of.get(int(vote.paper_id))
-            if own or (row is not None and block[t, row] >= floor):
-                liked.append(vote)
+            liked.append((vote, 1.0 if own else OTHER_SECTION_LIKE))
         elif own:
-            disliked.append(vote)
+            disliked.append((vote, 1.0))
     return liked, disliked
 
 
-def _near(similarity: VoteSimilarity, votes, now) -> np.ndarray:
-    cols = [similarity.column_of[int(v.paper_id)] for v in votes]
-    return similarity.near_centroid(cols, np.array([weight_of(v, now) for v in votes]))
+def _near(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
+    cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
+    return similarity.near_centroid(cols, np.array([share * weight_of(vote, now) for vote, share in weighed]))
 
 
-def _trust(votes, now) -> float:
-    weight = sum(weight_of(v, now) for v in votes)
+def _trust(weighed, now) -> float:
+    weight = sum(share * weight_of(vote, now) for vote, share in weighed)
     return weight / (weight + PRIOR_VOTES)

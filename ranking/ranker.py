@@ -283,11 +283,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
     score = score + config.trending_weight * prior
 
-    excluded = np.zeros(size, dtype=bool)
-    for paper_id in (*request.exclude_ids, *(vote.paper_id for vote in votes)):
-        row = index.row_of.get(int(paper_id))
-        if row is not None:
-            excluded[row] = True
+    excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
     eligible &= ~excluded
 
     chosen: list[_Choice] = []
