@@ -35,7 +35,6 @@ import numpy as np
 
 from papers.models import Paper
 from ranking import semantic, store
-from ranking.fusion import paper_scale
 
 LIKE_WEIGHT = 0.3
 DISLIKE_WEIGHT = 0.3
@@ -44,7 +43,11 @@ HALF_LIFE_DAYS = 90.0
 STRONG_MATCH = 0.5
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
 OTHER_SECTION_LIKE = 0.5
+LIFT_MODE = "plain"
+NEG_MODE = "centroid"
+POS_MODE = "centroid"
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
+CENTRED_COSINE_ONE = 0.6  # centred sentence-embedding cosine of two papers on one subject
 # Paper-to-paper similarity without sentence embeddings: tf-idf cosine on this 0..1 scale.
 LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
 
@@ -115,6 +118,9 @@ class VoteSimilarity:
             self._lexical(ids, loaded)
 
     def _semantic(self, ids, loaded):
+        """Cosine after taking out what every paper of the index shares (their mean):
+        papers of one field all look alike to the model, and a vote says which part of
+        the field the reader means."""
         index = self.index
         vectors = np.zeros((len(ids), semantic.DIMENSIONS), dtype=np.float32)
         stored = store.paper_vectors(list(loaded)) if loaded else {}
@@ -128,8 +134,14 @@ class VoteSimilarity:
                     paper = loaded[paper_id]
                     vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
                 vectors[col] = vector
-        self.cosine = index.embeddings @ vectors.T
-        self.gram = vectors @ vectors.T
+        mean = index.embeddings.mean(axis=0)
+        centred = vectors - mean
+        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
+        along_mean = index.embeddings @ mean
+        # |p - mean| for unit p, without building the centred (papers x dims) matrix
+        paper_norms = np.sqrt(np.maximum(1.0 - 2.0 * along_mean + float(mean @ mean), 1e-12))
+        self.cosine = ((index.embeddings @ centred.T) - (mean @ centred.T)[None, :]) / paper_norms[:, None]
+        self.gram = centred @ centred.T
 
     def _lexical(self, ids, loaded):
         from scipy import sparse
@@ -151,9 +163,9 @@ class VoteSimilarity:
         self.gram = np.asarray((vectors @ vectors.T).toarray(), dtype=np.float32)
 
     def scaled(self, cosine: np.ndarray) -> np.ndarray:
-        """Cosine on the paper-to-paper 0..1 scale."""
+        """Cosine on a 0..1 scale (0: unrelated or less)."""
         if self.semantic_on:
-            return paper_scale(cosine)
+            return np.clip(cosine / CENTRED_COSINE_ONE, 0.0, 1.0).astype(np.float32)
         span = LEXICAL_SIMILARITY_ONE - LEXICAL_SIMILARITY_ZERO
         return np.clip((cosine - LEXICAL_SIMILARITY_ZERO) / span, 0.0, 1.0).astype(np.float32)
 
@@ -189,8 +201,14 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         liked, disliked = _evidence_for(topic_id, votes)
         row = relevance[t]
         near_liked = _near(similarity, liked, now)
-        near_disliked = _near(similarity, disliked, now)
+        near_disliked = _near(similarity, disliked, now) if NEG_MODE == "centroid" else _nearest(similarity, disliked, now)
+        if POS_MODE == "max":
+            near_liked = _nearest(similarity, liked, now)
         lift = LIKE_WEIGHT * _trust(liked, now) * near_liked
+        if LIFT_MODE == "relative":
+            lift = lift * np.clip(row, 0.0, 1.0)
+        elif LIFT_MODE == "contrast":
+            lift = LIKE_WEIGHT * _trust(liked, now) * np.maximum(0.0, near_liked - near_disliked)
         sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
         moved = row + lift - sink
         moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
@@ -222,6 +240,14 @@ def _evidence_for(topic_id, votes):
 def _near(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
     cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
     return similarity.near_centroid(cols, np.array([share * weight_of(vote, now) for vote, share in weighed]))
+
+
+def _nearest(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
+    if not weighed:
+        return np.zeros(similarity.index.size, dtype=np.float32)
+    cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
+    weights = np.array([share * weight_of(vote, now) for vote, share in weighed], dtype=np.float32)
+    return (similarity.scaled(similarity.cosine[:, cols]) * weights[None, :]).max(axis=1)
 
 
 def _trust(weighed, now) -> float:
