@@ -35,17 +35,15 @@ import numpy as np
 
 from papers.models import Paper
 from ranking import semantic, store
+from ranking.fusion import paper_scale
 
-LIKE_WEIGHT = 0.3
+LIKE_WEIGHT = 0.15
 DISLIKE_WEIGHT = 0.3
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
 STRONG_MATCH = 0.5
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
 OTHER_SECTION_LIKE = 0.5
-LIFT_MODE = "plain"
-NEG_MODE = "centroid"
-POS_MODE = "centroid"
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
 CENTRED_COSINE_ONE = 0.6  # centred sentence-embedding cosine of two papers on one subject
 # Paper-to-paper similarity without sentence embeddings: tf-idf cosine on this 0..1 scale.
@@ -103,6 +101,7 @@ class VoteSimilarity:
         self.titles: list[str] = [""] * len(ids)
         self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
         self.gram = np.eye(len(ids), dtype=np.float32)
+        self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
         if not ids or not index.size:
             return
         outside = [i for i in ids if i not in index.row_of]
@@ -142,6 +141,7 @@ class VoteSimilarity:
         paper_norms = np.sqrt(np.maximum(1.0 - 2.0 * along_mean + float(mean @ mean), 1e-12))
         self.cosine = ((index.embeddings @ centred.T) - (mean @ centred.T)[None, :]) / paper_norms[:, None]
         self.gram = centred @ centred.T
+        self.alike = paper_scale(index.embeddings @ vectors.T)
 
     def _lexical(self, ids, loaded):
         from scipy import sparse
@@ -161,6 +161,7 @@ class VoteSimilarity:
         vectors = sparse.diags(1.0 / norms) @ vectors
         self.cosine = index.lexical.similarity_to(vectors.tocsr()).T
         self.gram = np.asarray((vectors @ vectors.T).toarray(), dtype=np.float32)
+        self.alike = self.scaled(self.cosine)
 
     def scaled(self, cosine: np.ndarray) -> np.ndarray:
         """Cosine on a 0..1 scale (0: unrelated or less)."""
@@ -201,14 +202,8 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         liked, disliked = _evidence_for(topic_id, votes)
         row = relevance[t]
         near_liked = _near(similarity, liked, now)
-        near_disliked = _near(similarity, disliked, now) if NEG_MODE == "centroid" else _nearest(similarity, disliked, now)
-        if POS_MODE == "max":
-            near_liked = _nearest(similarity, liked, now)
+        near_disliked = _near(similarity, disliked, now)
         lift = LIKE_WEIGHT * _trust(liked, now) * near_liked
-        if LIFT_MODE == "relative":
-            lift = lift * np.clip(row, 0.0, 1.0)
-        elif LIFT_MODE == "contrast":
-            lift = LIKE_WEIGHT * _trust(liked, now) * np.maximum(0.0, near_liked - near_disliked)
         sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
         moved = row + lift - sink
         moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
@@ -216,7 +211,7 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         relevance[t] = np.where(np.isfinite(row), moved, row)
         if liked:
             cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]
-            each = similarity.scaled(similarity.cosine[:, cols])
+            each = similarity.alike[:, cols]
             best = each.argmax(axis=1)
             closest = each[np.arange(index.size), best]
             liked_col[t] = np.where((closest >= LIKED_WHY) & (lift > 0), np.asarray(cols)[best], -1)
@@ -240,14 +235,6 @@ def _evidence_for(topic_id, votes):
 def _near(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
     cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
     return similarity.near_centroid(cols, np.array([share * weight_of(vote, now) for vote, share in weighed]))
-
-
-def _nearest(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
-    if not weighed:
-        return np.zeros(similarity.index.size, dtype=np.float32)
-    cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
-    weights = np.array([share * weight_of(vote, now) for vote, share in weighed], dtype=np.float32)
-    return (similarity.scaled(similarity.cosine[:, cols]) * weights[None, :]).max(axis=1)
 
 
 def _trust(weighed, now) -> float:

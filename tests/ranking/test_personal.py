@@ -139,6 +139,7 @@ def test_many_dislikes_keep_a_strong_match_above_the_floor():
         index = type("Index", (), {"size": 3, "row_of": {}})()
         column_of = {10: 0, 11: 1}
         cosine = np.array([[0.9, 0.0], [0.0, 1.0], [0.1, 1.0]], dtype=np.float32)
+        alike = cosine
         gram = np.eye(2, dtype=np.float32)
         scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
         near_centroid = personal.VoteSimilarity.near_centroid
