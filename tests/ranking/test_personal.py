@@ -107,7 +107,8 @@ def test_the_same_paper_under_another_key_never_comes_back(papers):
     plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
     for window in (since, None):
         result = rank_requests([fan, plain], since=window, limit=20)
-        assert {"2612.00001", "2612.00002"} <= set(keys(result["plain"]))
+        shown = set(keys(result["plain"]))  # one row of each pair, at least (near-duplicates may collapse)
+        assert {"2612.00001", "title:abc"} & shown and {"2612.00002", "doi:10.1/x"} & shown
         assert not {"2612.00001", "2612.00002", "title:abc", "doi:10.1/x"} & set(keys(result["fan"]))
 
 
