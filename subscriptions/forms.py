@@ -121,3 +121,20 @@ class PreviewForm(forms.Form):
         return services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))[
             : services.MAX_FOLLOWED_AUTHORS
         ]
+
+
+class LostLinkForm(forms.Form):
+    """ "Lost your link?": an address to email the manage link to."""
+
+    email = forms.EmailField(
+        label="Your email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.org"}),
+    )
+    website = SignupForm.base_fields["website"]  # the same honeypot as the signup form
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website", "").strip())

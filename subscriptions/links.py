@@ -31,8 +31,15 @@ def absolute_url(name: str, token: str) -> str:
 # token read it with ``tokens.read_token`` and the same purpose.
 
 
+def confirmation_stamp(subscriber) -> int:
+    """Which confirmation email a confirm link came from: a new one (a resend, a signup
+    again, a return after unsubscribing) makes every earlier link stop working."""
+    sent = subscriber.confirmation_sent_at
+    return int(sent.timestamp() * 1000) if sent else 0
+
+
 def confirm_token(subscriber) -> str:
-    return make_token("confirm", subscriber.id, e=subscriber.email)
+    return make_token("confirm", subscriber.id, e=subscriber.email, c=confirmation_stamp(subscriber))
 
 
 def manage_token(subscriber) -> str:

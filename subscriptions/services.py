@@ -285,12 +285,38 @@ def pause(subscriber: Subscriber) -> bool:
 
 
 def resume(subscriber: Subscriber) -> bool:
-    """Send again after a pause, or after an unsubscribe by the same signed link's owner."""
-    updated = Subscriber.objects.filter(
-        id=subscriber.id, status__in=[Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED]
-    ).update(status=Subscriber.Status.ACTIVE, unsubscribed_at=None)
+    """Send again after a pause. An unsubscribed or bounced address comes back only through
+    a fresh confirmation email (``ask_to_confirm_again``): a manage link can be old, forwarded
+    or leaked, and the mailbox may have changed hands since."""
+    updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PAUSED).update(
+        status=Subscriber.Status.ACTIVE
+    )
     subscriber.refresh_from_db()
     return bool(updated)
+
+
+def ask_to_confirm_again(subscriber: Subscriber) -> bool:
+    """Subscribe an unsubscribed or bounced address again: it becomes pending, keeps its
+    preferences, and gets a new confirmation link (earlier ones stop working). False when
+    the address is in any other state."""
+    with transaction.atomic():
+        updated = Subscriber.objects.filter(
+            id=subscriber.id, status__in=[Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.BOUNCED]
+        ).update(status=Subscriber.Status.PENDING, confirmation_sent_at=dj_timezone.now())
+        if updated:
+            _after_commit(tasks.send_confirmation_email, subscriber.id)
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+def send_manage_link(email: str) -> bool:
+    """The "Lost your link?" form: email the address its manage link if we know it.
+    The caller answers the same whether or not we do. Returns whether mail was queued."""
+    subscriber = Subscriber.objects.filter(email=(email or "").strip().lower()).only("id", "status").first()
+    if subscriber is None or subscriber.status == Subscriber.Status.PENDING:
+        return False  # a pending address has its confirmation link; nothing to manage yet
+    _after_commit(tasks.send_manage_email, subscriber.id)
+    return True
 
 
 def unsubscribe(subscriber: Subscriber) -> bool:
