@@ -10,5 +10,6 @@ urlpatterns = [
     path("confirm/<str:token>/resend/", views.resend_confirmation, name="resend"),
     path("manage/", views.lost_link, name="lost-link"),
     path("manage/<str:token>/", views.preferences, name="preferences"),
+    path("test-copy/<slug:link>/", views.inert_link, name="test-copy"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

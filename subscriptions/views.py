@@ -361,3 +361,14 @@ def unsubscribe(request, token):
             else ""
         },
     )
+
+
+@require_GET
+def inert_link(request, link):
+    """Where every reader link of a preview or test copy leads: it does nothing."""
+    return _message(
+        request,
+        "This is a test copy",
+        "This link comes from a preview or test copy of someone's digest sent to an operator. "
+        "It does nothing: the reader's real links are only in the reader's own email.",
+    )

@@ -2,7 +2,6 @@
 the pages those open, with GET and HEAD. Nothing may change: no vote, no confirmation,
 no unsubscribe, no mail sent."""
 
-import re
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -12,36 +11,18 @@ from django.core import mail
 from digests import delivery
 from digests.models import Delivery, Issue
 from subscriptions import services
-from subscriptions.models import Feedback, Subscriber, Subscription, Topic
+from subscriptions.models import Feedback, Subscriber
 from tests.digests.helpers import make_papers
+from tests.link_scan import database_state, links_in
 
 pytestmark = pytest.mark.django_db
 
 SITE = "http://testserver"
 
 
-def links_in(message) -> set[str]:
-    """Every URL of a message: its text part, its HTML part and its List-Unsubscribe header."""
-    found = set(re.findall(r"https?://[^\s<>\"']+", message.body))
-    for html, _type in getattr(message, "alternatives", []):
-        found |= {a["href"] for a in BeautifulSoup(html, "html.parser").find_all(href=True)}
-    found |= set(re.findall(r"<(https?://[^>]+)>", message.extra_headers.get("List-Unsubscribe", "")))
-    return found
-
-
 def links_on(page_url: str, html: str) -> set[str]:
     soup = BeautifulSoup(html, "html.parser")
     return {urljoin(page_url, tag.get("href") or tag.get("src")) for tag in soup.find_all(["a", "link", "script"])}
-
-
-def database_state():
-    return (
-        list(Subscriber.objects.order_by("id").values()),
-        list(Feedback.objects.order_by("id").values()),
-        list(Topic.objects.order_by("id").values()),
-        list(Subscription.objects.order_by("id").values()),
-        list(Delivery.objects.order_by("id").values()),
-    )
 
 
 def scan(client, messages) -> list[str]:
