@@ -58,7 +58,11 @@ class PreferencesFields(forms.Form):
     )
 
     def clean_topics(self):
-        topics = services.clean_topics(services.split_lines(self.cleaned_data.get("topics", "")))
+        typed = services.split_lines(self.cleaned_data.get("topics", ""))
+        problems = services.topic_errors(typed)
+        if problems:
+            raise forms.ValidationError(problems)
+        topics = services.clean_topics(typed)
         if len(topics) > services.MAX_TOPICS:
             raise forms.ValidationError(f"Follow at most {services.MAX_TOPICS} topics.")
         return topics

@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.utils import timezone as dj_timezone
 
 from ranking import tasks as ranking_tasks
-from ranking.api import forget_topic_embeddings
+from ranking.api import forget_topic_embeddings, quote_author_names, topic_problem
 from subscriptions import tasks
 from subscriptions.models import Subscriber, Subscription, Topic
 
@@ -64,9 +64,25 @@ def normalise_topic(text) -> str:
 
     Lower-cased, whitespace collapsed, control characters and line breaks removed, at
     most 200 characters. The query syntax ranking reads survives unchanged:
-    ``"exact phrase"``, ``-excluded``, ``author:name``, ``cat:cs.cl``.
+    ``"exact phrase"``, ``-excluded``, ``author:name``, ``cat:cs.cl``; a full name typed
+    without quotes (``author:Mira Okonkwo``) is quoted while its capitals show where it ends.
     """
-    return _cut(_clean_text(text).lower(), TOPIC_MAX_LENGTH)
+    return _cut(quote_author_names(_clean_text(text)).lower(), TOPIC_MAX_LENGTH)
+
+
+def topic_errors(items) -> list[str]:
+    """What is wrong with typed topics, one message each: too long, or matching nothing
+    (only stopwords, or only exclusions). Empty when all are fine."""
+    errors = []
+    for item in items:
+        text = _clean_text(item)
+        if len(text) > TOPIC_MAX_LENGTH:
+            errors.append(
+                f"“{text[:40]}…” has {len(text)} characters; a topic can have at most {TOPIC_MAX_LENGTH}."
+            )
+        elif text and (problem := topic_problem(normalise_topic(text))):
+            errors.append(problem)
+    return errors
 
 
 def normalise_author(text) -> str:
@@ -166,6 +182,9 @@ def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -
 
 def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tuple[list[str], list[str]]:
     """Clean topics and authors; raise ValueError on values a form should have caught."""
+    problems = topic_errors(topics)
+    if problems:
+        raise ValueError(" ".join(problems))
     queries = clean_topics(topics)
     names = clean_authors(authors)
     if not queries and not names:
