@@ -77,9 +77,7 @@ def topic_errors(items) -> list[str]:
     for item in items:
         text = _clean_text(item)
         if len(text) > TOPIC_MAX_LENGTH:
-            errors.append(
-                f"“{text[:40]}…” has {len(text)} characters; a topic can have at most {TOPIC_MAX_LENGTH}."
-            )
+            errors.append(f"“{text[:40]}…” has {len(text)} characters; a topic can have at most {TOPIC_MAX_LENGTH}.")
         elif text and (problem := topic_problem(normalise_topic(text))):
             errors.append(problem)
     return errors
