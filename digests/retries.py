@@ -8,6 +8,7 @@ import random
 import smtplib
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from digests import claims
 from digests.models import Delivery
@@ -49,6 +50,10 @@ def record_failure(row: Delivery, exc: BaseException, *, claimed_at: dt.datetime
     Transient failures (4xx, connection trouble) go back to QUEUED until ``MAX_ATTEMPTS``;
     permanent ones fail, and an unknown user's address is suppressed.
     """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restarted, connection ended), not the message: nothing of
+        # this group was committed, and the task retries the batch (digests.tasks).
+        raise exc
     code, text = smtp_failure(exc)
     error = f"{code or ''} {text}".strip()[:1000]
     attempt = row.attempts + 1

@@ -10,6 +10,8 @@
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
+- ``quote_author_names(text)`` and ``topic_problem(text)``: the query syntax's help for
+  whoever stores a topic (a full name after ``author:``; topics that would match nothing).
 - ``search_papers(text, ...)`` and ``similar_paper_ids(paper)``: the public site's search and
   "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
   same hybrid ranker).
@@ -25,6 +27,7 @@ from __future__ import annotations
 from ranking import semantic, store
 from ranking.index import floor_to_hour
 from ranking.personal import Vote
+from ranking.query import quote_author_names, topic_problem
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
 from ranking.search import SearchResult, similar_paper_ids
 from ranking.search import search as search_papers
@@ -38,11 +41,13 @@ __all__ = [
     "embed_papers",
     "floor_to_hour",
     "forget_topic_embeddings",
+    "quote_author_names",
     "rank_requests",
     "rank_topics",
     "search_papers",
     "similar_paper_ids",
     "store_topic_embeddings",
+    "topic_problem",
 ]
 
 
