@@ -51,6 +51,7 @@ class BatchResult:
     busy: list[int] = field(default_factory=list)
     already_done: list[int] = field(default_factory=list)
     presumed_sent: list[int] = field(default_factory=list)
+    paused: list[int] = field(default_factory=list)  # left QUEUED: their issue is paused (digests.breaker)
     retry_in: float = 0.0
 
     @property
@@ -124,7 +125,9 @@ class _Batch:
 
     def _sort_candidate(self, row: Delivery) -> None:
         subscriber = row.subscriber
-        if subscriber.status == Subscriber.Status.BOUNCED:
+        if row.issue.paused_at is not None:
+            self.result.paused.append(row.id)  # stays QUEUED until an operator resumes the issue
+        elif subscriber.status == Subscriber.Status.BOUNCED:
             reason = f"address suppressed: {subscriber.suppression_reason}"
             if claims.close_unclaimed(row, Status.SUPPRESSED, reason, self.now):
                 self.result.suppressed.append(row.id)
@@ -221,6 +224,12 @@ class _Batch:
             claims.record_sent(self.accepted)
 
     def _count(self, row: Delivery, outcome: str, lane) -> None:
+        if outcome == "paused":  # the circuit breaker tripped: send nothing more of this issue
+            self.result.failed.append(row.id)
+            held = [r for r in self.pending if r.issue_id == row.issue_id]
+            self.result.paused.extend(r.id for r in held)
+            self.pending = [r for r in self.pending if r.issue_id != row.issue_id]
+            return
         getattr(self.result, outcome).append(row.id)
         if outcome == "retry":
             self.result.retry_in = max(self.result.retry_in, retry_delay(row.attempts + 1))

@@ -148,7 +148,8 @@ def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:
     """Rows whose task was lost (Redis restarted) or whose worker died holding the claim."""
     stale = Delivery.objects.filter(
         Q(status=Status.QUEUED, updated_at__lt=now - rescue_after())
-        | Q(status=Status.SENDING, claimed_at__lt=now - claims.sending_lease())
+        | Q(status=Status.SENDING, claimed_at__lt=now - claims.sending_lease()),
+        issue__paused_at__isnull=True,  # a paused issue's rows wait for the operator's resume
     )
     if frequency:
         stale = stale.filter(issue__frequency=frequency)

@@ -218,6 +218,12 @@ SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
 DIGEST_SENDING_LEASE_SECONDS = env_int("DIGEST_SENDING_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT, minimum=1)
 # A QUEUED delivery untouched this long has lost its task (e.g. Redis restarted): re-enqueue.
 DIGEST_RESCUE_AFTER_SECONDS = env_int("DIGEST_RESCUE_AFTER_SECONDS", 30 * 60, minimum=1)
+# The circuit breaker (digests.breaker): an issue pauses when this many sends in a row,
+# or this share of its attempts (once it has DIGEST_BREAKER_MIN_ATTEMPTS), fail
+# permanently with the same reply; an operator resumes it from the dashboard.
+DIGEST_BREAKER_CONSECUTIVE = env_int("DIGEST_BREAKER_CONSECUTIVE", 20, minimum=1)
+DIGEST_BREAKER_SHARE = env_float("DIGEST_BREAKER_SHARE", 0.05, minimum=0.0001, maximum=1.0)
+DIGEST_BREAKER_MIN_ATTEMPTS = env_int("DIGEST_BREAKER_MIN_ATTEMPTS", 100, minimum=1)
 DIGEST_RETRY_BASE_SECONDS = env_float("DIGEST_RETRY_BASE_SECONDS", 30.0, minimum=0.01)
 DIGEST_MAX_RETRY_DELAY_SECONDS = env_float("DIGEST_MAX_RETRY_DELAY_SECONDS", 600.0, minimum=1)
 # Signup abuse limits (per client IP and per address), kept in the cache: point CACHE_URL
