@@ -329,9 +329,10 @@ class BulkController(Controller):
 class SmtpSink(SinkHandler):
     """The sink in this process, on a free port of 127.0.0.1."""
 
-    def __init__(self, *, pipelining: bool = False):
+    def __init__(self, *, pipelining: bool = False, **smtp_options):
+        """``smtp_options`` go to aiosmtpd's server (``tls_context``, ``enable_SMTPUTF8``...)."""
         super().__init__(pipelining=pipelining, keep=True)
-        self.controller = BulkController(self, hostname=HOST, port=0)
+        self.controller = BulkController(self, hostname=HOST, port=0, **smtp_options)
 
     def start(self) -> SmtpSink:
         self.controller.start()

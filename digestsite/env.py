@@ -137,7 +137,7 @@ def env_email(name: str) -> dict | None:
     from urllib.parse import unquote
 
     return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_BACKEND": "emails.smtp.SmtpBackend",
         "EMAIL_HOST": parts.hostname,
         "EMAIL_PORT": port or (465 if use_ssl else 587 if parts.scheme == "smtp+tls" else 25),
         "EMAIL_HOST_USER": unquote(parts.username or ""),

@@ -4,6 +4,8 @@ Unset variables give the embedded default: SQLite under ``var/``, Celery tasks r
 in-process, mail written as ``.eml`` files under ``var/outbox/``.
 """
 
+import ipaddress
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +25,16 @@ from digestsite.env import (
     env_str,
     env_url,
 )
+
+
+def _mail_domain(hostname: str | None) -> str:
+    """The site's host name as a mail domain; "localhost" for an IP address or none."""
+    try:
+        ipaddress.ip_address(hostname or "")
+    except ValueError:
+        return hostname or "localhost"
+    return "localhost"
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -152,14 +164,23 @@ if _email:
 else:
     EMAIL_BACKEND = "emails.outbox.OutboxBackend"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Paper Digest <digest@{_site.hostname}>")
+# The domain of our Message-IDs, List-Ids and default sender: the site's host, unless that
+# is an IP address (no mail domain: "digest@127.0.0.1" is refused at MAIL FROM).
+MAIL_DOMAIN = env_str("MAIL_DOMAIN", _mail_domain(_site.hostname))
+# Checked at startup (emails.checks): a sender every mail server accepts.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Paper Digest <digest@{MAIL_DOMAIN}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-MAIL_DOMAIN = env_str("MAIL_DOMAIN", _site.hostname or "localhost")
+# The name our SMTP client gives in EHLO (Django's DNS_NAME: the machine's name otherwise).
+EMAIL_EHLO_NAME = env_str("EMAIL_EHLO_NAME", MAIL_DOMAIN)
+# STARTTLS/SSL to a server whose certificate a private CA signed: that CA's PEM file,
+# trusted for mail only, besides the system's trust store.
+EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE", "")
 SENDER_NAME = env_str("SENDER_NAME", "Paper Digest")
 SENDER_POSTAL_ADDRESS = env_str("SENDER_POSTAL_ADDRESS", "Paper Digest, 1 Example Street, 00000 Example City")
 UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "")
 DKIM_SELECTOR = env_str("DKIM_SELECTOR", "")
-DKIM_DOMAIN = env_str("DKIM_DOMAIN", MAIL_DOMAIN)
+# The From domain by default, so that the signature aligns with it for DMARC.
+DKIM_DOMAIN = env_str("DKIM_DOMAIN", parseaddr(DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or MAIL_DOMAIN)
 DKIM_PRIVATE_KEY_FILE = env_str("DKIM_PRIVATE_KEY_FILE", "")
 if bool(DKIM_SELECTOR) != bool(DKIM_PRIVATE_KEY_FILE):
     raise ImproperlyConfigured("DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE must be set together")

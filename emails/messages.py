@@ -133,9 +133,12 @@ _MAX_LINE = 998
 def _fold(name: str, value: str) -> str | None:
     """``Name: value`` folded at spaces into lines of at most 78 characters where the words
     allow; None when a single word would make a line longer than 998."""
-    lines = [f"{name}:"]
+    bare = f"{name}:"
+    lines = [bare]
     for word in value.split():
-        if len(lines[-1]) + 1 + len(word) > _FOLD_AT:
+        # Never before the first word: a value that starts on a continuation line reads
+        # with a leading space in some parsers (List-Unsubscribe's URL among them).
+        if len(lines[-1]) + 1 + len(word) > _FOLD_AT and lines[-1] != bare:
             lines.append("")
         lines[-1] += " " + word
     if any(len(line) > _MAX_LINE for line in lines):
@@ -204,6 +207,15 @@ def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
     ).encode("utf-8")
 
 
+def list_id_header(value: str) -> str:
+    """``phrase <list.id>`` with only the phrase encoded (RFC 2919, RFC 2047 5(3)): an
+    encoded word never swallows the ``<list-id>`` that filters match on."""
+    phrase, bracket, rest = value.rpartition("<")
+    if not bracket or value.isascii():
+        return value
+    return f"{encoded_words(phrase.strip())} <{rest}".strip()
+
+
 def build_message(
     rendered: RenderedEmail,
     *,
@@ -226,7 +238,7 @@ def build_message(
         headers["List-Unsubscribe"] = ", ".join(targets)
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if list_id:
-        headers["List-Id"] = _single_line(list_id)
+        headers["List-Id"] = list_id_header(_single_line(list_id))
     message = SignedEmailMessage(
         subject=_single_line(rendered.subject),
         body=rendered.text,
