@@ -62,6 +62,14 @@ class BatchResult:
     def as_dict(self) -> dict:
         return {k: len(v) if isinstance(v, list) else v for k, v in asdict(self).items()}
 
+    def merged(self, later: BatchResult, *, replacing: set[int]) -> BatchResult:
+        """This result with the rows in ``replacing`` counted as ``later`` (a retry) says."""
+        fields = {}
+        for name, value in asdict(self).items():
+            if isinstance(value, list):
+                fields[name] = [i for i in value if i not in replacing] + getattr(later, name)
+        return BatchResult(**fields, retry_in=later.retry_in)
+
 
 def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult:
     """Render and send a batch of deliveries; record each outcome.
@@ -200,6 +208,7 @@ class _Batch:
         except Exception as exc:  # SMTP server down, Redis down, rate-limit wait too long
             logger.warning("batch paused before sending", extra={"delivery": row.id, "error": repr(exc)})
             self.pending.insert(0, row)
+            claims.note_deferral([r.id for r in self.pending], f"not sent yet: {exc!r}")
             self._retry_pending(retry_delay(max(row.attempts, 1)))
             return False
 

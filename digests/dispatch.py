@@ -47,13 +47,19 @@ class DispatchResult:
 
 
 def dispatch_due(
-    *, enqueue: Enqueue, frequency: str | None = None, now: dt.datetime | None = None, force: bool = False
+    *,
+    enqueue: Enqueue,
+    frequency: str | None = None,
+    now: dt.datetime | None = None,
+    force: bool = False,
+    rescue_all_queued: bool = False,
 ) -> DispatchResult:
     """Create the deliveries of every subscriber whose send time has come, and enqueue them.
 
     Idempotent: rows are unique per (subscriber, issue); a row that exists is left alone.
     ``force`` treats every active subscriber as due for their current period. Also
-    re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired.
+    re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired;
+    ``rescue_all_queued`` every QUEUED row (in-process tasks: none can still hold one).
 
     Rows are made ``DISPATCH_CHUNK`` at a time, each chunk in its own transaction and
     enqueued when it commits: workers start on the first while the rest are made. A
@@ -94,7 +100,7 @@ def dispatch_due(
     result.created = len(created)
     result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
     with transaction.atomic():
-        rescued = _rescue_ids(now=stamp, frequency=frequency)
+        rescued = _rescue_ids(now=stamp, frequency=frequency, all_queued=rescue_all_queued)
         result.rescued = len(rescued)
         again = [i for i in rescued if i not in created]
         result.enqueued = len(created) + len(again)
@@ -144,10 +150,11 @@ def _insert_deliveries(issue: Issue, subscriber_ids: list[int], stamp: dt.dateti
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:
+def _rescue_ids(*, now: dt.datetime, frequency: str | None, all_queued: bool = False) -> list[int]:
     """Rows whose task was lost (Redis restarted) or whose worker died holding the claim."""
+    queued_before = now if all_queued else now - rescue_after()
     stale = Delivery.objects.filter(
-        Q(status=Status.QUEUED, updated_at__lt=now - rescue_after())
+        Q(status=Status.QUEUED, updated_at__lt=queued_before)
         | Q(status=Status.SENDING, claimed_at__lt=now - claims.sending_lease()),
         issue__paused_at__isnull=True,  # a paused issue's rows wait for the operator's resume
     )
