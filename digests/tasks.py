@@ -67,10 +67,11 @@ def _retry_in_process(first: delivery.BatchResult) -> delivery.BatchResult:
     """Send the rows a batch deferred again, waiting ``retry_in`` before each round, up to
     ``BATCH_MAX_RETRIES`` rounds; returns what became of every row of the batch."""
     total, result = first, first
-    for _ in range(BATCH_MAX_RETRIES):
+    for round_ in range(1, BATCH_MAX_RETRIES + 1):
         if not result.retry_ids:
             break
-        time.sleep(result.retry_in)
+        # Rows a down server kept from being tried carry no attempt: the round counts.
+        time.sleep(max(result.retry_in, retry_delay(round_)))
         retried = set(result.retry_ids)
         result = delivery.deliver_batch(result.retry_ids)
         total = total.merged(result, replacing=retried)

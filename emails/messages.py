@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import secrets
 from email import quoprimime
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 import dkim
@@ -102,6 +102,10 @@ class SignedEmailMessage(EmailMultiAlternatives):
             msg = super().message()
         finally:
             self.subject = subject
+        # The email package folds a header whose first word is too long before that word
+        # (List-Unsubscribe's URL), and some parsers then read a leading space; lines up to
+        # RFC 5322's 998 characters never fold so (the subject is encoded words already).
+        msg.policy = msg.policy.clone(max_line_length=_MAX_LINE)
         if settings.DKIM_SELECTOR and settings.DKIM_PRIVATE_KEY_FILE:  # serialising is not free: only to sign
             signature = dkim_signature(msg.as_bytes(linesep="\r\n"))
             if signature:
@@ -155,6 +159,17 @@ def _body_lines(text: str) -> str | None:
     return text.replace("\n", "\r\n")
 
 
+def _phrase_encoded(value: str) -> str:
+    """``Name <addr>`` with a non-ASCII name as encoded words (RFC 2047 5(3)), as the
+    email package writes it; anything else as it is (the caller checks it is ASCII)."""
+    if value.isascii():
+        return value
+    name, address = parseaddr(value)
+    if not (name and address.isascii() and value.rstrip().endswith(f"<{address}>")):
+        return value
+    return f"{encoded_words(name)} <{address}>"
+
+
 def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
     """A text + HTML message written directly, or None if it is not that simple shape."""
     encoding = (message.encoding or settings.DEFAULT_CHARSET).lower()
@@ -171,7 +186,7 @@ def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
     extra = {name.lower(): (name, str(value)) for name, value in message.extra_headers.items()}
     headers = [
         ("Subject", encoded_words(str(message.subject))),
-        ("From", extra.pop("from", ("From", message.from_email))[1]),
+        ("From", _phrase_encoded(extra.pop("from", ("From", message.from_email))[1])),
     ]
     to = extra.pop("to", ("To", ", ".join(map(str, message.to))))[1]
     if to:

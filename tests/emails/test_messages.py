@@ -38,3 +38,20 @@ def test_the_dkim_domain_defaults_to_the_from_domain(settings):
     from email.utils import parseaddr
 
     assert parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] == settings.DKIM_DOMAIN
+
+
+def test_list_unsubscribe_is_not_folded_before_its_url_in_messages_the_email_package_writes():
+    url = "https://example.org/unsubscribe/" + "x" * 120 + "/"
+    message = emails.build_message(PLAIN, to="Zoë Reader <zoe@example.org>", unsubscribe_url=url)
+    assert f"List-Unsubscribe: <{url}>".encode() in message.wire_bytes().split(b"\r\n")
+    assert _parsed(message)["To"] == "Zoë Reader <zoe@example.org>"
+
+
+def test_a_non_ascii_sender_name_keeps_the_message_on_the_direct_path(settings):
+    settings.DEFAULT_FROM_EMAIL = "Zeitschriftenschau für Forscher <digest@example.org>"
+    message = emails.build_message(PLAIN, to="r@example.org")
+    raw = message.wire_bytes()
+    sender = b"From: =?utf-8?q?Zeitschriftenschau_f=C3=BCr_Forscher?= <digest@example.org>"
+    assert raw.startswith(b"Subject: Hello\r\n" + sender)
+    parsed = _parsed(message)
+    assert parsed["From"].addresses[0].display_name == "Zeitschriftenschau für Forscher" and not parsed.defects
