@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -75,6 +76,7 @@ def dispatch_due(
     issues: dict[tuple[str, str], Issue] = {}
     with_new: set[int] = set()
     created: set[int] = set()
+    due_by_issue: dict[int, list[int]] = defaultdict(list)
     for freq, weekday, send_hour, tz_name in schedules:
         plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
         slot = schedule.current_slot(plan, now)
@@ -88,9 +90,14 @@ def dispatch_due(
         if not force and slot.due_at is not None:
             # Someone who signed up after this period's send time waits for the next one.
             due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
+        due_by_issue[issue.id].extend(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
+    # An issue's rows from every schedule together, then chunked: batches (and their SMTP
+    # connections) carry many messages, not one per (weekday, hour, time zone).
+    for issue_id, due_ids in due_by_issue.items():
+        issue = next(i for i in issues.values() if i.id == issue_id)
         # In id order: two dispatchers inserting the same rows in different orders could
         # deadlock on the unique index; in one order, one waits for the other.
-        due_ids = list(due.exclude(deliveries__issue=issue).order_by("id").values_list("id", flat=True))
+        due_ids.sort()
         for start in range(0, len(due_ids), DISPATCH_CHUNK):
             ids, batches = _create_deliveries(issue, due_ids[start : start + DISPATCH_CHUNK], stamp, enqueue)
             created.update(ids)
