@@ -225,6 +225,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-digests": {"task": "digests.tasks.dispatch_due", "schedule": crontab(minute=0)},
     "fetch-paper-sources": {"task": "papers.tasks.fetch_sources", "schedule": crontab(minute=30)},
+    "retry-failed-confirmations": {
+        "task": "subscriptions.tasks.retry_failed_confirmations",
+        "schedule": crontab(minute=15),
+    },
 }
 
 # Product settings.
