@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from time import monotonic
@@ -21,10 +22,11 @@ from django.core.mail import get_connection
 from django.utils import timezone
 
 import emails
-from digests import claims, content, ratelimit, sending
+from digests import breaker, claims, content, ratelimit, sending
 from digests.models import Delivery
 from digests.retries import max_retry_delay, retry_delay
 from emails import smtp
+from emails.replies import refusal_of
 from subscriptions.models import Subscriber
 from subscriptions.selectors import followed_topics
 
@@ -208,9 +210,26 @@ class _Batch:
         except Exception as exc:  # SMTP server down, Redis down, rate-limit wait too long
             logger.warning("batch paused before sending", extra={"delivery": row.id, "error": repr(exc)})
             self.pending.insert(0, row)
+            if self._refused_us(exc):
+                return False
             claims.note_deferral([r.id for r in self.pending], f"not sent yet: {exc!r}")
             self._retry_pending(retry_delay(max(row.attempts, 1)))
             return False
+
+    def _refused_us(self, exc: BaseException) -> bool:
+        """A permanent refusal before any message (at EHLO or AUTH): it is about us, the
+        same for every row, so the issues of the rows left pause at once (digests.breaker)
+        and nobody is tried, failed or suppressed for it."""
+        if not isinstance(exc, smtplib.SMTPResponseException) or refusal_of(exc).transient:
+            return False
+        refusal = refusal_of(exc)
+        reason = f"the mail server refused us at {refusal.step.upper()}: {refusal.describe()}"
+        for issue_id in {r.issue_id for r in self.pending}:
+            breaker.pause(issue_id, reason)
+        claims.note_deferral([r.id for r in self.pending], reason)
+        self.result.paused.extend(r.id for r in self.pending)
+        self.pending = []
+        return True
 
     def _send(self, row: Delivery, rendered, items, unsubscribe: str) -> None:
         if len(self.lanes) == len(self.staged):

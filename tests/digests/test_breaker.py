@@ -2,8 +2,10 @@
 the circuit breaker pauses an issue whose sends keep failing the same permanent way."""
 
 import re
+import smtplib
 
 import pytest
+from django.core.mail.backends.smtp import EmailBackend
 
 from digests import breaker, delivery
 from digests.models import Delivery, Issue
@@ -112,3 +114,24 @@ def test_a_paused_issue_is_not_rescued_by_the_dispatcher(list_of, enqueued, sett
     Delivery.objects.update(updated_at=timezone.now() - timezone.timedelta(minutes=5))
     breaker.pause(rows[0].issue_id, "test")
     assert dispatch.dispatch_due(enqueue=lambda ids: enqueued.append(ids) or 1).rescued == 0
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"),
+        smtplib.SMTPHeloError(550, b"5.7.1 Helo command rejected: need fully-qualified hostname"),
+    ],
+)
+def test_a_permanent_refusal_at_ehlo_or_auth_pauses_the_issue_and_tries_nobody(list_of, refusal):
+    class RefusingBackend(EmailBackend):
+        def open(self):
+            raise refusal
+
+    rows = list_of(3)
+    result = delivery.deliver_batch([r.id for r in rows], connection=RefusingBackend(host="127.0.0.1", port=1))
+    assert sorted(result.paused) == sorted(r.id for r in rows) and result.retry == []
+    issue = Issue.objects.get()
+    assert issue.paused_at is not None and str(refusal.smtp_code) in issue.pause_reason
+    assert {(r.status, r.attempts) for r in Delivery.objects.all()} == {(Status.QUEUED, 0)}
+    assert Subscriber.objects.exclude(status=Subscriber.Status.ACTIVE).count() == 0
