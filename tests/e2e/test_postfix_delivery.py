@@ -170,6 +170,11 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     assert tampered.read_bytes() != raw
     assert _verify_dkim([tampered], dkim_key[1])[0].startswith("fail")
 
+    # A second --now sends nothing.
+    call_command("send_digests", "--now")
+    time.sleep(1)
+    assert postfix.delivered_count() == 300 and postfix.queue_is_empty()
+
     # Connections carry many messages each (an issue's rows are batched together). Sessions
     # cut by the restart leave no "disconnect" line, so only the whole ones are counted.
     sessions = [n for n in _sessions(postfix) if n]
