@@ -35,33 +35,44 @@ def _same_failure(refusal: Refusal) -> Q:
     return same
 
 
+# Past DIGEST_BREAKER_CONSECUTIVE failures of one kind (an issue with many unknown
+# mailboxes), the issue-wide counts are taken at every this-many-th failure only.
+CHECK_EVERY = 5
+
+
 def note_permanent_failure(issue_id: int, refusal: Refusal) -> bool:
     """Count a permanent failure just recorded on one of the issue's rows; pause the issue
     when the same failure keeps coming. True when the issue is paused (now or before).
 
-    Two aggregate queries per permanent failure (rare): never on the path of a send that
-    works.
+    Never on the path of a send that works. First one count over the issue's failed rows
+    (the (issue, status) index); the issue-wide counts only when the breaker could trip.
     """
     rows = Delivery.objects.filter(issue_id=issue_id)
     same = _same_failure(refusal)
+    same_count = rows.filter(same).count()
+    could_trip = (
+        same_count >= settings.DIGEST_BREAKER_CONSECUTIVE
+        or same_count >= settings.DIGEST_BREAKER_SHARE * settings.DIGEST_BREAKER_MIN_ATTEMPTS
+    )
+    if not could_trip or (same_count > settings.DIGEST_BREAKER_CONSECUTIVE and same_count % CHECK_EVERY):
+        return is_paused(issue_id)
     # Accepted by the server: SENT, or handed over and about to be recorded SENT.
     accepted = Q(status=Status.SENT) | Q(status=Status.SENDING, handed_over=True)
     counts = rows.aggregate(
-        same=Count("id", filter=same),
         attempted=Count("id", filter=accepted | Q(status=Status.FAILED)),
         last_accepted=Max("claimed_at", filter=accepted),
     )
-    in_a_row = counts["same"]
-    if counts["last_accepted"] is not None and in_a_row:
+    in_a_row = same_count
+    if counts["last_accepted"] is not None:
         in_a_row = rows.filter(same, updated_at__gt=counts["last_accepted"]).count()
     reason = ""
     if in_a_row >= settings.DIGEST_BREAKER_CONSECUTIVE:
         reason = f"{in_a_row} sends in a row failed permanently with {refusal.key}"
     elif (
         counts["attempted"] >= settings.DIGEST_BREAKER_MIN_ATTEMPTS
-        and counts["same"] >= settings.DIGEST_BREAKER_SHARE * counts["attempted"]
+        and same_count >= settings.DIGEST_BREAKER_SHARE * counts["attempted"]
     ):
-        reason = f"{counts['same']} of {counts['attempted']} sends failed permanently with {refusal.key}"
+        reason = f"{same_count} of {counts['attempted']} sends failed permanently with {refusal.key}"
     if reason:
         pause(issue_id, f"{reason}: {refusal.describe()}")
     return bool(reason) or is_paused(issue_id)

@@ -135,3 +135,12 @@ def test_a_permanent_refusal_at_ehlo_or_auth_pauses_the_issue_and_tries_nobody(l
     assert issue.paused_at is not None and str(refusal.smtp_code) in issue.pause_reason
     assert {(r.status, r.attempts) for r in Delivery.objects.all()} == {(Status.QUEUED, 0)}
     assert Subscriber.objects.exclude(status=Subscriber.Status.ACTIVE).count() == 0
+
+
+def test_a_scattered_permanent_failure_costs_two_small_queries(list_of, django_assert_num_queries):
+    from emails.replies import Refusal
+
+    rows = list_of(3)
+    Delivery.objects.filter(id=rows[0].id).update(status=Status.FAILED, last_error="550 5.1.1 No such user (at rcpt)")
+    with django_assert_num_queries(2):  # the same failures so far, and whether the issue is paused
+        assert breaker.note_permanent_failure(rows[0].issue_id, Refusal(550, "5.1.1 No such user", "rcpt")) is False
