@@ -179,6 +179,8 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     # cut by the restart leave no "disconnect" line, so only the whole ones are counted.
     sessions = [n for n in _sessions(postfix) if n]
     assert len(sessions) <= 40 and max(sessions) >= 20, sessions
+    log = postfix.log.read_text(errors="replace")
+    assert "improper command pipelining" not in log and "bare <LF>" not in log  # the strict settings saw nothing
 
 
 def test_a_sender_postfix_refuses_suppresses_nobody_and_pauses_the_issue_until_resumed(mail_through, postfix, settings):
