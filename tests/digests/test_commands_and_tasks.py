@@ -113,3 +113,18 @@ def test_send_digests_exits_non_zero_while_rows_stay_undelivered_and_a_later_run
     out = capsys.readouterr().out
     assert "re-enqueued: 2" in out and "Sent: 2, deferred: 0" in out, out
     assert sorted(smtp_sink.by_recipient()) == ["a@example.org", "b@example.org"]
+
+
+def test_with_workers_send_digests_hands_over_or_waits_for_their_outcome(settings, enqueued, capsys):
+    from django.core.management import CommandError
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    make_papers()
+    make_subscriber("a@example.org", topics=["protein folding"])
+    call_command("send_digests", "--now")
+    assert "Handed to the Celery workers" in capsys.readouterr().out and len(enqueued) == 1
+
+    make_subscriber("b@example.org", topics=["protein folding"])
+    with pytest.raises(CommandError, match="1 of 1 deliveries remain undelivered"):
+        call_command("send_digests", "--now", "--wait", "1")  # no worker takes it in time
+    assert "Sent: 0, deferred: 1, failed: 0" in capsys.readouterr().out
