@@ -175,6 +175,8 @@ EMAIL_EHLO_NAME = env_str("EMAIL_EHLO_NAME", MAIL_DOMAIN)
 # STARTTLS/SSL to a server whose certificate a private CA signed: that CA's PEM file,
 # trusted for mail only, besides the system's trust store.
 EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE", "")
+if EMAIL_SSL_CAFILE and not Path(EMAIL_SSL_CAFILE).is_file():
+    raise ImproperlyConfigured(f"EMAIL_SSL_CAFILE={EMAIL_SSL_CAFILE!r} is not a readable file")
 SENDER_NAME = env_str("SENDER_NAME", "Paper Digest")
 SENDER_POSTAL_ADDRESS = env_str("SENDER_POSTAL_ADDRESS", "Paper Digest, 1 Example Street, 00000 Example City")
 UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "")

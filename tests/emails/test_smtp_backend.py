@@ -150,3 +150,8 @@ def test_manage_py_check_fails_on_an_invalid_sender(settings):
 
 def test_smtplib_refusal_is_still_an_smtp_exception():
     assert issubclass(smtplib.SMTPSenderRefused, smtplib.SMTPResponseException)
+
+
+def test_a_missing_ca_file_is_a_configuration_error(settings, tmp_path):
+    settings.EMAIL_SSL_CAFILE = str(tmp_path / "missing.pem")
+    assert [e.id for e in check_mail_settings()] == ["emails.E002"]
