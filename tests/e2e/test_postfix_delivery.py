@@ -135,7 +135,9 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
 
     restarter = threading.Thread(target=restart_mid_send)
     restarter.start()
+    started = time.monotonic()
     call_command("send_digests", "--now")  # raises CommandError if any row stayed undelivered
+    print(f"300 digests through Postfix, restarted mid-send, in {time.monotonic() - started:.1f}s")
     restarter.join()
     assert restarted.is_set()
     postfix.wait_until_delivered(300)
@@ -178,6 +180,7 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     # Connections carry many messages each (an issue's rows are batched together). Sessions
     # cut by the restart leave no "disconnect" line, so only the whole ones are counted.
     sessions = [n for n in _sessions(postfix) if n]
+    print(f"whole SMTP sessions: {len(sessions)}, messages in each: {sorted(sessions)}")
     assert len(sessions) <= 40 and max(sessions) >= 20, sessions
     log = postfix.log.read_text(errors="replace")
     assert "improper command pipelining" not in log and "bare <LF>" not in log  # the strict settings saw nothing
