@@ -201,13 +201,25 @@ def _dispatch(request, data) -> Done:
     return Done(f"Sending the {which}: {summary}.", log=f"Sent the due {which} {scope}: {summary}.")
 
 
+def _dispatch_question(data) -> str:
+    which, scope = _dispatch_words(data)
+    due = dispatch.count_due(frequency=data["frequency"] or None, force=data["force"])
+    if not due:
+        return f"Send the {which} now, {scope}? Nobody is due: no email would go out."
+    people = sum(due.values())
+    per_issue = ", ".join(f"{label}: {n:,}" for label, n in due.items())
+    return (
+        f"Send the {which} now, {scope}? This emails {people:,} subscriber{'s' if people != 1 else ''} ({per_issue})."
+    )
+
+
 DISPATCH = Action(
     "Send the due digests now",
     "dashboard:dispatch_due",
     DispatchForm,
     perform=_dispatch,
     permission="digests.dispatch_digests",
-    confirm=lambda data: "Send the {} now, {}?".format(*_dispatch_words(data)),
+    confirm=_dispatch_question,
 )
 
 
@@ -228,7 +240,6 @@ def _retry_question(data, issue_id: int) -> str:
 def _retry(request, data, issue_id: int) -> Done:
     issue = get_object_or_404(Issue, pk=issue_id)
     retried = dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries)
-    selectors.forget_issue_counts(issue.pk)
     return Done(
         f"{retried:,} failed deliveries of {issue} are being sent again.",
         log=f"Retried {retried} failed deliveries from the dashboard.",
