@@ -101,7 +101,7 @@ def test_preview_a_digest_in_the_browser(staff_page, live_server):
     expect(text_pane).to_contain_text("Small language models that reason")
     # The text part comes wrapped for mail clients: the pane shows its lines as they are.
     assert text_pane.evaluate("pane => getComputedStyle(pane).whiteSpace") == "pre"
-    page.set_viewport_size({"width": 700, "height": 900})
+    page.set_viewport_size({"width": 480, "height": 900})
     lines = text_pane.evaluate("pane => pane.textContent.split('\\n').length")
     line_height = text_pane.evaluate("pane => parseFloat(getComputedStyle(pane).lineHeight)")
     assert text_pane.evaluate("pane => pane.scrollHeight") <= (lines + 1) * line_height
