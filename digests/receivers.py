@@ -7,7 +7,7 @@ from django.utils import timezone
 from digests.dashboard import selectors
 from digests.models import Delivery
 from subscriptions.models import Subscriber
-from subscriptions.signals import address_suppressed
+from subscriptions.signals import address_suppressed, personal_data_requested
 
 
 @receiver(address_suppressed, dispatch_uid="digests.suppress_queued_deliveries")
@@ -22,3 +22,19 @@ def suppress_queued_deliveries(sender, email, reason, **kwargs):
 def forget_issue_counts_on_delete(sender, **kwargs):
     """A deleted subscriber takes their deliveries along: the dashboard's cached counts go stale."""
     selectors.forget_issue_counts()
+
+
+@receiver(personal_data_requested, dispatch_uid="digests.add_deliveries_to_personal_data")
+def add_deliveries_to_personal_data(sender, subscriber, data, **kwargs):
+    """A person's own data export lists the digests mailed to them and what each carried."""
+    data["digests"] = [
+        {
+            "issue": f"{frequency} {period}",
+            "status": status,
+            "sent_at": sent_at.isoformat() if sent_at else None,
+            "paper_ids": paper_ids,
+        }
+        for frequency, period, status, sent_at, paper_ids in Delivery.objects.filter(subscriber=subscriber)
+        .order_by("created_at", "id")
+        .values_list("issue__frequency", "issue__period", "status", "sent_at", "paper_ids")
+    ]

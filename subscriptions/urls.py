@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import views
+from subscriptions import data_views, views
 
 app_name = "subscriptions"
 urlpatterns = [
@@ -9,5 +9,6 @@ urlpatterns = [
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("confirm/<str:token>/resend/", views.resend_confirmation, name="resend"),
     path("manage/<str:token>/", views.preferences, name="preferences"),
+    path("manage/<str:token>/my-data.json", data_views.my_data, name="my_data"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

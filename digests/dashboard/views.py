@@ -29,6 +29,7 @@ from digests.dashboard.forms import (
     SuppressForm,
     UploadImportForm,
 )
+from digests.dashboard.people import SubscriberImportForm
 from digests.models import OPERATOR_PERMISSIONS, Issue
 from papers import services as paper_services
 from subscriptions import suppression
@@ -55,6 +56,7 @@ def dashboard_view(request):
                 "dispatch": DispatchForm(auto_id="dispatch-%s"),
                 "suppress": SuppressForm(auto_id="suppress-%s"),
                 "restore": AddressForm(auto_id="restore-%s"),
+                "import_subscribers": SubscriberImportForm(auto_id="import-subscribers-%s"),
             },
             paper_sources=settings.PAPER_SOURCES,
             can_act=any(request.user.has_perm(f"digests.{codename}") for codename, _ in OPERATOR_PERMISSIONS),
