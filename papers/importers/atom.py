@@ -10,7 +10,7 @@ text is read (see ``xmldoc.field_text``), and links resolve against ``xml:base``
 
 from __future__ import annotations
 
-from papers.importers.base import BadInput, PaperRecord, Records, no_papers
+from papers.importers.base import BadInput, PaperRecord, Records, usable
 from papers.importers.normalise import clean_text, normalise_arxiv_id
 from papers.importers.xmldoc import children, field_text, first, local_name, namespace, parse_xml, resolve
 
@@ -24,17 +24,7 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
     if local_name(root) != "feed":
         raise BadInput(f"not an Atom feed: the document is <{local_name(root)}>, not <feed>")
     core = {namespace(root)}  # Atom 1.0, Atom 0.3, or none at all: the root's is the feed's
-    entries = children(root, "entry", core)
-    records, skipped = [], 0
-    for entry in entries:
-        record = _record(entry, core)
-        if record is None:
-            skipped += 1
-        else:
-            records.append(record)
-    if not records:
-        raise no_papers("entries", skipped)
-    return Records(records, skipped=skipped)
+    return usable((_record(entry, core) for entry in children(root, "entry", core)), "entries")
 
 
 def _text(entry, name: str, core) -> str:

@@ -48,6 +48,20 @@ class Records(list):
         self.skipped = skipped
 
 
+def usable(candidates, kind: str) -> Records:
+    """The records among a source's parsed entries (None stands for an entry without a title,
+    skipped and counted); BadInput when none is usable."""
+    records, skipped = [], 0
+    for record in candidates:
+        if record is None:
+            skipped += 1
+        else:
+            records.append(record)
+    if not records:
+        raise no_papers(kind, skipped)
+    return Records(records, skipped=skipped)
+
+
 def no_papers(kind: str, skipped: int) -> BadInput:
     """The error for a source with nothing usable, saying why when entries were skipped."""
     if skipped:

@@ -13,7 +13,7 @@ no arXiv id: the DOI is their identity.
 
 from __future__ import annotations
 
-from papers.importers.base import BadInput, PaperRecord, Records, load_json, no_papers
+from papers.importers.base import BadInput, PaperRecord, Records, load_json, usable
 from papers.importers.normalise import clean_text
 
 SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
@@ -26,20 +26,10 @@ def parse(data: bytes, *, url: str | None = None, charset: str | None = None) ->
     collection = document["collection"]
     if not collection:
         raise BadInput(f"no papers found: the API answered {_status(document)!r}")
-    records, skipped = [], 0
-    for number, item in enumerate(collection, start=1):
-        if not isinstance(item, dict):
-            raise BadInput(f"item {number} is a JSON {type(item).__name__}, not an object")
-        record = _record(item)
-        if record is None:
-            skipped += 1
-        else:
-            records.append(record)
-    if not records:
-        raise no_papers("items", skipped)
+    records = usable((_record(item, number) for number, item in enumerate(collection, start=1)), "items")
     # The first version of each DOI dates the paper, whatever order the API lists them in.
     records.sort(key=lambda r: r.announced_on or "")
-    return Records(records, skipped=skipped)
+    return records
 
 
 def _status(document: dict) -> str:
@@ -60,7 +50,9 @@ def _author(name: str) -> str:
     return f"{given.strip()} {last.strip()}".strip() if given.strip() else last.strip()
 
 
-def _record(item: dict) -> PaperRecord | None:
+def _record(item, number: int) -> PaperRecord | None:
+    if not isinstance(item, dict):
+        raise BadInput(f"item {number} is a JSON {type(item).__name__}, not an object")
     title, doi = _str(item, "title"), _str(item, "doi")
     if not clean_text(title):
         return None

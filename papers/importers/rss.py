@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from papers.importers.base import BadInput, PaperRecord, Records, no_papers
+from papers.importers.base import BadInput, PaperRecord, Records, usable
 from papers.importers.normalise import clean_text, normalise_arxiv_id
 from papers.importers.xmldoc import children, field_text, first, local_name, namespace, parse_xml, resolve
 
@@ -50,16 +50,7 @@ def _items(root) -> tuple[list, set[str]]:
 
 def parse(data: bytes, *, url: str | None = None, charset: str | None = None) -> Records:
     items, core = _items(parse_xml(data, charset, url=url))
-    records, skipped = [], 0
-    for item in items:
-        record = _record(item, core)
-        if record is None:
-            skipped += 1
-        else:
-            records.append(record)
-    if not records:
-        raise no_papers("items", skipped)
-    return Records(records, skipped=skipped)
+    return usable((_record(item, core) for item in items), "items")
 
 
 def _link(item, core) -> str:
