@@ -31,7 +31,16 @@ ACTIONS = [
     ("/admin/dashboard/issues/{issue}/retry/", {"confirmed": "yes"}),
     ("/admin/dashboard/suppress/", {"email": "reader@example.org", "reason": "test"}),
     ("/admin/dashboard/restore/", {"email": "reader@example.org"}),
+    (
+        "/admin/dashboard/subscribers/import/",
+        {
+            "content": "email,topics,consent\nnew@example.org,robotics,yes\n",
+            "consent_confirmed": "True",
+            "confirmed": "yes",
+        },
+    ),
 ]
+DOWNLOADS = ["/admin/dashboard/subscribers.csv", "/admin/dashboard/issues/{issue}/record.csv"]
 
 
 def _world():
@@ -78,8 +87,14 @@ def test_staff_without_permissions_get_403_on_every_action_over_http(live_server
         assert session.get(f"{live_server.url}{path}", timeout=10).status_code == 403, path
         assert _post(session, live_server.url, path, data).status_code == 403, path
 
+    for path in DOWNLOADS:
+        assert session.get(f"{live_server.url}{path.format(issue=issue.id)}", timeout=10).status_code == 403, path
+    listing = session.get(f"{live_server.url}/admin/dashboard/issues/{issue.id}/?show=failed", timeout=10)
+    assert listing.status_code == 403
+
     reader.refresh_from_db()
     assert reader.status == "active"
+    assert Subscriber.objects.count() == 1
     assert Delivery.objects.get().status == "failed"
     assert mail.outbox == []
     assert not LogEntry.objects.exists()
@@ -145,10 +160,14 @@ def test_each_permission_opens_its_own_actions_only(client, codename):
         "/admin/dashboard/dispatch/": "dispatch_digests",
         "/admin/dashboard/suppress/": "suppress_address",
         "/admin/dashboard/restore/": "restore_address",
+        "/admin/dashboard/subscribers/import/": "import_subscribers",
     }
     for path, needed in needs.items():
         assert (f'action="{path}"' in page) == (needed == codename), path
         assert (client.get(path).status_code != 403) == (needed == codename), path
+    exporting = codename == "export_subscribers"
+    assert (client.get("/admin/dashboard/subscribers.csv").status_code == 200) == exporting
+    assert ('href="/admin/dashboard/subscribers.csv"' in page) == exporting
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 no serious or critical violation."""
 
 import json
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -10,6 +11,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.digests.dashboard_samples import build_showcase
+
+FILES = Path(__file__).parents[1] / "subscriptions" / "csv"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_cache")]
 
@@ -26,6 +29,10 @@ def _pages(issue_id: int) -> list[str]:
         f"/admin/dashboard/issues/{issue_id}/retry/",
         "/admin/dashboard/suppress/",
         "/admin/dashboard/restore/",
+        "/admin/dashboard/subscribers/import/",
+        f"/admin/dashboard/issues/{issue_id}/",
+        f"/admin/dashboard/issues/{issue_id}/?show=failed",
+        f"/admin/dashboard/issues/{issue_id}/?show=due&q=nobody",
     ]
 
 
@@ -80,6 +87,17 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     expect(page.locator(".errorlist")).to_be_visible()
     if violations := _serious(page):
         found["suppress with an error"] = violations
+    page.goto(f"{live_server.url}/admin/dashboard/subscribers/import/")
+    page.get_by_label("CSV file").set_input_files(str(FILES / "with_bad_rows.csv"))
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.locator("[data-testid=form-problems]")).to_be_visible()
+    if violations := _serious(page):
+        found["import with bad rows"] = violations
+    page.get_by_label("CSV file").set_input_files(str(FILES / "subscribers.csv"))
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.locator("[data-testid=confirm]")).to_be_visible()
+    if violations := _serious(page):
+        found["import confirmation"] = violations
     page.goto(f"{live_server.url}/admin/dashboard/preview/?subscriber={reader.email}")
     page.get_by_role("button", name="Preview").click(timeout=60_000)  # ranks with the sentence model
     expect(page.locator("[data-testid=preview-subject], .dash-empty").first).to_be_visible(timeout=60_000)
