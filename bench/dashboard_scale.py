@@ -108,13 +108,13 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
     cursor.execute(
         """
         INSERT INTO digests_delivery (issue_id, subscriber_id, status, attempts, last_error, message_id, paper_ids,
-            created_at, claimed_at, sent_at, updated_at)
+            items, handed_over, created_at, claimed_at, sent_at, updated_at)
         SELECT i.id, s.id,
                CASE WHEN i.period = 'bench-W' || %s AND s.id %% 2 = 0 THEN 'queued'
                     WHEN s.id %% 97 = 0 THEN 'failed' WHEN s.id %% 53 = 0 THEN 'skipped'
                     WHEN s.id %% 89 = 0 THEN 'suppressed' ELSE 'sent' END,
                1, CASE WHEN s.id %% 97 = 0 THEN '550 5.1.1 No such user' ELSE '' END, '', '[]'::jsonb,
-               i.created_at, NULL, NULL, i.created_at + (s.id %% 3600) * interval '1 second'
+               '[]'::jsonb, false, i.created_at, NULL, NULL, i.created_at + (s.id %% 3600) * interval '1 second'
         FROM digests_issue i
         CROSS JOIN (SELECT id FROM subscriptions_subscriber ORDER BY id LIMIT %s) s
         """,
