@@ -1,11 +1,14 @@
 """Digests' answers to what the subscriptions app announces."""
 
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
 from digests import tasks, welcome
+from digests.dashboard import selectors
 from digests.models import Delivery
-from subscriptions.signals import address_suppressed, subscriber_confirmed
+from subscriptions.models import Subscriber
+from subscriptions.signals import address_suppressed, personal_data_requested, subscriber_confirmed
 
 
 @receiver(address_suppressed, dispatch_uid="digests.suppress_queued_deliveries")
@@ -21,3 +24,25 @@ def queue_welcome_issue(sender, subscriber, **kwargs):
     """Right after confirming: the welcome issue, sent by the workers once the confirmation
     commits (nothing strong this week: the row is skipped and nothing is sent)."""
     tasks.enqueue_deliveries([welcome.welcome_delivery(subscriber).id])
+
+
+@receiver(post_delete, sender=Subscriber, dispatch_uid="digests.forget_issue_counts_on_delete")
+def forget_issue_counts_on_delete(sender, **kwargs):
+    """A deleted subscriber takes their deliveries along: the dashboard's cached counts go stale."""
+    selectors.forget_issue_counts()
+
+
+@receiver(personal_data_requested, dispatch_uid="digests.add_deliveries_to_personal_data")
+def add_deliveries_to_personal_data(sender, subscriber, data, **kwargs):
+    """A person's own data export lists the digests mailed to them and what each carried."""
+    data["digests"] = [
+        {
+            "issue": f"{frequency} {period}",
+            "status": status,
+            "sent_at": sent_at.isoformat() if sent_at else None,
+            "paper_ids": paper_ids,
+        }
+        for frequency, period, status, sent_at, paper_ids in Delivery.objects.filter(subscriber=subscriber)
+        .order_by("created_at", "id")
+        .values_list("issue__frequency", "issue__period", "status", "sent_at", "paper_ids")
+    ]
