@@ -58,6 +58,42 @@
     syncChips();
   }
 
+  // --- Example papers: titles from the catalogue as you type, added one per line ---
+  var finder = document.getElementById("paper-finder");
+  var examples = form.querySelector("textarea[name=example_papers]");
+  if (finder && examples) {
+    finder.hidden = false;
+    var search = document.getElementById("paper-search");
+    var titles = document.getElementById("catalogue-titles");
+    var lookup = null;
+    search.addEventListener("input", function () {
+      clearTimeout(lookup);
+      var q = search.value.trim();
+      if (q.length < 3) return;
+      lookup = setTimeout(function () {
+        fetch(search.dataset.endpoint + "?" + new URLSearchParams({ q: q }).toString(), {
+          headers: { Accept: "application/json" }, credentials: "same-origin",
+        })
+          .then(function (r) { return r.ok ? r.json() : { papers: [] }; })
+          .then(function (data) {
+            var options = (data.papers || []).slice(0, 8).map(function (paper) {
+              var option = document.createElement("option");
+              option.value = paper.title;
+              return option;
+            });
+            titles.replaceChildren.apply(titles, options);
+          })
+          .catch(function () { /* no suggestions: typing a title or id still works */ });
+      }, 250);
+    });
+    document.getElementById("paper-add").addEventListener("click", function () {
+      var value = search.value.trim();
+      if (!value) return;
+      examples.value = (examples.value.trim() ? examples.value.trim() + "\n" : "") + value + "\n";
+      search.value = "";
+    });
+  }
+
   // --- Live preview ---
   var preview = document.getElementById("preview");
   if (!preview || !topics) return;
