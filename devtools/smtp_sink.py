@@ -359,7 +359,10 @@ class SmtpSink(SinkHandler):
 # -- the sink in a process of its own ------------------------------------------------------------
 
 
-def control_server(handler: SinkHandler, port: int) -> ThreadingHTTPServer:
+def control_server(handler: SinkHandler, port: int, *, extra_actions=None) -> ThreadingHTTPServer:
+    """The control API; ``extra_actions`` maps more POST paths to callables taking the payload."""
+    extra_actions = extra_actions or {}
+
     class Control(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
             pass
@@ -384,6 +387,7 @@ def control_server(handler: SinkHandler, port: int) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             payload = json.loads(self.rfile.read(length) or b"{}")
             actions = {"/configure": lambda: handler.configure(**payload), "/reset": handler.reset}
+            actions.update({path: (lambda act=act: act(**payload)) for path, act in extra_actions.items()})
             if self.path not in actions:
                 self._reply(404, b"{}")
                 return
@@ -405,9 +409,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     handler = SinkHandler(pipelining=not args.no_pipelining, keep=False)  # counts only: runs take 100,000s
-    controller = BulkController(handler, hostname=HOST, port=args.smtp_port)
-    controller.start()
-    http = control_server(handler, args.control_port)
+    server = {"controller": BulkController(handler, hostname=HOST, port=args.smtp_port)}
+    server["controller"].start()
+    lock = threading.Lock()
+
+    def refuse(*, seconds: float):
+        """Close the SMTP port (connections are refused, open ones dropped) for ``seconds``;
+        the counts live on. Returns once the port is closed."""
+        with lock:
+            server["controller"].stop()
+
+        def reopen():
+            time.sleep(float(seconds))
+            with lock:
+                server["controller"] = BulkController(handler, hostname=HOST, port=args.smtp_port)
+                server["controller"].start()
+
+        threading.Thread(target=reopen, daemon=True).start()
+
+    http = control_server(handler, args.control_port, extra_actions={"/refuse": refuse})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -416,7 +436,9 @@ def main(argv=None):
         stop.wait()
     finally:
         http.shutdown()
-        controller.stop()
+        with lock:
+            if server["controller"]._thread is not None:
+                server["controller"].stop()
 
 
 class SinkProcess:
@@ -488,6 +510,10 @@ class SinkProcess:
     def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
         payload = {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms}
         return self._call("/configure", payload)
+
+    def refuse_connections(self, seconds: float) -> dict:
+        """The SMTP port closes now (connections refused) and opens again after ``seconds``."""
+        return self._call("/refuse", {"seconds": seconds})
 
 
 if __name__ == "__main__":

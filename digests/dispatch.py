@@ -69,32 +69,21 @@ def dispatch_due(
     stamp = timezone.now()  # the real clock, for row timestamps; ``now`` only decides who is due
     now = now or stamp
     result = DispatchResult()
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
-    if frequency:
-        active = active.filter(frequency=frequency)
-    schedules = active.order_by().values_list("frequency", "weekday", "send_hour", "timezone").distinct()
     issues: dict[tuple[str, str], Issue] = {}
     with_new: set[int] = set()
     created: set[int] = set()
     due_by_issue: dict[int, list[int]] = defaultdict(list)
-    for freq, weekday, send_hour, tz_name in schedules:
-        plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
-        slot = schedule.current_slot(plan, now)
-        if not (force or slot.is_due(now)):
-            continue
-        key = (freq, slot.period)
+    for freq, period, due in _due_groups(frequency=frequency, now=now, force=force):
+        key = (freq, period)
         if key not in issues:
-            issues[key] = Issue.objects.get_or_create(frequency=freq, period=slot.period)[0]
+            issues[key] = Issue.objects.get_or_create(frequency=freq, period=period)[0]
         issue = issues[key]
-        due = active.filter(frequency=freq, weekday=weekday, send_hour=send_hour, timezone=tz_name)
-        if not force and slot.due_at is not None:
-            # Someone who signed up after this period's send time waits for the next one.
-            due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
         due_by_issue[issue.id].extend(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
     # An issue's rows from every schedule together, then chunked: batches (and their SMTP
     # connections) carry many messages, not one per (weekday, hour, time zone).
+    by_id = {issue.id: issue for issue in issues.values()}
     for issue_id, due_ids in due_by_issue.items():
-        issue = next(i for i in issues.values() if i.id == issue_id)
+        issue = by_id[issue_id]
         # In id order: two dispatchers inserting the same rows in different orders could
         # deadlock on the unique index; in one order, one waits for the other.
         due_ids.sort()
@@ -114,6 +103,36 @@ def dispatch_due(
         result.batches += enqueue(again) if again else 0
     logger.info("digests dispatched", extra={f"dispatch_{key}": value for key, value in result.as_dict().items()})
     return result
+
+
+def _due_groups(*, frequency: str | None, now: dt.datetime, force: bool):
+    """(frequency, period, subscribers) for each schedule whose send time has come."""
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
+    if frequency:
+        active = active.filter(frequency=frequency)
+    schedules = active.order_by().values_list("frequency", "weekday", "send_hour", "timezone").distinct()
+    for freq, weekday, send_hour, tz_name in schedules:
+        plan = schedule.Schedule(freq, weekday, send_hour, tz_name)
+        slot = schedule.current_slot(plan, now)
+        if not (force or slot.is_due(now)):
+            continue
+        due = active.filter(frequency=freq, weekday=weekday, send_hour=send_hour, timezone=tz_name)
+        if not force and slot.due_at is not None:
+            # Someone who signed up after this period's send time waits for the next one.
+            due = due.filter(Q(confirmed_at__isnull=True) | Q(confirmed_at__lte=slot.due_at))
+        yield freq, slot.period, due
+
+
+def count_due(*, frequency: str | None = None, now: dt.datetime | None = None, force: bool = False) -> dict[str, int]:
+    """How many subscribers ``dispatch_due`` with these arguments would mail now, per issue
+    ("weekly 2026-W48"): what an operator is asked to confirm. Changes nothing."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for freq, period, due in _due_groups(frequency=frequency, now=now, force=force):
+        already = Delivery.objects.filter(issue__frequency=freq, issue__period=period).values("subscriber_id")
+        label = f"{freq} {period}"
+        counts[label] = counts.get(label, 0) + due.exclude(id__in=already).count()
+    return {label: n for label, n in sorted(counts.items()) if n}
 
 
 def _create_deliveries(

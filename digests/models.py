@@ -1,6 +1,21 @@
 from django.db import models
 from django.utils import timezone
 
+# One permission per dashboard action (least privilege); the "Digest operators" group
+# (migration 0005) holds them all. They hang on Issue because a permission needs a model.
+OPERATOR_PERMISSIONS = [
+    ("preview_digest", "Can preview a subscriber's next digest"),
+    ("send_test_digest", "Can send a test digest to any address"),
+    ("dispatch_digests", "Can send the due digests now"),
+    ("retry_deliveries", "Can retry failed deliveries"),
+    ("import_papers", "Can import papers"),
+    ("suppress_address", "Can suppress an address"),
+    ("restore_address", "Can restore a suppressed address"),
+    ("import_subscribers", "Can import subscribers from a CSV file"),
+    ("export_subscribers", "Can export subscribers and issues' send records"),
+]
+OPERATORS_GROUP = "Digest operators"
+
 
 class Issue(models.Model):
     """One edition per frequency and period, e.g. weekly ``2026-W48`` or daily ``2026-11-26``."""
@@ -20,6 +35,7 @@ class Issue(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["frequency", "period"], name="uniq_issue_period")]
+        permissions = OPERATOR_PERMISSIONS
 
     def __str__(self):
         return f"{self.frequency} {self.period}"

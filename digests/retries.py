@@ -8,6 +8,7 @@ import random
 import smtplib
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from digests import breaker, claims
 from digests.models import Delivery
@@ -52,6 +53,10 @@ def record_failure(row: Delivery, exc: BaseException, *, claimed_at: dt.datetime
     permanent failure counts towards, has paused it ("paused": the row stays FAILED
     and the operator's resume sends it again).
     """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restarted, connection ended), not the message: nothing of
+        # this group was committed, and the task retries the batch (digests.tasks).
+        raise exc
     refusal = refusal_of(exc)
     error = refusal.describe()
     attempt = row.attempts + 1
