@@ -42,7 +42,7 @@ REFERENCE_FLOOR = 0.5
 # Lexical only (no sentence model): one signal, so no support from another; a lower
 # share, because word overlap alone separates relevant papers less sharply.
 LEXICAL_ONLY_SHARE = 0.35
-EXAMPLE_LIKENESS = 0.7  # similarity (0..1, VoteSimilarity.alike) to an example paper that makes a strong match
+EXAMPLE_LIKENESS = 0.8  # similarity (0..1, VoteSimilarity.alike) to an example paper that makes a strong match
 DUPLICATE_COSINE = 0.92  # sentence embeddings: distinct papers here stay under 0.8
 DUPLICATE_TERMS = 0.8  # shared share of index terms (Jaccard), when ranking is lexical only
 
