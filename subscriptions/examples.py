@@ -64,6 +64,18 @@ def resolve(lines) -> list[int]:
     return list(dict.fromkeys(resolved))[:MAX_EXAMPLES]
 
 
+def resolve_known(lines) -> list[int]:
+    """The papers the lines name, leaving out those that name none (for the live preview:
+    it shows what it can while the reader is still typing)."""
+    known = []
+    for line in lines:
+        try:
+            known.extend(resolve([line]))
+        except UnknownExamples:
+            continue
+    return list(dict.fromkeys(known))[:MAX_EXAMPLES]
+
+
 def shown(paper_ids) -> str:
     """The stored examples as the form shows them back: one arXiv id or title per line."""
     papers = Paper.objects.in_bulk(list(paper_ids or []))

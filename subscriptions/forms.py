@@ -185,9 +185,16 @@ class PreviewForm(forms.Form):
 
     topics = forms.CharField(required=False, max_length=PreferencesFields.base_fields["topics"].max_length)
     authors = forms.CharField(required=False, max_length=PreferencesFields.base_fields["authors"].max_length)
+    example_papers = forms.CharField(
+        required=False, max_length=PreferencesFields.base_fields["example_papers"].max_length
+    )
 
     def clean_topics(self):
         return services.clean_topics(services.split_lines(self.cleaned_data.get("topics", "")))[: services.MAX_TOPICS]
+
+    def clean_example_papers(self):
+        lines = services.split_lines(self.cleaned_data.get("example_papers", ""))[: examples.MAX_EXAMPLES]
+        return examples.resolve_known(lines)
 
     def clean_authors(self):
         return services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))[

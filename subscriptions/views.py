@@ -104,9 +104,10 @@ def signup(request):
         preview_form.is_valid()
         topics = preview_form.cleaned_data.get("topics", [])
         authors = preview_form.cleaned_data.get("authors", [])
+        liked = preview_form.cleaned_data.get("example_papers", [])
         typed = {key: request.POST.get(key, "") for key in SignupForm.base_fields if key != "website"}
         try:
-            preview, status = previews.preview_papers(topics, authors), 200
+            preview, status = previews.preview_papers(topics, authors, liked), 200
         except previews.PreviewBusy:
             preview, status = None, 503
         return _signup_page(
@@ -143,7 +144,7 @@ def preview_json(request):
         return JsonResponse({"error": "bad query", "fields": form.errors.get_json_data()}, status=400)
     topics, authors = form.cleaned_data["topics"], form.cleaned_data["authors"]
     try:
-        papers = previews.preview_papers(topics, authors)
+        papers = previews.preview_papers(topics, authors, form.cleaned_data["example_papers"])
     except previews.PreviewBusy:
         # Shed load rather than queue without end: the page's script says so and the
         # next keystroke (or the button) asks again.

@@ -91,6 +91,7 @@
       if (!value) return;
       examples.value = (examples.value.trim() ? examples.value.trim() + "\n" : "") + value + "\n";
       search.value = "";
+      schedulePreview(0);
     });
   }
 
@@ -145,8 +146,11 @@
   }
 
   function runPreview() {
-    var query = new URLSearchParams({ topics: topics.value, authors: authors ? authors.value : "" }).toString();
-    if (!topics.value.trim() && !(authors && authors.value.trim())) {
+    var exampleText = examples ? examples.value : "";
+    var params = { topics: topics.value, authors: authors ? authors.value : "" };
+    if (exampleText.trim()) params.example_papers = exampleText;
+    var query = new URLSearchParams(params).toString();
+    if (!topics.value.trim() && !(authors && authors.value.trim()) && !exampleText.trim()) {
       lastQuery = null;
       if (inflight) inflight.abort();
       restore();
@@ -184,6 +188,7 @@
 
   topics.addEventListener("input", function () { syncChips(); schedulePreview(); });
   if (authors) authors.addEventListener("input", function () { schedulePreview(); });
+  if (examples) examples.addEventListener("input", function () { schedulePreview(); });
   var button = document.getElementById("preview-button");
   if (button) {
     button.addEventListener("click", function (event) {

@@ -115,3 +115,33 @@ def test_the_digest_brings_papers_like_the_examples(db, monkeypatch):
     assert "starcraft" not in ranked
     assert ranked["s4d"].why.startswith("Close to “Efficiently Modeling Long Sequences")
     assert ranked["s4d"].why.endswith("one of your example papers")
+
+
+def test_the_live_preview_takes_example_papers_and_skips_lines_it_cannot_find(client, monkeypatch):
+    from django.core.cache import cache
+
+    from ranking import semantic
+    from ranking.api import embed_papers
+    from tests.ranking_corpus import make_paper
+
+    cache.clear()
+    monkeypatch.setattr(semantic, "_availability", None)
+    s4 = make_paper(
+        key="2111.00396",
+        arxiv_id="2111.00396",
+        title="Efficiently Modeling Long Sequences with Structured State Space Models",
+        abstract="State space models (SSMs) are a promising alternative to attention for long sequences. We "
+        "structure the state matrix so that the state space model runs in near-linear time on long-range tasks.",
+    )
+    s4d = make_paper(
+        key="s4d",
+        title="Diagonal State Space Models Are as Effective as Structured State Space Models",
+        abstract="Structured state space models (SSMs) model long sequences; we show that a diagonal state "
+        "matrix makes the state space model as effective on long-range tasks, in near-linear time.",
+    )
+    embed_papers([s4, s4d])
+    response = client.get("/preview.json", {"topics": "", "example_papers": "2111.00396\nnot a paper yet"})
+    assert response.status_code == 200
+    (paper,) = response.json()["papers"]
+    assert paper["title"] == s4d.title and paper["why"].endswith("one of your example papers")
+    cache.clear()
