@@ -24,7 +24,6 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max
-from django.db.models.functions import Left
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
@@ -53,6 +52,12 @@ SEARCH_LIMIT = 50
 ABSTRACT_START_CHARS = 1000
 
 
+# Lists and a day's neighbours are read in SQL: built by the ORM (the listing day's
+# expression, twice more in subqueries) those queries cost more CPU than running them.
+_TABLE = Paper._meta.db_table
+_ENTRY_COLUMNS = "id, title, SUBSTR(abstract, 1, %s), authors, upvotes, arxiv_id, abs_url, pdf_url"
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What a list shows of a paper: plain values, not a model instance (a list of a
@@ -72,16 +77,21 @@ class Entry:
         return self.id
 
 
-def _entries(papers) -> list[Entry]:
-    columns = ("id", "title", "abstract_start", "authors", "upvotes", "arxiv_id", "abs_url", "pdf_url")
-    rows = papers.annotate(abstract_start=Left("abstract", ABSTRACT_START_CHARS)).values_list(*columns)
-    return [Entry(*row) for row in rows]
+def _entries(ids) -> dict[int, Entry]:
+    """The entries of these papers, by id (one query)."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = f"SELECT {_ENTRY_COLUMNS} FROM {_TABLE} WHERE id IN ({placeholders})"  # noqa: S608 (our columns)
+    return {entry.id: entry for entry in _fetch_entries(sql, [ABSTRACT_START_CHARS, *ids])}
 
 
-# A day page's two queries are written in SQL: built by the ORM (the listing day's
-# expression, twice more in subqueries) they cost twice the CPU that running them does.
-_TABLE = Paper._meta.db_table
-_ENTRY_COLUMNS = "id, title, SUBSTR(abstract, 1, %s), authors, upvotes, arxiv_id, abs_url, pdf_url"
+def _fetch_entries(sql: str, params: list) -> list[Entry]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [Entry(*row[:3], _json(row[3]), *row[4:]) for row in rows]
 
 
 def _day_entries(day: date) -> list[Entry]:
@@ -91,10 +101,7 @@ def _day_entries(day: date) -> list[Entry]:
         f"SELECT {_ENTRY_COLUMNS} FROM {_TABLE} WHERE {day_sql} = %s "  # noqa: S608 (our columns)
         "ORDER BY upvotes DESC, first_seen_at DESC LIMIT %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ABSTRACT_START_CHARS, *day_params, day, MAX_LISTED])
-        rows = cursor.fetchall()
-    return [Entry(*row[:3], _json(row[3]), *row[4:]) for row in rows]
+    return _fetch_entries(sql, [ABSTRACT_START_CHARS, *day_params, day, MAX_LISTED])
 
 
 def _json(value):
@@ -186,7 +193,7 @@ def _by_decayed_upvotes(period: Period) -> list:
     for day in period.days_list():
         factors[day] = decayed(1, (reference - periods.midnight(day + timedelta(days=1))).total_seconds(), length)
     ids = [row[0] for row in sorted(rows, key=lambda row: -row[1] * factors[row[2]])[:MAX_LISTED]]
-    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+    found = _entries(ids)
     return [found[i] for i in ids if i in found]
 
 
@@ -214,7 +221,7 @@ def paper_page(pk: int):
         shared_cache.set(key, ids, settings.SIMILAR_CACHE_SECONDS)
     if not ids:
         return paper, []
-    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+    found = _entries(ids)
     return paper, [found[i] for i in ids if i in found]
 
 
@@ -245,10 +252,7 @@ def search(
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
         ids = [row[0] for row in cached["rows"]]
-        if entries:
-            by_id = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
-        else:
-            by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
+        by_id = _entries(ids) if entries else Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
     papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 
