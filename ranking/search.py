@@ -34,15 +34,9 @@ from ranking.fusion import floor_for, trending_prior
 from ranking.index import PaperIndex, get_index, index_papers
 from ranking.lexical import STOPWORDS, words
 from ranking.models import PaperEmbedding
+from ranking.personal import LEXICAL_SIMILARITY_ONE, LEXICAL_SIMILARITY_ZERO
 from ranking.query import ParsedQuery, parse_query
-from ranking.ranker import (
-    LEXICAL_SIMILARITY_ONE,
-    LEXICAL_SIMILARITY_ZERO,
-    RankedPaper,
-    TopicRef,
-    matched_words,
-    score_topics,
-)
+from ranking.ranker import RankedPaper, TopicRef, matched_words, score_topics
 
 CANDIDATES = 200  # papers reranked per query on PostgreSQL
 MAX_MATCHES = 2_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
