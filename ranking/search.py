@@ -247,13 +247,10 @@ def _ranked(
 # -- similar papers ---------------------------------------------------------------------
 
 SIMILAR_MIN = 0.05  # on the 0..1 paper-to-paper scale: below it, unrelated
-SIMILAR_CANDIDATES = 100  # without the model: the best by ts_rank_cd of the matches, for tf-idf
+SIMILAR_CANDIDATES = 100
 # A paper page must stay fast: its neighbours come from the newest papers that have any word
 # of its title. (Weighted to titles only, ``word:A``, the GIN index cannot answer alone: every
 # paper with the word anywhere is checked again, 0.7 s for a common word at 100,000 papers.)
-# With the model all of them are compared by embedding: ranking them by ts_rank_cd first, to
-# compare only the best 100, read every match's document again for closer neighbours that
-# were not closer (bench/README.md, site_load).
 SIMILAR_MATCHES = 500
 
 
@@ -262,9 +259,9 @@ def similar_paper_ids(paper, *, limit: int = 6) -> list[int]:
     loaded), closest first: nearest neighbours by sentence embedding, or by tf-idf cosine
     without the semantic model. Ids, not papers: a page loads only what it shows of them.
 
-    On PostgreSQL the neighbours are looked for among the newest papers that share a word
-    with its title (one query: their embeddings, and the paper's own; without the model, the
-    ones that share the most words); elsewhere among every paper of the in-memory index."""
+    On PostgreSQL the neighbours are looked for among recent papers that share the most words
+    with its title (one query: their embeddings, and the paper's own); elsewhere among every
+    paper of the in-memory index."""
     if not uses_full_text():
         index = get_index(None)
         if index.embeddings is not None:
@@ -276,13 +273,13 @@ def similar_paper_ids(paper, *, limit: int = 6) -> list[int]:
     if not probe:
         return []
     if semantic.is_available():
-        ids, matrix = _neighbour_vectors(probe, paper.id)
-        own = ids == paper.id
-        if not (~own).any():
+        vectors = _neighbour_vectors(probe, paper.id)
+        own = vectors.pop(paper.id, None)
+        if not vectors:
             return []
-        vector = matrix[own][0] if own.any() else _vector(paper)
-        ids, matrix = ids[~own], matrix[~own]
-        closeness = fusion.paper_scale(matrix @ vector)
+        ids = np.fromiter(vectors, dtype=np.int64)
+        own = own if own is not None else _vector(paper)
+        closeness = fusion.paper_scale(np.stack(list(vectors.values())) @ own)
     else:
         candidates = [p for p in _title_neighbours(probe) if p.id != paper.id]
         if not candidates:
@@ -304,26 +301,22 @@ def _title_neighbours(probe: str) -> list:
     return _ranked(Paper, fields, "to_tsquery('english', %s)", [probe], "", [], SIMILAR_CANDIDATES, SIMILAR_MATCHES)
 
 
-def _neighbour_vectors(probe: str, paper_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and stored embeddings (one matrix) of the newest ``SIMILAR_MATCHES`` papers that
-    have a word of the title, and of the paper itself, in one query, without their text;
-    embeddings of another model are left out."""
+def _neighbour_vectors(probe: str, paper_id: int) -> dict[int, np.ndarray]:
+    """The stored embeddings of ``_title_neighbours``'s papers and of the paper itself, in
+    one query, without their text."""
     table, embeddings = Paper._meta.db_table, PaperEmbedding._meta.db_table
     sql = (
-        f"WITH matches AS (SELECT id FROM {table} "  # noqa: S608 (our tables)
-        "WHERE search_document @@ to_tsquery('english', %s) ORDER BY first_seen_at DESC LIMIT %s) "
-        f"SELECT paper_id, vector, model FROM {embeddings} "
-        "WHERE paper_id IN (SELECT id FROM matches UNION ALL SELECT %s)"
+        f"WITH matches AS (SELECT id, search_document FROM {table} "  # noqa: S608 (our tables)
+        "WHERE search_document @@ to_tsquery('english', %s) ORDER BY first_seen_at DESC LIMIT %s), "
+        "best AS (SELECT id FROM matches ORDER BY ts_rank_cd(search_document, to_tsquery('english', %s)) DESC "
+        f"LIMIT %s) SELECT paper_id, vector, model FROM {embeddings} "
+        "WHERE paper_id IN (SELECT id FROM best UNION ALL SELECT %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [probe, SIMILAR_MATCHES, paper_id])
+        cursor.execute(sql, [probe, SIMILAR_MATCHES, probe, SIMILAR_CANDIDATES, paper_id])
         rows = cursor.fetchall()
-    current = {tag: store.is_current_model(tag) for tag in {row[2] for row in rows}}
-    size = semantic.DIMENSIONS * 4  # float32
-    rows = [row for row in rows if current[row[2]] and len(row[1]) == size]
-    ids = np.array([row[0] for row in rows], dtype=np.int64)
-    matrix = np.frombuffer(b"".join(bytes(row[1]) for row in rows), dtype=np.float32).reshape(-1, semantic.DIMENSIONS)
-    return ids, matrix
+    vectors = {paper_id: store.current_vector(blob, tag) for paper_id, blob, tag in rows}
+    return {paper_id: vector for paper_id, vector in vectors.items() if vector is not None}
 
 
 def _best(closeness: np.ndarray, ids: np.ndarray, own_id: int, limit: int) -> list[int]:
