@@ -43,6 +43,15 @@ def test_a_dislike_never_removes_the_topics_strong_matches(papers):
     assert len(result["critic"]) >= len(result["plain"]) - 1
 
 
+def test_many_dislikes_of_its_neighbours_never_remove_a_strong_match(papers):
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    disliked = [papers[key].id for key in ("video-sparse", "video-qa", "recsys")]
+    critic = Request(key="critic", topics=[TopicRef(VIDEO, 1)], votes=[Vote(i, -1, 1) for i in disliked])
+    result = rank(plain, critic)
+    kept = {"video-memory", "video-egocentric"} & set(keys(result["plain"]))
+    assert kept and kept <= set(keys(result["critic"]))
+
+
 def test_a_dislike_counts_in_the_section_it_was_given_in(papers):
     """A 👎 in the speech section on a translation paper says "not for speech": the
     translation topic's papers keep their place and score."""
