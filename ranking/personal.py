@@ -18,10 +18,10 @@ each, on the paper-to-paper 0..1 similarity scale:
 - ``trust`` = weight / (weight + PRIOR_VOTES): one vote moves a little, several agreeing
   votes more; with none, the ranking is the unpersonalised one. A vote's weight halves
   every ``HALF_LIFE_DAYS``: recent votes say more about what the reader wants now.
-- A strong match of a topic (relevance >= ``STRONG_MATCH``) stays above the floor
-  whatever the votes; a paper that matches a topic hardly at all (below
-  ``SOME_MATCH`` of the floor) is never lifted for it: votes reorder and decide the
-  borderline, they neither delete relevant papers nor invent relevance.
+- A paper that matches a topic hardly at all (below ``SOME_MATCH`` of the floor) is
+  never lifted for it, and the ranker keeps every strong match of the text alone
+  (``selection``) whatever the votes: votes reorder and decide the borderline, they
+  neither delete relevant papers nor invent relevance.
 
 Measured with ``bench/ranking_quality.py --feedback`` (see bench/README.md).
 """
@@ -41,7 +41,6 @@ LIKE_WEIGHT = 0.15
 DISLIKE_WEIGHT = 0.3
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
-STRONG_MATCH = 0.5
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
 OTHER_SECTION_LIKE = 0.5
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
@@ -207,7 +206,6 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
         moved = row + lift - sink
         moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
-        moved = np.where(row >= STRONG_MATCH, np.maximum(moved, floor), moved)  # a strong match stays
         relevance[t] = np.where(np.isfinite(row), moved, row)
         if liked:
             cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]
