@@ -37,7 +37,7 @@ from papers.models import Paper
 from ranking import semantic, store
 from ranking.fusion import paper_scale
 
-LIKE_WEIGHT = 0.15
+LIKE_WEIGHT = 0.2
 DISLIKE_WEIGHT = 0.3
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
