@@ -168,3 +168,17 @@ def test_a_paper_matching_nothing_is_never_lifted():
     assert moved[0] < block[0, 0]  # very like the disliked paper: lower
     assert moved[1] > block[0, 1]  # like the liked paper: lifted
     assert moved[2] <= block[0, 2]  # like the liked paper, but matches nothing: not lifted
+
+
+def test_older_rows_of_the_same_papers_are_found_a_chunk_at_a_time(db, monkeypatch):
+    from ranking import index
+
+    monkeypatch.setattr(index, "IDENTITY_CHUNK", 1)
+    by_title = make_paper(key="title:old", title="Token Merging for Video", abstract="video", days_ago=60)
+    by_doi = make_paper(key="doi:10.2/y", title="Old Title", abstract="video", doi="10.2/y", days_ago=60)
+    make_paper(key="2612.1", title="Token Merging for Video", abstract="video")
+    make_paper(key="2612.2", title="New Title", abstract="video", doi="10.2/y")
+    make_paper(key="2612.3", title="Unrelated", abstract="video")
+    built = index.get_index(datetime.now(UTC) - timedelta(days=7))
+    assert set(built.identities_elsewhere) == {by_title.id, by_doi.id}
+    assert built.rows_same_as([by_title.id, by_doi.id]).sum() == 2
