@@ -3,7 +3,8 @@
 Each of a reader's topics gets, from all their votes together, a Rocchio-style pair of
 centroids in the paper space: what they liked (👍 and example papers) and what they
 disliked (👎). A paper's relevance to the topic then moves by how close it is to
-each, on the paper-to-paper 0..1 similarity scale:
+each, on a 0..1 similarity scale (sentence-embedding cosine once what all the papers
+share is taken out; tf-idf cosine when ranking is lexical):
 
     relevance + LIKE_WEIGHT * trust(likes) * near_liked
               - DISLIKE_WEIGHT * trust(dislikes) * max(0, near_disliked - near_liked)
@@ -101,12 +102,14 @@ class VoteSimilarity:
         self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
         self.gram = np.eye(len(ids), dtype=np.float32)
         self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
+        self.known: set[int] = set()  # the voted papers that exist (a vote on any other is ignored)
         if not ids or not index.size:
             return
         outside = [i for i in ids if i not in index.row_of]
         loaded = {}
         if outside:
             loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only("id", "title", "abstract")}
+        self.known = {i for i in ids if i in index.row_of or i in loaded}
         for paper_id, col in self.column_of.items():
             row = index.row_of.get(paper_id)
             self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
@@ -192,7 +195,7 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
     out) moved by the reader's ``votes``; ``topic_ids`` are the rows' ``TopicRef.id``."""
     index = similarity.index
     liked_col = np.full(block.shape, -1, dtype=np.int64)
-    votes = [v for v in votes if int(v.paper_id) in similarity.column_of]
+    votes = [v for v in votes if int(v.paper_id) in similarity.known]
     if not votes or not block.size:
         return Personalised(block, liked_col)
     now = now or datetime.now(UTC)

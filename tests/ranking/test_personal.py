@@ -156,6 +156,7 @@ def test_a_paper_matching_nothing_is_never_lifted():
     class Similarity:
         index = type("Index", (), {"size": 3, "row_of": {}})()
         column_of = {10: 0, 11: 1}
+        known = {10, 11}
         cosine = np.array([[0.9, 0.0], [0.0, 1.0], [0.1, 1.0]], dtype=np.float32)
         alike = cosine
         gram = np.eye(2, dtype=np.float32)
@@ -182,3 +183,10 @@ def test_older_rows_of_the_same_papers_are_found_a_chunk_at_a_time(db, monkeypat
     built = index.get_index(datetime.now(UTC) - timedelta(days=7))
     assert set(built.identities_elsewhere) == {by_title.id, by_doi.id}
     assert built.rows_same_as([by_title.id, by_doi.id]).sum() == 2
+
+
+def test_a_vote_on_a_paper_that_no_longer_exists_is_ignored(papers):
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    ghost = Request(key="ghost", topics=[TopicRef(VIDEO, 1)], votes=[Vote(10**9, -1, 1), Vote(10**9 + 1, 1)])
+    result = rank(plain, ghost)
+    assert [(r.paper.key, r.score) for r in result["ghost"]] == [(r.paper.key, r.score) for r in result["plain"]]
