@@ -405,7 +405,7 @@ def _print_summary(summary: dict, show: bool) -> None:
                 f"    {r['query'][:50]:50} {r['before']['ndcg']:.3f} -> {r['after']['ndcg']:.3f}  "
                 f"P@5 {r['before']['p5']:.2f} -> {r['after']['p5']:.2f}"
             )
-            if os.environ.get("SHOW_LISTS") and r["after"]["ndcg"] < r["before"]["ndcg"] - 0.02:
+            if r["after"]["ndcg"] < r["before"]["ndcg"] - 0.02:  # what moved, [grade] before | after
                 for (gb, tb), (ga, ta) in zip(*r["lists"], strict=False):
                     print(f"        [{gb}] {tb:60} | [{ga}] {ta}")
 
