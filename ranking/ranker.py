@@ -221,6 +221,7 @@ class _Choice:
     topic_row: int | None = None
     liked_row: int | None = None  # column of the liked paper it is like (VoteSimilarity)
     author: str | None = None
+    example: bool = False  # brought in by its likeness to one of the reader's example papers
 
 
 def rank_requests(requests: list[Request], *, since=None, limit: int = 10, config: FusionConfig | None = None):
@@ -309,7 +310,10 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     score = score + config.trending_weight * prior
 
     excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
-    eligible &= ~excluded
+    like_example, example_col = selection.like_examples(feedback, request.example_paper_ids)
+    example_only = like_example & ~eligible & ~excluded  # a strong match by its example paper alone
+    eligible = (eligible | like_example) & ~excluded
+    score = np.where(example_only, np.maximum(score, floor), score)
 
     chosen: list[_Choice] = []
     if request.authors:
@@ -329,14 +333,17 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         top = selection.interleave(
             candidates,
             score[candidates],
-            strong[candidates],
+            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),  # examples: a group of their own
             index.first_seen[candidates],
             room,
             lambda row, picked: same(row, picked_rows + picked),
         )
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
-            chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
+            if strong[row] >= 0:
+                chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
+            else:
+                chosen.append(_Choice(int(row), float(score[row]), liked_row=int(example_col[row]), example=True))
     return chosen
 
 
@@ -367,7 +374,8 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: VoteSimilarity, c
     if choice.liked_row is not None:
         title = feedback.titles[choice.liked_row]
         short = title if len(title) <= 70 else title[:67].rstrip() + "…"
-        parts.append(f"{'close' if parts else 'Close'} to “{short}”, which you liked")
+        said = "one of your example papers" if choice.example else "which you liked"
+        parts.append(f"{'close' if parts else 'Close'} to “{short}”, {said}")
     why = "; ".join(parts) if parts else "Relevant to your topics"
     return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
 
