@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev migrate clean
+.PHONY: run run-services test lint install install-dev migrate clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || echo python3) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/, mail: var/outbox/)"
 	DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The production topology on one machine: gunicorn, a Celery worker and beat (Procfile, honcho)
+# against the local PostgreSQL and Redis, DEBUG off (devtools/run_services.py says where each is).
+run-services: $(VENV)/.installed-dev
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python devtools/run_services.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

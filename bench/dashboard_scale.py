@@ -108,13 +108,13 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
     cursor.execute(
         """
         INSERT INTO digests_delivery (issue_id, subscriber_id, status, attempts, last_error, message_id, paper_ids,
-            created_at, claimed_at, sent_at, updated_at)
+            items, handed_over, created_at, claimed_at, sent_at, updated_at)
         SELECT i.id, s.id,
                CASE WHEN i.period = 'bench-W' || %s AND s.id %% 2 = 0 THEN 'queued'
                     WHEN s.id %% 97 = 0 THEN 'failed' WHEN s.id %% 53 = 0 THEN 'skipped'
                     WHEN s.id %% 89 = 0 THEN 'suppressed' ELSE 'sent' END,
                1, CASE WHEN s.id %% 97 = 0 THEN '550 5.1.1 No such user' ELSE '' END, '', '[]'::jsonb,
-               i.created_at, NULL, NULL, i.created_at + (s.id %% 3600) * interval '1 second'
+               '[]'::jsonb, false, i.created_at, NULL, NULL, i.created_at + (s.id %% 3600) * interval '1 second'
         FROM digests_issue i
         CROSS JOIN (SELECT id FROM subscriptions_subscriber ORDER BY id LIMIT %s) s
         """,
@@ -139,7 +139,8 @@ def measure(repeat: int) -> dict[str, float]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from digests.dashboard import selectors
+    from digests.dashboard import records, selectors
+    from digests.models import Issue
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
@@ -163,6 +164,30 @@ def measure(repeat: int) -> dict[str, float]:
         assert response.status_code == 200, response.status_code
 
     results["GET /admin/dashboard/"] = median_seconds(page, repeat)
+
+    def uncached():
+        selectors.forget_issue_counts()
+        selectors.recent_issues()
+
+    results["recent_issues(), not cached"] = median_seconds(uncached, repeat)
+    newest = Issue.objects.order_by("-created_at", "-id").values_list("id", flat=True).first()
+    results["issue history counts"] = median_seconds(lambda: records.history(newest), repeat)
+
+    def listing():
+        response = client.get(f"/admin/dashboard/issues/{newest}/?show=sent&q=reader1")
+        assert response.status_code == 200, response.status_code
+
+    results["history page, rows searched"] = median_seconds(listing, repeat)
+
+    def download(url):
+        response = client.get(url)
+        assert response.status_code == 200, response.status_code
+        return sum(len(chunk) for chunk in response.streaming_content)
+
+    results["send record CSV (issue)"] = median_seconds(
+        lambda: download(f"/admin/dashboard/issues/{newest}/record.csv"), 1
+    )
+    results["subscribers CSV (all)"] = median_seconds(lambda: download("/admin/dashboard/subscribers.csv"), 1)
     for name in (
         "subscriber_stats",
         "recent_issues",

@@ -69,6 +69,7 @@ class SinkHandler:
         self._held: list[tuple[str, bytes]] = []  # received in full, answer held
         self._released = threading.Event()
         self.waiting = 0
+        self.sender_refusal: str | None = None  # the answer to every MAIL FROM, when set
         self.reset()
 
     def reset(self):
@@ -86,6 +87,8 @@ class SinkHandler:
             self.first_accepted_at: float | None = None
             self.last_accepted_at: float | None = None
             self.sample: bytes | None = None
+            self.mail_options: list[list[str]] = []  # the MAIL FROM parameters of each accepted message
+            self.ehlo_names: list[str] = []
 
     def configure(self, *, fail_every=None, reject=None, reject_at=None, delay_ms=None):
         with self.lock:
@@ -153,9 +156,18 @@ class SinkHandler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        with self.lock:
+            self.ehlo_names.append(hostname)
         if self.pipelining:  # aiosmtpd reads one command line at a time: a pipelined group just queues
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.sender_refusal:
+            return self.sender_refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.delay:
@@ -188,6 +200,8 @@ class SinkHandler:
             await self._wait_for_release()
             return "250 2.0.0 OK" if self._accept_held else "421 4.3.2 Held by the test, not accepted"
         self._accept(recipients, content)
+        with self.lock:
+            self.mail_options.append(list(envelope.mail_options))
         return "250 2.0.0 OK"
 
     def _refusal(self, session, recipients: list[str]) -> str | None:
@@ -315,9 +329,10 @@ class BulkController(Controller):
 class SmtpSink(SinkHandler):
     """The sink in this process, on a free port of 127.0.0.1."""
 
-    def __init__(self, *, pipelining: bool = False):
+    def __init__(self, *, pipelining: bool = False, **smtp_options):
+        """``smtp_options`` go to aiosmtpd's server (``tls_context``, ``enable_SMTPUTF8``...)."""
         super().__init__(pipelining=pipelining, keep=True)
-        self.controller = BulkController(self, hostname=HOST, port=0)
+        self.controller = BulkController(self, hostname=HOST, port=0, **smtp_options)
 
     def start(self) -> SmtpSink:
         self.controller.start()

@@ -10,8 +10,21 @@ from subscriptions import suppression
 Status = Delivery.Status
 
 
+class OperatorActions:
+    """Admin actions need the same permissions as the dashboard's (``OPERATOR_PERMISSIONS``)."""
+
+    def has_retry_deliveries_permission(self, request):
+        return request.user.has_perm("digests.retry_deliveries")
+
+    def has_suppress_address_permission(self, request):
+        return request.user.has_perm("digests.suppress_address")
+
+    def has_restore_address_permission(self, request):
+        return request.user.has_perm("digests.restore_address")
+
+
 @admin.register(Issue)
-class IssueAdmin(admin.ModelAdmin):
+class IssueAdmin(OperatorActions, admin.ModelAdmin):
     list_display = ("__str__", "created_at", "sent", "queued", "failed", "skipped", "suppressed")
     list_filter = ("frequency",)
     search_fields = ("period",)
@@ -44,14 +57,14 @@ class IssueAdmin(admin.ModelAdmin):
     def suppressed(self, obj):
         return obj.n_suppressed
 
-    @admin.action(description="Retry failed deliveries of the selected issues")
+    @admin.action(description="Retry failed deliveries of the selected issues", permissions=["retry_deliveries"])
     def retry_failed_deliveries(self, request, queryset):
         total = sum(dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries) for issue in queryset)
         self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(OperatorActions, admin.ModelAdmin):
     list_display = ("id", "issue", "subscriber", "status", "attempts", "sent_at", "short_error")
     list_filter = ("status", "issue__frequency", "issue")
     list_select_related = ("issue", "subscriber")
@@ -65,7 +78,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
-    @admin.action(description="Retry the selected failed deliveries")
+    @admin.action(description="Retry the selected failed deliveries", permissions=["retry_deliveries"])
     def retry_selected_failed(self, request, queryset):
         selected = list(queryset.filter(status=Status.FAILED).values_list("id", flat=True))
         issues = Issue.objects.filter(deliveries__id__in=selected).distinct()
@@ -74,14 +87,14 @@ class DeliveryAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
 
-    @admin.action(description="Suppress the addresses of the selected deliveries")
+    @admin.action(description="Suppress the addresses of the selected deliveries", permissions=["suppress_address"])
     def suppress_addresses(self, request, queryset):
         emails = set(queryset.values_list("subscriber__email", flat=True))
         who = request.user.get_username()
         total = sum(suppression.suppress_address(email, reason=f"suppressed by {who}") for email in emails)
         self.message_user(request, f"{total} addresses suppressed.", messages.SUCCESS)
 
-    @admin.action(description="Restore the addresses of the selected deliveries")
+    @admin.action(description="Restore the addresses of the selected deliveries", permissions=["restore_address"])
     def restore_addresses(self, request, queryset):
         emails = set(queryset.values_list("subscriber__email", flat=True))
         total = sum(suppression.restore_address(email) for email in emails)

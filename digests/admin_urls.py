@@ -7,6 +7,7 @@ Mounted before ``admin.site.urls``. ``admin_view`` makes every view staff-only
 from django.contrib import admin
 from django.urls import path
 
+from digests.dashboard import history, people
 from digests.dashboard import views as dashboard
 
 app_name = "dashboard"
@@ -25,6 +26,11 @@ urlpatterns = [
     path("dashboard/import/upload/", _staff(dashboard.import_upload_view), name="import_upload"),
     path("dashboard/dispatch/", _staff(dashboard.dispatch_due_view), name="dispatch_due"),
     path("dashboard/issues/<int:issue_id>/retry/", _staff(dashboard.retry_failed_view), name="retry_failed"),
+    path("dashboard/issues/<int:issue_id>/resume/", _staff(dashboard.resume_issue_view), name="resume_issue"),
     path("dashboard/suppress/", _staff(dashboard.suppress_view), name="suppress"),
     path("dashboard/restore/", _staff(dashboard.restore_view), name="restore"),
+    path("dashboard/subscribers/import/", _staff(people.import_subscribers_view), name="import_subscribers"),
+    path("dashboard/subscribers.csv", _staff(people.export_subscribers_view), name="export_subscribers"),
+    path("dashboard/issues/<int:issue_id>/", _staff(history.issue_history_view), name="issue_history"),
+    path("dashboard/issues/<int:issue_id>/record.csv", _staff(history.issue_record_csv_view), name="issue_record_csv"),
 ]

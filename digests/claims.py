@@ -181,3 +181,9 @@ def record_sent_after_lost_commit(delivered: list[tuple[Delivery, dict]], *, wai
                 logger.error("could not record messages the SMTP server took", extra={"deliveries": ids})
                 return False
             time.sleep(0.5)
+
+
+def note_deferral(ids: list[int], reason: str) -> None:
+    """Say on queued rows why they wait (the server was down before any of them was tried):
+    the dashboard shows it. Not an attempt: nothing was sent or refused."""
+    Delivery.objects.filter(id__in=list(ids), status=Status.QUEUED).update(last_error=reason[:1000])

@@ -1,6 +1,21 @@
 from django.db import models
 from django.utils import timezone
 
+# One permission per dashboard action (least privilege); the "Digest operators" group
+# (migration 0005) holds them all. They hang on Issue because a permission needs a model.
+OPERATOR_PERMISSIONS = [
+    ("preview_digest", "Can preview a subscriber's next digest"),
+    ("send_test_digest", "Can send a test digest to any address"),
+    ("dispatch_digests", "Can send the due digests now"),
+    ("retry_deliveries", "Can retry failed deliveries"),
+    ("import_papers", "Can import papers"),
+    ("suppress_address", "Can suppress an address"),
+    ("restore_address", "Can restore a suppressed address"),
+    ("import_subscribers", "Can import subscribers from a CSV file"),
+    ("export_subscribers", "Can export subscribers and issues' send records"),
+]
+OPERATORS_GROUP = "Digest operators"
+
 
 class Issue(models.Model):
     """One edition per frequency and period, e.g. weekly ``2026-W48`` or daily ``2026-11-26``."""
@@ -12,10 +27,15 @@ class Issue(models.Model):
     frequency = models.CharField(max_length=8, choices=Frequency.choices)
     period = models.CharField(max_length=16)
     created_at = models.DateTimeField(default=timezone.now)
+    # The circuit breaker (digests.breaker): set when the same permanent refusal keeps
+    # coming back; nothing of the issue is sent until an operator resumes it.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["frequency", "period"], name="uniq_issue_period")]
+        permissions = OPERATOR_PERMISSIONS
 
     def __str__(self):
         return f"{self.frequency} {self.period}"

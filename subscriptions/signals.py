@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # Sent inside the transaction that suppresses ``email`` (a hard bounce, a complaint, an
 # operator): digests settles the address's queued deliveries as suppressed.
 address_suppressed = Signal()
+
+# Sent with ``subscriber`` and ``data`` (a dict) when a person exports their own data:
+# apps above add what they keep about them (digests: the issues mailed to them).
+personal_data_requested = Signal()

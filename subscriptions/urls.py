@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import views
+from subscriptions import data_views, views
 
 app_name = "subscriptions"
 urlpatterns = [
@@ -11,5 +11,6 @@ urlpatterns = [
     path("manage/", views.lost_link, name="lost-link"),
     path("manage/<str:token>/", views.preferences, name="preferences"),
     path("test-copy/<slug:link>/", views.inert_link, name="test-copy"),
+    path("manage/<str:token>/my-data.json", data_views.my_data, name="my_data"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -44,6 +44,8 @@ class Chart:
     bars: list[Rect] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     y2_ticks: list[Tick] = field(default_factory=list)
+    y_title: str = ""  # named only when a second axis could be mistaken for it
+    y2_title: str = ""
     x_ticks: list[Tick] = field(default_factory=list)
     line_points: str = ""
     line_color: str = ""
@@ -93,14 +95,31 @@ def _y_ticks(chart: Chart, top: float, step: float) -> list[Tick]:
     return ticks
 
 
+# A second axis only pays when sign-ups are too few to see on the subscribers' scale.
+SHARED_AXIS_RATIO = 4
+
+
 def growth_chart(growth: list[selectors.WeekPoint]) -> Chart:
-    """Weekly sign-ups as bars (right axis), subscribers in total as a line (left axis)."""
-    chart = Chart(title="Subscribers over the last 12 weeks", right=44)
+    """Weekly sign-ups as bars, subscribers in total as a line.
+
+    Both count people, so they share one axis unless the weekly sign-ups are under a
+    quarter of the total; then the sign-ups get their own right axis, and each axis
+    says what it counts.
+    """
+    most_total = max((p.total for p in growth), default=0)
+    most_signups = max((p.signups for p in growth), default=0)
+    two_axes = bool(most_signups) and most_signups * SHARED_AXIS_RATIO < most_total
+    chart = Chart(title="Subscribers over the last 12 weeks", right=48 if two_axes else 16, top=26 if two_axes else 12)
     slot = chart.plot_width / max(len(growth), 1)
-    total_top, total_step = nice_scale(max((p.total for p in growth), default=0))
-    signup_top, signup_step = nice_scale(max((p.signups for p in growth), default=0))
+    if two_axes:
+        total_top, total_step = nice_scale(most_total)
+        signup_top, signup_step = nice_scale(most_signups)
+        chart.y2_ticks = _y_ticks(chart, signup_top, signup_step)
+        chart.y_title, chart.y2_title = "subscribers (line)", "sign-ups per week (bars)"
+    else:
+        total_top, total_step = nice_scale(max(most_total, most_signups))
+        signup_top = total_top
     chart.y_ticks = _y_ticks(chart, total_top, total_step)
-    chart.y2_ticks = _y_ticks(chart, signup_top, signup_step)
     points = []
     for index, point in enumerate(growth):
         center = chart.left + slot * (index + 0.5)
@@ -123,7 +142,10 @@ def growth_chart(growth: list[selectors.WeekPoint]) -> Chart:
             chart.x_ticks.append(Tick(round(center, 1), f"{point.week_start:%d %b}"))
     chart.line_points = " ".join(points)
     chart.line_color = PALETTE[0]
-    chart.legend = [(PALETTE[0], "Subscribers (left axis)"), (PALETTE[4], "New sign-ups per week (right axis)")]
+    if chart.y2_ticks:
+        chart.legend = [(PALETTE[0], "Subscribers (left axis)"), (PALETTE[4], "New sign-ups per week (right axis)")]
+    else:
+        chart.legend = [(PALETTE[0], "Subscribers"), (PALETTE[4], "New sign-ups per week")]
     return chart
 
 

@@ -8,6 +8,8 @@ queries per function is pinned in tests/digests/test_dashboard.py.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -170,33 +172,53 @@ def _progress_rows(issues: list[dict], counts: list[dict]) -> list[IssueProgress
     ]
 
 
-def _counts_cache_key(issue_id: int) -> str:
-    return f"dashboard:issue-counts:v1:{issue_id}"
+GENERATION_KEY = "dashboard:issue-counts:generation"
 
 
-def forget_issue_counts(issue_id: int) -> None:
-    """Drop an issue's cached counts (after a retry makes it change again)."""
-    shared_cache.delete(_counts_cache_key(issue_id))
+def _counts_cache_key(issue_id: int, version: str) -> str:
+    return f"dashboard:issue-counts:v2:{issue_id}:{version}"
+
+
+def forget_issue_counts() -> None:
+    """Make every cached count stale: for changes that leave no newer ``updated_at``
+    behind (deliveries deleted with their subscriber)."""
+    shared_cache.set(GENERATION_KEY, uuid.uuid4().hex, 30 * 24 * 3600)
+
+
+def _latest_change_per_status() -> dict[str, Subquery]:
+    """The newest ``updated_at`` among deliveries of each status (an index scan each, on
+    (status, updated_at)). Every write to a delivery sets it (claims, dispatch, retry,
+    suppression), so cached counts keyed by these stamps cannot outlive a change."""
+    return {
+        f"changed_{status}": Subquery(
+            Delivery.objects.filter(status=status).order_by("-updated_at").values("updated_at")[:1]
+        )
+        for status in DELIVERY_STATUSES
+    }
 
 
 def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
     """The newest issues with their deliveries counted by status: two queries.
 
-    Counting is the costly part (an issue has a delivery per subscriber), and the
-    counts of a finished issue hardly change, so those are cached for a few
-    minutes; the newest issue and any issue still being sent are always counted.
+    Counting is the costly part (an issue has a delivery per subscriber). Finished
+    issues' counts are cached under a version made of the newest change per delivery
+    status (read in the same query as the issues), so any delivery change, such as a
+    forced send adding a copy to a finished issue, makes them counted again. The newest
+    issue and any issue still being sent are always counted.
     """
+    changed = _latest_change_per_status()
     issues = list(
-        Issue.objects.order_by("-created_at", "-id").values("id", "frequency", "period", "created_at")[:limit]
+        Issue.objects.order_by("-created_at", "-id")
+        .annotate(**changed)
+        .values("id", "frequency", "period", "created_at", *changed)[:limit]
     )
     if not issues:
         return []
-    cached = shared_cache.get_many([_counts_cache_key(issue["id"]) for issue in issues[1:]])
-    known = {
-        issue["id"]: cached[_counts_cache_key(issue["id"])]
-        for issue in issues
-        if _counts_cache_key(issue["id"]) in cached
-    }
+    stamps = "|".join(str(issues[0][name]) for name in changed)
+    version = hashlib.sha1(f"{stamps}|{shared_cache.get(GENERATION_KEY)}".encode(), usedforsecurity=False).hexdigest()
+    keys = {issue["id"]: _counts_cache_key(issue["id"], version) for issue in issues}
+    cached = shared_cache.get_many([keys[issue["id"]] for issue in issues[1:]])
+    known = {issue_id: cached[key] for issue_id, key in keys.items() if key in cached}
     counts = list(
         Delivery.objects.filter(issue_id__in=[issue["id"] for issue in issues if issue["id"] not in known])
         .values("issue_id", "status")
@@ -211,11 +233,7 @@ def recent_issues(*, limit: int = RECENT_ISSUES) -> list[IssueProgress]:
     ]
     rows = _progress_rows(issues, counts)
     shared_cache.set_many(
-        {
-            _counts_cache_key(row.issue_id): row.counts
-            for row in rows
-            if row.issue_id not in known and not row.in_progress
-        },
+        {keys[row.issue_id]: row.counts for row in rows if row.issue_id not in known and not row.in_progress},
         FINISHED_ISSUE_CACHE_SECONDS,
     )
     return rows

@@ -1,29 +1,26 @@
 """The staff dashboard (/admin/dashboard/): one page of aggregates, and action views.
 
 The page reads only through ``selectors``. Every action goes the same way
-(``run_action``): a form, a confirmation step for those that send mail, one service
-call, a LogEntry, a message and back to the dashboard. All views are wrapped in
-``admin.site.admin_view`` (staff only, CSRF-protected, never cached) in
-``digests.admin_urls``.
+(``actions.run_action``): its own permission, a form, a confirmation step for those
+that touch people, one service call, a LogEntry, a message and back to the dashboard.
+All views are wrapped in ``admin.site.admin_view`` (staff only, CSRF-protected, never
+cached) in ``digests.admin_urls``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from digests import content, dispatch, tasks
-from digests.dashboard import selectors
+from digests import breaker, content, dispatch, tasks
+from digests.dashboard import alerts, selectors
+from digests.dashboard.actions import Action, Done, Refused, record, run_action
+from digests.dashboard.actions import page_context as _context
 from digests.dashboard.charts import growth_chart, papers_chart
 from digests.dashboard.forms import (
     AddressForm,
@@ -33,13 +30,10 @@ from digests.dashboard.forms import (
     SuppressForm,
     UploadImportForm,
 )
-from digests.models import Issue
+from digests.dashboard.people import SubscriberImportForm
+from digests.models import OPERATOR_PERMISSIONS, Issue
 from papers import services as paper_services
 from subscriptions import suppression
-
-
-def _context(request, **extra) -> dict:
-    return {**admin.site.each_context(request), "is_nav_sidebar_enabled": False, **extra}
 
 
 @require_GET
@@ -63,8 +57,11 @@ def dashboard_view(request):
                 "dispatch": DispatchForm(auto_id="dispatch-%s"),
                 "suppress": SuppressForm(auto_id="suppress-%s"),
                 "restore": AddressForm(auto_id="restore-%s"),
+                "import_subscribers": SubscriberImportForm(auto_id="import-subscribers-%s"),
             },
             paper_sources=settings.PAPER_SOURCES,
+            delivery_alerts=alerts.delivery_alerts(),
+            can_act=any(request.user.has_perm(f"digests.{codename}") for codename, _ in OPERATOR_PERMISSIONS),
         ),
     )
 
@@ -76,109 +73,24 @@ def progress_view(request):
     return JsonResponse({"issue": progress.as_json() if progress else None})
 
 
-# One way for every action ------------------------------------------------------------
-
-
-@dataclass
-class Done:
-    """What an action did: shown to the operator, and written to the admin log about
-    ``about`` (None: the dashboard itself)."""
-
-    message: str
-    log: str = ""
-    about: object = None
-    errors: list[str] = field(default_factory=list)
-
-
-class Refused(Exception):
-    """The service changed nothing: the form comes back with this error on ``field``."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(message)
-        self.field_name = field_name
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Action:
-    title: str | Callable[..., str]  # or (**url_kwargs) -> title
-    url_name: str
-    form_class: type[forms.Form]
-    perform: Callable[..., Done]  # (request, cleaned_data, **url_kwargs) -> Done; may raise Refused
-    confirm: Callable[..., str] | None = None  # (cleaned_data, **url_kwargs) -> the question, for actions that mail
-    submit: str = "Continue"
-    multipart: bool = False
-    initial_from_query: tuple[str, ...] = ()
-
-
-def run_action(request, action: Action, **url_kwargs):
-    """Form, confirmation (when the action sends mail), service, admin log, message."""
-    url = reverse(action.url_name, kwargs=url_kwargs or None)
-    title = action.title(**url_kwargs) if callable(action.title) else action.title
-    page = {"title": title, "action_url": url, "submit": action.submit, "multipart": action.multipart}
-    if request.method == "POST":
-        form = action.form_class(request.POST, request.FILES)
-    elif action.form_class.base_fields or action.confirm is None:
-        form = action.form_class(initial={name: request.GET.get(name, "") for name in action.initial_from_query})
-        return _form_page(request, form, **page)
-    else:  # nothing to fill in: straight to the question
-        form = action.form_class({})
-    if not form.is_valid():
-        return _form_page(request, form, **page)
-    if action.confirm is not None and request.POST.get("confirmed") != "yes":
-        summary = action.confirm(form.cleaned_data, **url_kwargs)
-        return TemplateResponse(
-            request,
-            "admin/dashboard_confirm.html",
-            _context(request, title=title, form=form, action_url=url, summary=summary),
-        )
-    try:
-        done = action.perform(request, form.cleaned_data, **url_kwargs)
-    except Refused as refused:
-        form.add_error(refused.field_name, refused.message)
-        return _form_page(request, form, **page)
-    record(request, done.log or done.message, done.about)
-    messages.success(request, done.message)
-    for error in done.errors:
-        messages.error(request, error)
-    return redirect("dashboard:index")
-
-
-def _form_page(request, form, *, title: str, action_url: str, submit: str, multipart: bool = False):
-    return TemplateResponse(
-        request,
-        "admin/dashboard_action.html",
-        _context(request, title=title, form=form, action_url=action_url, intro="", submit=submit, multipart=multipart),
-        status=400 if form.is_bound else 200,
-    )
-
-
-def record(request, message: str, obj=None) -> None:
-    """Write the action to the admin log (shown under "Recent actions" and in object history)."""
-    if obj is not None:
-        LogEntry.objects.log_actions(
-            user_id=request.user.pk, queryset=[obj], action_flag=CHANGE, change_message=message, single_object=True
-        )
-    else:
-        LogEntry.objects.create(
-            user_id=request.user.pk, action_flag=CHANGE, object_repr="Dashboard", change_message=message
-        )
-
-
 # The actions ---------------------------------------------------------------------------
+
+
+PREVIEW = Action(
+    "Preview a digest",
+    "dashboard:preview",
+    PreviewForm,
+    perform=lambda request, data: render_preview(request, data["subscriber"]),
+    permission="digests.preview_digest",
+    submit="Preview",
+    initial_from_query=("subscriber",),
+)
 
 
 @require_http_methods(["GET", "POST"])
 def preview_view(request):
     """The next digest of one subscriber, rendered exactly as they would get it; sends nothing."""
-    page = {"title": "Preview a digest", "action_url": reverse("dashboard:preview"), "submit": "Preview"}
-    if request.method == "GET":
-        form = PreviewForm(initial={"subscriber": request.GET.get("subscriber", "")})
-        return _form_page(request, form, **page)
-    form = PreviewForm(request.POST)
-    if not form.is_valid():
-        return _form_page(request, form, **page)
-    return render_preview(request, form.cleaned_data["subscriber"])
+    return run_action(request, PREVIEW)
 
 
 def render_preview(request, subscriber):
@@ -207,6 +119,7 @@ SEND_TEST = Action(
     "dashboard:send_test",
     SendTestForm,
     perform=_send_test,
+    permission="digests.send_test_digest",
     confirm=lambda data: f"Send the next digest of {data['subscriber'].email} to {data['to_address']} now?",
     initial_from_query=("subscriber",),
 )
@@ -217,9 +130,7 @@ def send_test_view(request):
     return run_action(request, SEND_TEST)
 
 
-@require_POST
-def import_sources_view(request):
-    """Fetch every configured source now (no mail: no confirmation step)."""
+def _import_sources(request, data) -> Done:
     report = paper_services.fetch_sources()
     created = sum(result.created for result in report.results.values())
     updated = sum(result.updated for result in report.results.values())
@@ -228,11 +139,26 @@ def import_sources_view(request):
         summary += f"; {len(report.failed)} failed"
     if report.postponed:
         summary += f"; {len(report.postponed)} postponed"
-    record(request, f"Imported papers from the configured sources: {summary}.")
-    messages.success(request, f"Imported papers from the configured sources: {summary}.")
-    for source, reason in report.failed.items():
-        messages.error(request, f"Import failed: {source}: {reason}")
-    return redirect("dashboard:index")
+    return Done(
+        f"Imported papers from the configured sources: {summary}.",
+        errors=[f"Import failed: {source}: {reason}" for source, reason in report.failed.items()],
+    )
+
+
+IMPORT_SOURCES = Action(
+    "Import papers from the configured sources",
+    "dashboard:import_sources",
+    forms.Form,
+    _import_sources,
+    permission="digests.import_papers",
+    submit="Fetch sources",
+)
+
+
+@require_http_methods(["GET", "POST"])
+def import_sources_view(request):
+    """Fetch every configured source now (no mail: no confirmation step)."""
+    return run_action(request, IMPORT_SOURCES)
 
 
 def _import_upload(request, data) -> Done:
@@ -251,6 +177,7 @@ IMPORT_UPLOAD = Action(
     "dashboard:import_upload",
     UploadImportForm,
     _import_upload,
+    permission="digests.import_papers",
     submit="Import",
     multipart=True,
 )
@@ -278,12 +205,25 @@ def _dispatch(request, data) -> Done:
     return Done(f"Sending the {which}: {summary}.", log=f"Sent the due {which} {scope}: {summary}.")
 
 
+def _dispatch_question(data) -> str:
+    which, scope = _dispatch_words(data)
+    due = dispatch.count_due(frequency=data["frequency"] or None, force=data["force"])
+    if not due:
+        return f"Send the {which} now, {scope}? Nobody is due: no email would go out."
+    people = sum(due.values())
+    per_issue = ", ".join(f"{label}: {n:,}" for label, n in due.items())
+    return (
+        f"Send the {which} now, {scope}? This emails {people:,} subscriber{'s' if people != 1 else ''} ({per_issue})."
+    )
+
+
 DISPATCH = Action(
     "Send the due digests now",
     "dashboard:dispatch_due",
     DispatchForm,
     perform=_dispatch,
-    confirm=lambda data: "Send the {} now, {}?".format(*_dispatch_words(data)),
+    permission="digests.dispatch_digests",
+    confirm=_dispatch_question,
 )
 
 
@@ -304,7 +244,6 @@ def _retry_question(data, issue_id: int) -> str:
 def _retry(request, data, issue_id: int) -> Done:
     issue = get_object_or_404(Issue, pk=issue_id)
     retried = dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries)
-    selectors.forget_issue_counts(issue.pk)
     return Done(
         f"{retried:,} failed deliveries of {issue} are being sent again.",
         log=f"Retried {retried} failed deliveries from the dashboard.",
@@ -317,6 +256,7 @@ RETRY = Action(
     "dashboard:retry_failed",
     forms.Form,
     perform=_retry,
+    permission="digests.retry_deliveries",
     confirm=_retry_question,
 )
 
@@ -342,6 +282,7 @@ SUPPRESS = Action(
     "dashboard:suppress",
     SuppressForm,
     _suppress,
+    permission="digests.suppress_address",
     submit="Suppress",
     initial_from_query=("email",),
 )
@@ -367,6 +308,7 @@ RESTORE = Action(
     "dashboard:restore",
     AddressForm,
     _restore,
+    permission="digests.restore_address",
     submit="Restore",
     initial_from_query=("email",),
 )
@@ -375,3 +317,43 @@ RESTORE = Action(
 @require_http_methods(["GET", "POST"])
 def restore_view(request):
     return run_action(request, RESTORE)
+
+
+# The circuit breaker: an issue it paused is resumed by an operator (digests.breaker) ------------
+
+
+def _resume_question(data, issue_id: int) -> str:
+    issue = get_object_or_404(Issue, pk=issue_id)
+    return (
+        f"Resume {issue}? It was paused because {issue.pause_reason or 'of an operator'}. "
+        "Its queued and failed deliveries are sent now: resume once the cause is fixed."
+    )
+
+
+def _resume(request, data, issue_id: int) -> Done:
+    issue = get_object_or_404(Issue, pk=issue_id)
+    if issue.paused_at is None:
+        raise Refused(NON_FIELD_ERRORS, f"{issue} is not paused: nothing changed.")
+    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)
+    selectors.forget_issue_counts(issue.pk)
+    return Done(
+        f"{issue} is resumed: {sent:,} deliveries are being sent.",
+        log=f"Resumed the issue paused by the circuit breaker ({issue.pause_reason}); {sent} deliveries enqueued.",
+        about=issue,
+    )
+
+
+RESUME = Action(
+    lambda issue_id: f"Resume {get_object_or_404(Issue, pk=issue_id)}",
+    "dashboard:resume_issue",
+    forms.Form,
+    perform=_resume,
+    permission="digests.retry_deliveries",
+    confirm=_resume_question,
+    submit="Resume",
+)
+
+
+@require_http_methods(["GET", "POST"])
+def resume_issue_view(request, issue_id: int):
+    return run_action(request, RESUME, issue_id=issue_id)

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from digests.dashboard import selectors
+from digests.dashboard import alerts, selectors
 from digests.dashboard.charts import growth_chart, nice_scale, papers_chart
 from tests.digests.dashboard_samples import NOW, SMALL_STATUSES, build_showcase, build_small
 
@@ -91,17 +91,44 @@ def test_recent_issues_count_deliveries_by_status(small):
 
 
 def test_finished_issues_counts_are_cached_but_the_newest_issue_is_always_counted(small):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = selectors.recent_issues()
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.recent_issues()
+
+    assert again == first
+    counting = queries.captured_queries[-1]["sql"]
+    assert f"IN ({first[0].issue_id})" in counting  # only the newest issue is counted again
+    selectors.forget_issue_counts()
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recent_issues()
+    assert str(first[1].issue_id) in queries.captured_queries[-1]["sql"]
+
+
+def test_a_forced_send_to_a_finished_issue_shows_at_once(small):
+    """Issue 24: after a forced send the row kept "1 sent of 1" for ten minutes."""
+    from digests.models import Delivery
+    from subscriptions.models import Subscriber
+
+    before = selectors.recent_issues()[1]
+    late = Subscriber.objects.create(email="late@example.org", status="active")
+    Delivery.objects.create(issue_id=before.issue_id, subscriber=late, status="sent")  # as dispatch + a worker do
+
+    after = selectors.recent_issues()[1]
+
+    assert after.counts["sent"] == before.counts["sent"] + 1
+    assert after.total == before.total + 1
+
+
+def test_a_deleted_subscriber_leaves_the_counts_at_once(small):
     from digests.models import Delivery
 
-    selectors.recent_issues()
-    Delivery.objects.filter(status="failed").update(status="sent")
+    before = selectors.recent_issues()[1]
+    Delivery.objects.filter(issue_id=before.issue_id).first().subscriber.delete()
 
-    newer, older = selectors.recent_issues()
-
-    assert newer.counts["failed"] == 0  # recounted: newest
-    assert older.counts["failed"] == 1  # finished: from the cache
-    selectors.forget_issue_counts(older.issue_id)
-    assert selectors.recent_issues()[1].counts["failed"] == 0
+    assert selectors.recent_issues()[1].total == before.total - 1
 
 
 def test_with_the_cache_down_the_dashboard_counts_everything_itself(small_today, client, settings):
@@ -117,7 +144,7 @@ def test_with_the_cache_down_the_dashboard_counts_everything_itself(small_today,
         CACHES={"default": nobody_listens, **{k: v for k, v in settings.CACHES.items() if k != "default"}}
     ):
         newer, older = selectors.recent_issues()
-        selectors.forget_issue_counts(older.issue_id)  # a retry, with nothing to forget
+        selectors.forget_issue_counts()  # with nothing to forget
         response = client.get(PAGE)
     assert (newer.counts["failed"], older.counts["failed"]) == (0, 0)
     assert response.status_code == 200
@@ -241,10 +268,10 @@ def test_the_dashboard_runs_a_fixed_number_of_queries_whatever_the_data_size(dja
 def test_the_page_runs_a_fixed_number_of_queries(client, staff, django_assert_num_queries):
     build_small(NOW)
     # session + user, then the dashboard's aggregates; nothing per row.
-    with django_assert_num_queries(2 + selectors.DASHBOARD_QUERIES):
+    with django_assert_num_queries(2 + selectors.DASHBOARD_QUERIES + alerts.ALERT_QUERIES):
         assert client.get(PAGE).status_code == 200
     build_showcase(NOW, subscribers=200)
-    with django_assert_num_queries(2 + selectors.DASHBOARD_QUERIES):
+    with django_assert_num_queries(2 + selectors.DASHBOARD_QUERIES + alerts.ALERT_QUERIES):
         assert client.get(PAGE).status_code == 200
 
 
@@ -279,8 +306,10 @@ def test_the_page_shows_every_section_with_its_numbers(client, staff, small_toda
     # Subscribers
     for status, count in SMALL_STATUSES.items():
         assert _cell(html, f'[data-testid=subscriber-status] td[data-status="{status}"]') == str(count)
-    assert _cell(html, "[data-testid=confirmation-rate]") == "10 (77%)"
-    assert _cell(html, "[data-testid=kpi-active]") == "6 active subscribers"
+    # Each figure says what it counts: "now" beside "ever" no longer reads as a contradiction.
+    assert _cell(html, "[data-testid=confirmation-rate]") == "10 of 13 (77%)"
+    assert _cell(html, "[data-testid=kpi-active]") == "6 subscribers active now"
+    assert _cell(html, "[data-testid=kpi-confirmation]") == "77% of all sign-ups ever confirmed"
     assert html.count("<rect") >= 12 and "<polyline" in html  # the growth chart's bars and line
     # Issues, with the progress bar on the issue being sent
     newer = small_today["newer"].id
@@ -291,7 +320,7 @@ def test_the_page_shows_every_section_with_its_numbers(client, staff, small_toda
     assert _cell(html, "[data-testid=progress] .dash-progress-text") == "4 of 7 done (57.1%)"
     assert reverse("dashboard:retry_failed", args=[small_today["older"].id]) in html
     # Papers
-    assert _cell(html, "[data-testid=kpi-papers]") == "6 papers in 30 days"
+    assert _cell(html, "[data-testid=kpi-papers]") == "6 papers new in the last 30 days"
     assert _cell(html, "[data-testid=papers-chart] figcaption") == "daily_json · 3 atom · 2 unknown · 1"
     assert _cell(html, '[data-testid=imports-table] tr[data-source="/data/daily.json"] [data-testid=import-error]') == (
         "HTTP 503 <b>Service Unavailable</b>"
@@ -383,7 +412,7 @@ def test_axis_scales_use_round_numbers(maximum, expected):
     assert nice_scale(maximum) == expected
 
 
-def test_growth_chart_bars_and_line_scale_to_their_own_axes():
+def test_growth_chart_bars_and_line_scale_to_their_own_axes_when_signups_are_few():
     weeks = [
         selectors.WeekPoint(date(2026, 9, 7) + timedelta(weeks=n), signups=n, unsubscribes=0, total=100 + n * 10)
         for n in range(12)
@@ -398,6 +427,24 @@ def test_growth_chart_bars_and_line_scale_to_their_own_axes():
     assert chart.dots[-1].y < chart.dots[0].y  # growing: the line rises (SVG y grows downwards)
     assert [tick.label for tick in chart.y_ticks] == ["0", "100", "200", "300"]
     assert [tick.label for tick in chart.y2_ticks] == ["0", "5", "10", "15"]
+    assert (chart.y_title, chart.y2_title) == ("subscribers (line)", "sign-ups per week (bars)")
+
+
+def test_growth_chart_has_one_axis_when_signups_and_total_are_alike():
+    """Issue 24: two y-axes with the same 0-6 scale."""
+    weeks = [
+        selectors.WeekPoint(date(2026, 9, 7) + timedelta(weeks=n), signups=n % 3, unsubscribes=0, total=n // 2)
+        for n in range(12)
+    ]
+
+    chart = growth_chart(weeks)
+
+    assert chart.y2_ticks == [] and chart.y_title == chart.y2_title == ""
+    assert [tick.label for tick in chart.y_ticks] == ["0", "2", "4", "6"]
+    two = next(bar for bar in chart.bars if bar.title.startswith("week of 14 Sep: 1 sign-up"))
+    one_subscriber_high = chart.plot_bottom - next(dot.y for dot in chart.dots if ": 1 subscribers" in dot.title)
+    assert two.height == pytest.approx(one_subscriber_high, abs=0.2)  # one person is as high as a bar or a dot
+    assert [label for _, label in chart.legend] == ["Subscribers", "New sign-ups per week"]
 
 
 def test_papers_chart_stacks_sources_per_day_and_lumps_the_rest_as_other():

@@ -1,6 +1,7 @@
 """The dashboard's actions: forms, the confirmation step before mail, CSRF, the admin log,
 and the services they call (papers.services, digests.services)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,9 +109,21 @@ def test_sending_due_digests_asks_for_confirmation_first(client, staff, reader):
     response = client.post("/admin/dashboard/dispatch/", {"frequency": "weekly", "force": "on"})
 
     assert response.status_code == 200
-    assert "Send the weekly digests now, to every active subscriber, due or not?" in response.content.decode()
+    question = response.context["summary"]
+    assert question.startswith("Send the weekly digests now, to every active subscriber, due or not?")
+    assert re.search(r"This emails 1 subscriber \(weekly \d{4}-W\d\d: 1\)\.$", question), question
     assert not Issue.objects.exists()
     assert not LogEntry.objects.exists()
+
+
+def test_the_dispatch_question_counts_only_who_has_no_copy_yet(client, staff, reader):
+    Subscriber.objects.create(email="paused@example.org", status="paused", confirmed_at=timezone.now())
+    client.post("/admin/dashboard/dispatch/", {"frequency": "weekly", "force": "on", "confirmed": "yes"})
+    assert Delivery.objects.count() == 1
+
+    response = client.post("/admin/dashboard/dispatch/", {"frequency": "weekly", "force": "on"})
+
+    assert response.context["summary"].endswith("Nobody is due: no email would go out.")
 
 
 def test_retrying_an_issue_asks_for_confirmation_with_the_number_of_failures(client, staff, reader):

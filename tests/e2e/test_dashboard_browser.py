@@ -97,7 +97,14 @@ def test_preview_a_digest_in_the_browser(staff_page, live_server):
     form.get_by_role("button", name="Preview").click()
 
     expect(page.get_by_role("heading", name="Next digest of reader@example.org")).to_be_visible()
-    expect(page.locator("[data-testid=preview-text]")).to_contain_text("Small language models that reason")
+    text_pane = page.locator("[data-testid=preview-text]")
+    expect(text_pane).to_contain_text("Small language models that reason")
+    # The text part comes wrapped for mail clients: the pane shows its lines as they are.
+    assert text_pane.evaluate("pane => getComputedStyle(pane).whiteSpace") == "pre"
+    page.set_viewport_size({"width": 480, "height": 900})
+    lines = text_pane.evaluate("pane => pane.textContent.split('\\n').length")
+    line_height = text_pane.evaluate("pane => parseFloat(getComputedStyle(pane).lineHeight)")
+    assert text_pane.evaluate("pane => pane.scrollHeight") <= (lines + 1) * line_height
     email_html = page.frame_locator("[data-testid=preview-html]")
     expect(email_html.get_by_role("link", name="Small language models that reason")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
