@@ -339,7 +339,6 @@ def _resume(request, data, issue_id: int) -> Done:
     if issue.paused_at is None:
         raise Refused(NON_FIELD_ERRORS, f"{issue} is not paused: nothing changed.")
     sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)
-    selectors.forget_issue_counts(issue.pk)
     return Done(
         f"{issue} is resumed: {sent:,} deliveries are being sent.",
         log=f"Resumed the issue paused by the circuit breaker ({issue.pause_reason}); {sent} deliveries enqueued.",
