@@ -122,6 +122,9 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
     except (OperationalError, InterfaceError):
         if dots:  # the database went away after the dots: the servers may have the messages
             _keep_what_servers_took(group, claimed)
+        else:  # before any dot: the servers drop the unfinished messages
+            for item in group:
+                smtp.abandon(item.connection)
         raise  # nothing committed: the task retries the batch
     except Exception as exc:  # a claim or the COMMIT failed: nothing committed
         results = []

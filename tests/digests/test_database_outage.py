@@ -47,3 +47,33 @@ def test_a_commit_lost_after_the_dots_sends_nothing_twice(papers, monkeypatch, s
     copies = sink.by_recipient()
     assert sorted(copies) == sorted(f"o{n}@example.org" for n in range(5))
     assert all(len(messages) == 1 for messages in copies.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_lost_before_any_dot_drops_the_unfinished_messages_at_once(papers, monkeypatch, sink, settings):
+    import time
+
+    from digests import claims
+
+    settings.DIGEST_SMTP_CONNECTIONS = 3
+    _fixed_ranking(monkeypatch, papers)
+    rows = [queued_delivery(make_subscriber(f"c{n}@example.org", topics=["diffusion sampling"])) for n in range(4)]
+    real_claim = claims.claim
+    failed = []
+
+    def claim_fails_once(row, carried, *, handed_over):
+        if not failed:
+            failed.append(row.id)
+            raise OperationalError("terminating connection due to administrator command")
+        return real_claim(row, carried, handed_over=handed_over)
+
+    monkeypatch.setattr(claims, "claim", claim_fails_once)
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        delivery.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    # The sessions left inside DATA were dropped, not sent QUIT (which a server reads as
+    # message text, answering only at the timeout).
+    assert time.monotonic() - started < 3 and sink.messages == []
+    result = delivery.deliver_batch([r.id for r in rows], connection=smtp(sink))
+    assert sorted(result.sent) == sorted(r.id for r in rows)
+    assert all(len(copies) == 1 for copies in sink.by_recipient().values()) and len(sink.messages) == 4
