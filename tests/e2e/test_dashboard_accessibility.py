@@ -98,6 +98,13 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     expect(page.locator("[data-testid=confirm]")).to_be_visible()
     if violations := _serious(page):
         found["import confirmation"] = violations
+    page.goto(f"{live_server.url}/admin/digests/delivery/?status__exact=failed")
+    page.locator("input.action-select").first.check()
+    page.select_option("select[name=action]", "suppress_addresses")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator("[data-testid=confirm]")).to_contain_text("will get no more mail.")
+    if violations := _serious(page):
+        found["admin bulk action confirmation"] = violations
     page.goto(f"{live_server.url}/admin/dashboard/preview/?subscriber={reader.email}")
     page.get_by_role("button", name="Preview").click(timeout=60_000)  # ranks with the sentence model
     expect(page.locator("[data-testid=preview-subject], .dash-empty").first).to_be_visible(timeout=60_000)
