@@ -20,14 +20,14 @@ itself when started from the repository's folder; flags on its command line win.
 - **One compute thread for the sentence model and BLAS**: a web process encodes at most
   one topic at a time (``ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
-- **No persistent database connections** (``CONN_MAX_AGE=0`` unless set): Django keeps
-  one connection per thread, so 4 processes x 32 threads could hold 128 connections
-  while idle, more than PostgreSQL's default ``max_connections`` of 100 ("too many
-  clients already": 269 failed previews in the load test). The pages make no query
-  (what they show is cached), and a preview makes its two only when its answer is not
-  cached: connecting costs about 2 ms there, while open connections then number the
-  requests using the database, not the threads. (A pooler, pgbouncer or psycopg's pool,
-  is the way to have both.)
+- **A pool of database connections per process** (``DATABASE_POOL_SIZE``, 8 unless set;
+  ``CONN_MAX_AGE=0``): Django would keep one connection per thread, so 4 processes x 32
+  threads could hold 128 connections while idle, more than PostgreSQL's default
+  ``max_connections`` of 100 ("too many clients already": 269 failed previews in the
+  load test); a new connection for every request instead costs a backend fork and
+  authentication, more than a public page's queries (``bench/site_load.py``). A pool of
+  8 per process (32 in all) keeps connections open, and a request waits for a free one
+  only while eight others of its process are at the database. (On SQLite it does nothing.)
 - **The app and the sentence model are loaded once, in the master, before it forks the
   workers** (``preload_app``, ``when_ready``): the workers start with them loaded and
   share those pages instead of each loading its own copy (the model's weight matrices
@@ -43,6 +43,7 @@ ranking is CPU work under the GIL, so more at once would only slow the pages dow
 import os
 
 os.environ.setdefault("CONN_MAX_AGE", "0")
+os.environ.setdefault("DATABASE_POOL_SIZE", "8")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

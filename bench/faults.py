@@ -12,7 +12,13 @@ emails each recipient got at the sink:
             fail and the addresses are suppressed, nobody else is affected;
 4. redis    the broker (the private redis-server, no persistence) is killed and restarted
             mid-issue, losing every queued task;
-5. twice    the dispatcher (``manage.py send_digests --frequency weekly``) run twice at once.
+5. twice    the dispatcher (``manage.py send_digests --frequency weekly``) run twice at once;
+6. postgres PostgreSQL goes away mid-issue: only the scratch database's connections ended
+            and refused for ``--postgres-down`` seconds (``--postgres backends``, the default,
+            and what the test suite does), or the real server restarted (``--postgres restart``:
+            it drops every database's connections, so only on a machine nobody else uses);
+7. smtp     the SMTP server refuses connections for ``--smtp-refuse`` seconds (default 120)
+            mid-issue, then takes mail again.
 
 Recovery is what production has: workers redeliver unacknowledged tasks after the
 visibility timeout and retry transient failures; when an issue stalls with rows still
@@ -26,9 +32,10 @@ retry backoff base 2 s, rescue after 10 s. Semantics are the product's.
 Prints a table (drill, due, delivered once, missing, duplicated, notes); the LAST LINE is
 ``missing M duplicated D`` summed over the drills.
 
-    .venv/bin/python -m bench.faults                    # all five, 5,000 subscribers each
+    .venv/bin/python -m bench.faults                    # all seven, 5,000 subscribers each
     .venv/bin/python -m bench.faults --drills 1,4 --subscribers 500
     .venv/bin/python -m bench.faults --subscribers 150 --json out.json   # the test suite's size
+    .venv/bin/python -m bench.faults --drills 6,7 --postgres backends --smtp-refuse 20
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo
 
 from bench import _harness as h
+from bench import outages
 
-DRILLS = {1: "kill", 2: "451", 3: "550", 4: "redis", 5: "twice"}
+DRILLS = {1: "kill", 2: "451", 3: "550", 4: "redis", 5: "twice", 6: "postgres", 7: "smtp"}
 VISIBILITY_TIMEOUT = 60  # the settings' minimum
 SOFT_TIME_LIMIT = 20  # hard limit = soft + 60 = the SENDING lease
 RETRY_BASE_SECONDS = 2
@@ -68,7 +76,10 @@ class DrillResult:
 class Rig:
     """The services every drill shares: data, a broker, the sink and the workers."""
 
-    def __init__(self, *, subscribers: int, papers: int, workers: int, batch_size: int, seed: int, workdir):
+    def __init__(
+        self, *, subscribers: int, papers: int, workers: int, batch_size: int, seed: int, workdir, options=None
+    ):
+        self.options = options or {}  # the outages' knobs (drills 6 and 7)
         self.subscribers = subscribers
         self.papers = papers
         self.worker_count = workers
@@ -158,23 +169,38 @@ class Rig:
         counts = h.delivery_status_counts()
         return sum(counts.get(s, 0) for s in h.OPEN_STATUSES)
 
-    def settle(self, result: DrillResult, *, timeout: float, during=None, stall: float = STALL_SECONDS) -> None:
+    def settle(
+        self,
+        result: DrillResult,
+        *,
+        timeout: float,
+        during=None,
+        stall: float = STALL_SECONDS,
+        ticks_max=MAX_BEAT_TICKS,
+    ) -> None:
         """Wait until no row is open, running ``during(accepted)`` on each poll and a beat tick
         when nothing has changed for ``stall`` seconds; then wait a little for a late duplicate."""
+        from django.db import DatabaseError, connections
+
         deadline = time.monotonic() + timeout
         last_state, last_change, ticks = None, time.monotonic(), 0
         while time.monotonic() < deadline:
             accepted = self.sink.summary()["accepted_total"]
             if during is not None:
                 during(accepted)
-            counts = h.delivery_status_counts()
+            try:
+                counts = h.delivery_status_counts()
+            except DatabaseError:  # the database is away (drill 6): look again shortly
+                connections.close_all()
+                time.sleep(0.5)
+                continue
             open_rows = sum(counts.get(s, 0) for s in h.OPEN_STATUSES)
             state = (accepted, tuple(sorted(counts.items())))
             if state != last_state:
                 last_state, last_change = state, time.monotonic()
             if open_rows == 0:
                 break
-            if time.monotonic() - last_change > stall and ticks < MAX_BEAT_TICKS:
+            if time.monotonic() - last_change > stall and ticks < ticks_max:
                 ticks += 1
                 tick = self.beat_tick()
                 h.log(f"  stalled with {open_rows} open rows {counts}; beat tick {ticks}: {tick}")
@@ -300,18 +326,79 @@ def drill_twice(rig: Rig, rng: random.Random, *, timeout: float) -> DrillResult:
     return rig.count(result)
 
 
-DRILL_FUNCTIONS = {1: drill_kill, 2: drill_451, 3: drill_550, 4: drill_redis, 5: drill_twice}
+def _outage_drill(rig: Rig, rng: random.Random, result: DrillResult, outage, *, timeout: float, **settle):
+    """One outage at a random moment a quarter to three fifths into the issue."""
+    due = len(rig.emails)
+    rig.sink.configure(delay_ms=2 if due >= 1000 else 40)
+    moment = rng.uniform(0.25, 0.6) * due
+    done = []
+
+    def during(accepted):
+        if not done and accepted >= moment:
+            done.append(f"at {accepted} accepted: {outage()}")
+
+    rig.dispatch()
+    rig.settle(result, timeout=timeout, during=during, **settle)
+    result.notes.insert(0, done[0] if done else "NO OUTAGE (the issue ended first)")
+    result.problems += not done
+    return rig.count(result)
+
+
+def drill_postgres(rig: Rig, rng: random.Random, *, timeout: float) -> DrillResult:
+    mode, down_for = rig.options.get("postgres", "backends"), rig.options.get("postgres_down", 5.0)
+    result = DrillResult(f"6 postgres {mode}", 0, 0, 0, 0)
+
+    def outage():
+        return outages.postgres_outage(rig.database.name, mode=mode, down_for=down_for)
+
+    # Rows whose claim was cut short wait out their SENDING lease; tasks lost with their
+    # retries are brought back by a beat tick.
+    stall = RESCUE_AFTER_SECONDS + 2.0
+    lease_ticks = int((SOFT_TIME_LIMIT + 60) // stall) + 1
+    return _outage_drill(rig, rng, result, outage, timeout=timeout, stall=stall, ticks_max=MAX_BEAT_TICKS + lease_ticks)
+
+
+def drill_smtp_refuses(rig: Rig, rng: random.Random, *, timeout: float) -> DrillResult:
+    seconds = rig.options.get("smtp_refuse", 120.0)
+    result = DrillResult(f"7 smtp refuses {seconds:.0f}s", 0, 0, 0, 0)
+    # A batch that cannot connect charges no row an attempt; it retries, and once its
+    # retries are spent the next beat ticks bring its rows back, as often as the outage needs.
+    return _outage_drill(
+        rig,
+        rng,
+        result,
+        lambda: outages.smtp_refuses(rig.sink, seconds=seconds),
+        timeout=timeout,
+        ticks_max=MAX_BEAT_TICKS + int(seconds // STALL_SECONDS),
+    )
+
+
+DRILL_FUNCTIONS = {
+    1: drill_kill,
+    2: drill_451,
+    3: drill_550,
+    4: drill_redis,
+    5: drill_twice,
+    6: drill_postgres,
+    7: drill_smtp_refuses,
+}
 
 
 def run_drills(
-    *, drills, subscribers: int, papers: int, workers: int, batch_size: int, seed: int, timeout: float
+    *, drills, subscribers: int, papers: int, workers: int, batch_size: int, seed: int, timeout: float, options=None
 ) -> list[DrillResult]:
     rng = random.Random(seed)
     results = []
     with (
         h.run_directory("faults") as workdir,
         Rig(
-            subscribers=subscribers, papers=papers, workers=workers, batch_size=batch_size, seed=seed, workdir=workdir
+            subscribers=subscribers,
+            papers=papers,
+            workers=workers,
+            batch_size=batch_size,
+            seed=seed,
+            workdir=workdir,
+            options=options,
         ) as rig,
     ):
         for number in drills:
@@ -340,7 +427,7 @@ def table(results: list[DrillResult]) -> list[str]:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Fault drills for the delivery pipeline.")
-    parser.add_argument("--drills", default="1,2,3,4,5", help="comma-separated drill numbers")
+    parser.add_argument("--drills", default="1,2,3,4,5,6,7", help="comma-separated drill numbers")
     parser.add_argument("--subscribers", type=int, default=5_000)
     parser.add_argument("--papers", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
@@ -350,6 +437,14 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=float, default=600.0, help="per drill")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--postgres",
+        choices=outages.POSTGRES_MODES,
+        default="backends",
+        help="drill 6: end only the scratch database's connections, or restart the real server",
+    )
+    parser.add_argument("--postgres-down", type=float, default=5.0, help="drill 6 backends: seconds refused")
+    parser.add_argument("--smtp-refuse", type=float, default=120.0, help="drill 7: seconds the SMTP server refuses")
     return parser.parse_args(argv)
 
 
@@ -369,6 +464,7 @@ def main(argv=None) -> int:
         batch_size=batch,
         seed=args.seed,
         timeout=args.timeout,
+        options={"postgres": args.postgres, "postgres_down": args.postgres_down, "smtp_refuse": args.smtp_refuse},
     )
     if args.json:
         with open(args.json, "w") as handle:

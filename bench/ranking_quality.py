@@ -31,6 +31,19 @@ the method, not the topics it was tuned on. Pass ``--topics FILE`` for the other
 
 nDCG@10 uses graded gains (2 and 1, log2 discount) over the judged list, unjudged
 papers gain 0; recall@10 counts the relevance-2 papers found in the top 10.
+
+``--feedback`` measures what votes and example papers do instead, on every judged set
+(dev, extra, blind; or ``--topics``), for one subscriber per topic ranked by the
+digest's own code (``digests.matching.rank_for_subscribers``):
+
+- the simulated reader: from their first top 10, 👍 to every relevance-2 paper and 👎
+  to every unjudged one, up to 3 each, cast through the digest's vote links (a POST
+  to the vote page, as the reader's browser sends it); then nDCG@10 and precision@5
+  (share of the top 5 judged 1 or 2) over the papers they did not vote on: the
+  ranking without votes (those papers left out) against the one with them;
+- example papers: a subscriber seeded with the topic's first two relevance-2 papers
+  (in the judgement file's order) as examples, against the text alone, both scored
+  over the other papers.
 """
 
 from __future__ import annotations
@@ -165,7 +178,10 @@ def main(argv=None) -> int:
     parser.add_argument("--postgres", action="store_true", help="search on a scratch PostgreSQL database")
     parser.add_argument("--show", action="store_true", help="print our top 10 per topic")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--feedback", action="store_true", help="measure votes and example papers instead")
     args = parser.parse_args(argv)
+    if args.feedback:
+        return feedback_main(args)
     page = args.data_dir / "trending-papers-page.txt"
     topics_path = args.topics or args.data_dir / "dev_topics.json"
     topics = json.loads(topics_path.read_text(encoding="utf-8"))
@@ -246,6 +262,163 @@ def main(argv=None) -> int:
     print(
         f"search path ({path}): nDCG@10 {m['search']['ndcg']:.3f}, {gap:+.3f} behind ours; "
         f"target within 0.02: {'met' if abs(gap) <= 0.02 else 'NOT met'}"
+    )
+    return 0
+
+
+# -- votes and example papers --------------------------------------------------------
+
+VOTES_EACH = 3
+TOPIC_SETS = {
+    "dev": None,  # DATA_DIR/dev_topics.json
+    "extra": REPO / "bench" / "ranking_extra_topics.json",
+    "blind": REPO / "bench" / "ranking_blind_topics.json",
+}
+
+
+def precision_at_5(ranked: list[str], judged: dict[str, int]) -> float:
+    return sum(1 for title in ranked[:5] if judged.get(title, 0) > 0) / 5
+
+
+def simulated_reader(name, topics, client) -> list[dict]:
+    """Each topic's subscriber votes on their first top 10 through the vote links; their
+    unvoted papers scored before (no votes) and after (with them)."""
+    from digests.matching import rank_for_subscribers
+    from ranking.api import rank_topics
+    from subscriptions.links import FeedbackLinks
+    from subscriptions.models import Subscriber, Subscription, Topic
+
+    readers = []
+    for number, topic in enumerate(topics):
+        subscriber = Subscriber.objects.create(email=f"{name}-{number}@example.com", status="active")
+        followed, _ = Topic.objects.get_or_create(query=topic["query"])
+        Subscription.objects.create(subscriber=subscriber, topic=followed)
+        readers.append((subscriber, followed, topic))
+    first = rank_for_subscribers([s for s, _, _ in readers], limit=K)
+    for subscriber, followed, topic in readers:
+        grades = [(r.paper, topic["relevant"].get(r.paper.title, 0)) for r in first[subscriber.id]]
+        liked = [paper for paper, grade in grades if grade == 2][:VOTES_EACH]
+        disliked = [paper for paper, grade in grades if grade == 0][:VOTES_EACH]
+        links = FeedbackLinks(subscriber.id)
+        for papers, vote in ((liked, 0), (disliked, 1)):
+            for paper in papers:
+                url = links.of(paper.id, followed.id)[vote]
+                response = client.post(_path(url), {"vote": "1" if vote == 0 else "-1"})
+                assert response.status_code == 200, response.status_code
+        topic["_voted"] = {p.id for p in liked + disliked}
+        topic["_voted_titles"] = {p.title for p in liked + disliked}
+    after = rank_for_subscribers([s for s, _, _ in readers], limit=K)
+    rows = []
+    for subscriber, _followed, topic in readers:
+        judged = {t: g for t, g in topic["relevant"].items() if t not in topic["_voted_titles"]}
+        before = [r.paper.title for r in rank_topics([topic["query"]], limit=K, exclude_paper_ids=topic["_voted"])]
+        now = [r.paper.title for r in after[subscriber.id]]
+        rows.append(_before_after(topic["query"], before, now, judged))
+    return rows
+
+
+def seeded_with_examples(topics) -> list[dict]:
+    from papers.models import Paper
+    from ranking.api import rank_topics
+
+    ids = dict(Paper.objects.values_list("title", "id"))
+    rows = []
+    for topic in topics:
+        examples = [title for title, grade in topic["relevant"].items() if grade == 2 and title in ids][:2]
+        if len(examples) < 2:
+            continue
+        example_ids = [ids[title] for title in examples]
+        judged = {t: g for t, g in topic["relevant"].items() if t not in examples}
+        alone = [r.paper.title for r in rank_topics([topic["query"]], limit=K, exclude_paper_ids=example_ids)]
+        seeded = [r.paper.title for r in rank_topics([topic["query"]], limit=K, example_paper_ids=example_ids)]
+        rows.append(_before_after(topic["query"], alone, seeded, judged))
+    return rows
+
+
+def _before_after(query, before, after, judged) -> dict:
+    return {
+        "query": query,
+        "before": {"ndcg": ndcg_at_k(before, judged), "p5": precision_at_5(before, judged)},
+        "after": {"ndcg": ndcg_at_k(after, judged), "p5": precision_at_5(after, judged)},
+        "lists": [[(judged.get(t, 0), t[:60]) for t in side] for side in (before, after)],
+    }
+
+
+def _path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path
+
+
+def _summary(name: str, rows: list[dict]) -> dict:
+    mean = {
+        side: {m: sum(r[side][m] for r in rows) / len(rows) for m in ("ndcg", "p5")} for side in ("before", "after")
+    }
+    deltas = [r["after"]["ndcg"] - r["before"]["ndcg"] for r in rows]
+    return {
+        "set": name,
+        "topics": len(rows),
+        "mean": mean,
+        "worse": sum(1 for d in deltas if d < -1e-9),
+        "better": sum(1 for d in deltas if d > 1e-9),
+        "worst": min(deltas),
+        "rows": rows,
+    }
+
+
+def _print_summary(summary: dict, show: bool) -> None:
+    m = summary["mean"]
+    print(
+        f"{summary['set']:6} {summary['topics']:3} topics  "
+        f"nDCG@10 {m['before']['ndcg']:.3f} -> {m['after']['ndcg']:.3f}  "
+        f"P@5 {m['before']['p5']:.2f} -> {m['after']['p5']:.2f}  better {summary['better']}, worse "
+        f"{summary['worse']}, worst {summary['worst']:+.3f}"
+    )
+    if show:
+        for r in summary["rows"]:
+            print(
+                f"    {r['query'][:50]:50} {r['before']['ndcg']:.3f} -> {r['after']['ndcg']:.3f}  "
+                f"P@5 {r['before']['p5']:.2f} -> {r['after']['p5']:.2f}"
+            )
+            if os.environ.get("SHOW_LISTS") and r["after"]["ndcg"] < r["before"]["ndcg"] - 0.02:
+                for (gb, tb), (ga, ta) in zip(*r["lists"], strict=False):
+                    print(f"        [{gb}] {tb:60} | [{ga}] {ta}")
+
+
+def feedback_main(args) -> int:
+    sets = {"custom": args.topics} if args.topics else {**TOPIC_SETS, "dev": args.data_dir / "dev_topics.json"}
+    with tempfile.TemporaryDirectory(prefix="ranking-feedback-") as scratch, _database(args.postgres) as url:
+        setup_django(Path(scratch), lexical_only=args.lexical_only, database_url=url)
+        from django.conf import settings
+        from django.test import Client
+
+        count = import_papers(args.data_dir / "trending-papers-page.txt")
+        client = Client(HTTP_HOST=settings.SITE_URL.split("://", 1)[1].split("/")[0])
+        results = {"votes": [], "examples": []}
+        for name, path in sets.items():
+            topics = json.loads(path.read_text(encoding="utf-8"))
+            results["votes"].append(_summary(name, simulated_reader(name, [dict(t) for t in topics], client)))
+            seeded = seeded_with_examples(topics)
+            if seeded:
+                results["examples"].append(_summary(name, seeded))
+    from ranking import semantic
+
+    mode = "lexical only" if args.lexical_only or not semantic.is_available() else "lexical + semantic"
+    if args.json:
+        print(json.dumps({"mode": mode, "papers": count, **results}, indent=1))
+        return 0
+    print(f"{count} papers ({mode})")
+    print("simulated reader (votes through the vote page), scored over unvoted papers, before -> after:")
+    for summary in results["votes"]:
+        _print_summary(summary, args.show)
+    print("two relevance-2 example papers, scored over the other papers, text alone -> with examples:")
+    for summary in results["examples"]:
+        _print_summary(summary, args.show)
+    worst = min(s["worst"] for s in results["votes"])
+    no_set_worse = all(s["mean"]["after"]["ndcg"] >= s["mean"]["before"]["ndcg"] - 1e-9 for s in results["votes"])
+    print(
+        f"targets: no set worse on average: {'met' if no_set_worse else 'NOT met'}; no topic worse by more than "
+        f"0.05: {'met' if worst >= -0.05 else 'NOT met'} (worst {worst:+.3f})"
     )
     return 0
 

@@ -75,16 +75,19 @@ def _abstract(rng: random.Random, head: str, tail: str) -> str:
 
 
 def create_papers(count: int, *, now: datetime, days: int = 730, seed: int = 7, batch: int = 2000) -> int:
-    """``count`` papers first seen evenly over the ``days`` days before ``now``; returns how many."""
+    """``count`` papers announced (and first seen) evenly over the ``days`` days before ``now``,
+    with their embeddings; returns how many. Every hundredth paper has no announcement day,
+    as from a source that gives none: the site dates it by when it was first seen."""
     from papers.models import Paper
     from ranking import semantic
+    from ranking.models import PaperEmbedding
 
     rng = random.Random(seed)
     parts = _part_vectors()
     model_tag = f"{semantic.MODEL_NAME}#bench"
     made = 0
     while made < count:
-        papers = []
+        papers, vectors = [], []
         for index in range(made, min(made + batch, count)):
             head, modifier = rng.choice(HEAD_TOPICS), rng.choice(MODIFIERS)
             method, domain = rng.choice(METHODS), rng.choice(DOMAINS)
@@ -99,6 +102,7 @@ def create_papers(count: int, *, now: datetime, days: int = 730, seed: int = 7, 
                 authors=[f"Author {rng.randrange(20_000)}" for _ in range(rng.randint(1, 8))],
                 categories=rng.sample(CATEGORIES, rng.randint(1, 3)),
                 published_at=seen - timedelta(days=rng.randint(0, 3)),
+                announced_on=None if index % 100 == 99 else seen.date(),
                 first_seen_at=seen,
                 upvotes=int(rng.paretovariate(1.3)) - 1,
                 abs_url=f"https://arxiv.org/abs/{arxiv_id}",
@@ -108,9 +112,13 @@ def create_papers(count: int, *, now: datetime, days: int = 730, seed: int = 7, 
             if parts is not None:
                 vector = 2 * parts[head] + parts[method] + parts[domain] + 0.5 * parts[modifier]
                 vector = vector + np.random.default_rng(index).normal(0, 0.02, vector.shape)
-                paper.embedding = (vector / np.linalg.norm(vector)).astype(np.float32).tobytes()
-                paper.embedding_model = model_tag
+                vectors.append((vector / np.linalg.norm(vector)).astype(np.float32).tobytes())
             papers.append(paper)
         Paper.objects.bulk_create(papers, batch_size=batch)
+        embeddings = [
+            PaperEmbedding(paper_id=paper.pk, vector=vector, model=model_tag)
+            for paper, vector in zip(papers, vectors, strict=False)
+        ]
+        PaperEmbedding.objects.bulk_create(embeddings, batch_size=batch)
         made += len(papers)
     return made

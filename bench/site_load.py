@@ -69,14 +69,13 @@ class Paths:
         from django.db.models import Max, Min
 
         from bench.site_data import SEARCHES
-        from papers.models import Paper
+        from papers.models import Paper, listing_day
 
-        bounds = Paper.objects.aggregate(
-            low=Min("id"), high=Max("id"), first=Min("first_seen_at"), last=Max("first_seen_at")
-        )
+        day = listing_day()
+        bounds = Paper.objects.aggregate(low=Min("id"), high=Max("id"), first=Min(day), last=Max(day))
         self.low, self.high = bounds["low"], bounds["high"]
-        self.first_day = bounds["first"].date()
-        self.day_count = (bounds["last"].date() - self.first_day).days + 1
+        self.first_day = bounds["first"]
+        self.day_count = (bounds["last"] - self.first_day).days + 1
         self.searches = [urllib.parse.quote_plus(q) for q in SEARCHES]
 
     def draw(self, kind: str, rng: random.Random) -> str:
@@ -149,17 +148,20 @@ def prime(port: int, paths: Paths) -> None:
     asyncio.run(all_of_them())
 
 
-def one_at_a_time(port: int, paths: Paths, count: int) -> dict[str, list[float]]:
-    """Each kind of page ``count`` times, one request at a time: what a page costs alone."""
+def one_at_a_time(port: int, paths: Paths, count: int, server: subprocess.Popen) -> dict[str, tuple[list, float]]:
+    """Each kind of page ``count`` times, one request at a time: what a page costs alone,
+    in time and in the server's CPU (per request: the other tenants of the machine slow
+    the first, not the second)."""
     rng = random.Random(1)
     alone = {}
     for kind in MIX:
         latencies = []
+        cpu_before = server_cpu_seconds(server)
         for _ in range(count):
             status, elapsed = asyncio.run(fetch(port, paths.draw(kind, rng), timeout=60))
             if status == 200:
                 latencies.append(elapsed)
-        alone[kind] = latencies
+        alone[kind] = (latencies, (server_cpu_seconds(server) - cpu_before) / count)
     return alone
 
 
@@ -258,8 +260,11 @@ def report(args, results: dict, cold: list, alone: dict, cpu: float) -> None:
         f"p95 {percentile(cold_ms, 0.95):.0f} ms, max {max(cold_ms):.0f} ms, statuses {statuses} ({each})"
     )
     print(
-        f"one at a time ({args.alone} each, median ms): "
-        + ", ".join(f"{kind} {percentile([1000 * s for s in values], 0.5):.0f}" for kind, values in alone.items())
+        f"one at a time ({args.alone} each, median ms / server CPU ms per request): "
+        + ", ".join(
+            f"{kind} {percentile([1000 * s for s in values], 0.5):.0f} / {1000 * cpu:.1f}"
+            for kind, (values, cpu) in alone.items()
+        )
     )
     requests = sum(len(r["latencies"]) for r in results.values())
     print(
@@ -296,7 +301,7 @@ def main(argv=None) -> int:
             warm_up(port, paths, args.clients)
             cold = cold_searches(port)
             prime(port, paths)
-            alone = one_at_a_time(port, paths, args.alone)
+            alone = one_at_a_time(port, paths, args.alone, server)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
             cpu_before = server_cpu_seconds(server)
             results = asyncio.run(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed))

@@ -69,6 +69,7 @@ class SinkHandler:
         self._held: list[tuple[str, bytes]] = []  # received in full, answer held
         self._released = threading.Event()
         self.waiting = 0
+        self.sender_refusal: str | None = None  # the answer to every MAIL FROM, when set
         self.reset()
 
     def reset(self):
@@ -86,6 +87,8 @@ class SinkHandler:
             self.first_accepted_at: float | None = None
             self.last_accepted_at: float | None = None
             self.sample: bytes | None = None
+            self.mail_options: list[list[str]] = []  # the MAIL FROM parameters of each accepted message
+            self.ehlo_names: list[str] = []
 
     def configure(self, *, fail_every=None, reject=None, reject_at=None, delay_ms=None):
         with self.lock:
@@ -153,9 +156,18 @@ class SinkHandler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        with self.lock:
+            self.ehlo_names.append(hostname)
         if self.pipelining:  # aiosmtpd reads one command line at a time: a pipelined group just queues
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.sender_refusal:
+            return self.sender_refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.delay:
@@ -188,6 +200,8 @@ class SinkHandler:
             await self._wait_for_release()
             return "250 2.0.0 OK" if self._accept_held else "421 4.3.2 Held by the test, not accepted"
         self._accept(recipients, content)
+        with self.lock:
+            self.mail_options.append(list(envelope.mail_options))
         return "250 2.0.0 OK"
 
     def _refusal(self, session, recipients: list[str]) -> str | None:
@@ -315,9 +329,10 @@ class BulkController(Controller):
 class SmtpSink(SinkHandler):
     """The sink in this process, on a free port of 127.0.0.1."""
 
-    def __init__(self, *, pipelining: bool = False):
+    def __init__(self, *, pipelining: bool = False, **smtp_options):
+        """``smtp_options`` go to aiosmtpd's server (``tls_context``, ``enable_SMTPUTF8``...)."""
         super().__init__(pipelining=pipelining, keep=True)
-        self.controller = BulkController(self, hostname=HOST, port=0)
+        self.controller = BulkController(self, hostname=HOST, port=0, **smtp_options)
 
     def start(self) -> SmtpSink:
         self.controller.start()
@@ -344,7 +359,10 @@ class SmtpSink(SinkHandler):
 # -- the sink in a process of its own ------------------------------------------------------------
 
 
-def control_server(handler: SinkHandler, port: int) -> ThreadingHTTPServer:
+def control_server(handler: SinkHandler, port: int, *, extra_actions=None) -> ThreadingHTTPServer:
+    """The control API; ``extra_actions`` maps more POST paths to callables taking the payload."""
+    extra_actions = extra_actions or {}
+
     class Control(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
             pass
@@ -369,6 +387,7 @@ def control_server(handler: SinkHandler, port: int) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             payload = json.loads(self.rfile.read(length) or b"{}")
             actions = {"/configure": lambda: handler.configure(**payload), "/reset": handler.reset}
+            actions.update({path: (lambda act=act: act(**payload)) for path, act in extra_actions.items()})
             if self.path not in actions:
                 self._reply(404, b"{}")
                 return
@@ -390,9 +409,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     handler = SinkHandler(pipelining=not args.no_pipelining, keep=False)  # counts only: runs take 100,000s
-    controller = BulkController(handler, hostname=HOST, port=args.smtp_port)
-    controller.start()
-    http = control_server(handler, args.control_port)
+    server = {"controller": BulkController(handler, hostname=HOST, port=args.smtp_port)}
+    server["controller"].start()
+    lock = threading.Lock()
+
+    def refuse(*, seconds: float):
+        """Close the SMTP port (connections are refused, open ones dropped) for ``seconds``;
+        the counts live on. Returns once the port is closed."""
+        with lock:
+            server["controller"].stop()
+
+        def reopen():
+            time.sleep(float(seconds))
+            with lock:
+                server["controller"] = BulkController(handler, hostname=HOST, port=args.smtp_port)
+                server["controller"].start()
+
+        threading.Thread(target=reopen, daemon=True).start()
+
+    http = control_server(handler, args.control_port, extra_actions={"/refuse": refuse})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -401,7 +436,9 @@ def main(argv=None):
         stop.wait()
     finally:
         http.shutdown()
-        controller.stop()
+        with lock:
+            if server["controller"]._thread is not None:
+                server["controller"].stop()
 
 
 class SinkProcess:
@@ -473,6 +510,10 @@ class SinkProcess:
     def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
         payload = {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms}
         return self._call("/configure", payload)
+
+    def refuse_connections(self, seconds: float) -> dict:
+        """The SMTP port closes now (connections refused) and opens again after ``seconds``."""
+        return self._call("/refuse", {"seconds": seconds})
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ urlpatterns = [
     path("dashboard/import/upload/", _staff(dashboard.import_upload_view), name="import_upload"),
     path("dashboard/dispatch/", _staff(dashboard.dispatch_due_view), name="dispatch_due"),
     path("dashboard/issues/<int:issue_id>/retry/", _staff(dashboard.retry_failed_view), name="retry_failed"),
+    path("dashboard/issues/<int:issue_id>/resume/", _staff(dashboard.resume_issue_view), name="resume_issue"),
     path("dashboard/suppress/", _staff(dashboard.suppress_view), name="suppress"),
     path("dashboard/restore/", _staff(dashboard.restore_view), name="restore"),
     path("dashboard/subscribers/import/", _staff(people.import_subscribers_view), name="import_subscribers"),

@@ -7,3 +7,4 @@ class DigestsConfig(AppConfig):
 
     def ready(self):
         from digests import receivers  # noqa: F401  (settles a suppressed address's queued copies)
+        from emails import checks  # noqa: F401  (registers the mail settings' system checks)

@@ -145,3 +145,9 @@ def presume_sent(row: Delivery, now: dt.datetime) -> bool:
     if counted:
         logger.warning("handed-over delivery counted as sent", extra={"delivery": row.id})
     return bool(counted)
+
+
+def note_deferral(ids: list[int], reason: str) -> None:
+    """Say on queued rows why they wait (the server was down before any of them was tried):
+    the dashboard shows it. Not an attempt: nothing was sent or refused."""
+    Delivery.objects.filter(id__in=list(ids), status=Status.QUEUED).update(last_error=reason[:1000])

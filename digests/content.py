@@ -16,7 +16,14 @@ from digests import schedule
 from digests.matching import rank_for_subscribers
 from digests.models import Delivery
 from papers.models import Paper
-from subscriptions.links import FeedbackLinks, preferences_url, unsubscribe_url, webview_url
+from subscriptions.links import (
+    FeedbackLinks,
+    InertFeedbackLinks,
+    inert_url,
+    preferences_url,
+    unsubscribe_url,
+    webview_url,
+)
 
 EXCERPT_CHARS = 220
 AUTHORS_SHOWN = 4  # more are "et al."
@@ -86,14 +93,17 @@ def digest_context(
     items: list[DigestItem],
     web: str | None,
     topic_ids: dict[str, int] | None = None,
+    test_copy: bool = False,
 ) -> dict:
     """Everything the digest templates show, computed once for the HTML, text and subject.
 
     ``topic_ids``: the subscriber's topics (query: id), when the caller has them already.
+    ``test_copy``: an operator's preview or test send; the reader's links are replaced by
+    inert ones that say so.
     """
     if topic_ids is None:
         topic_ids = {t.query: t.id for t in subscriber.topics.all()}
-    feedback = FeedbackLinks(subscriber.id)
+    feedback = InertFeedbackLinks() if test_copy else FeedbackLinks(subscriber.id)
     sections: dict[str, list[PaperEntry]] = {}
     for item in items:
         paper = item.paper
@@ -129,8 +139,8 @@ def digest_context(
         if count > 1
         else textwrap.shorten(first, 140, placeholder="…"),
         "subscriber_email": subscriber.email,
-        "preferences_url": preferences_url(subscriber),
-        "unsubscribe_url": unsubscribe_url(subscriber),
+        "preferences_url": inert_url("preferences") if test_copy else preferences_url(subscriber),
+        "unsubscribe_url": inert_url("unsubscribe") if test_copy else unsubscribe_url(subscriber),
         "web_url": web,
         "why_text": (
             f"You receive this {frequency} email because {subscriber.email} subscribed to papers on "
@@ -160,12 +170,15 @@ def _next_digest(subscriber, *, now: dt.datetime):
 
 
 def preview_digest(subscriber, *, now: dt.datetime | None = None) -> emails.RenderedEmail:
-    """Exactly what the subscriber would get next (their papers as of now); records nothing.
+    """What the subscriber would get next (their papers as of now); records nothing. Its
+    links are inert (``digest_context``'s ``test_copy``).
 
     An empty digest (nothing relevant) renders too, so an operator can see it would be skipped.
     """
     slot, items = _next_digest(subscriber, now=now or timezone.now())
-    context = digest_context(subscriber=subscriber, frequency=slot.frequency, period=slot.period, items=items, web=None)
+    context = digest_context(
+        subscriber=subscriber, frequency=slot.frequency, period=slot.period, items=items, web=None, test_copy=True
+    )
     return emails.render("digest", context)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from time import monotonic
@@ -21,10 +22,11 @@ from django.core.mail import get_connection
 from django.utils import timezone
 
 import emails
-from digests import claims, content, ratelimit, sending
+from digests import breaker, claims, content, ratelimit, sending
 from digests.models import Delivery
 from digests.retries import max_retry_delay, retry_delay
 from emails import smtp
+from emails.replies import refusal_of
 from subscriptions.models import Subscriber
 from subscriptions.selectors import followed_topics
 
@@ -51,6 +53,7 @@ class BatchResult:
     busy: list[int] = field(default_factory=list)
     already_done: list[int] = field(default_factory=list)
     presumed_sent: list[int] = field(default_factory=list)
+    paused: list[int] = field(default_factory=list)  # left QUEUED: their issue is paused (digests.breaker)
     retry_in: float = 0.0
 
     @property
@@ -60,6 +63,14 @@ class BatchResult:
 
     def as_dict(self) -> dict:
         return {k: len(v) if isinstance(v, list) else v for k, v in asdict(self).items()}
+
+    def merged(self, later: BatchResult, *, replacing: set[int]) -> BatchResult:
+        """This result with the rows in ``replacing`` counted as ``later`` (a retry) says."""
+        fields = {}
+        for name, value in asdict(self).items():
+            if isinstance(value, list):
+                fields[name] = [i for i in value if i not in replacing] + getattr(later, name)
+        return BatchResult(**fields, retry_in=later.retry_in)
 
 
 def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult:
@@ -124,7 +135,9 @@ class _Batch:
 
     def _sort_candidate(self, row: Delivery) -> None:
         subscriber = row.subscriber
-        if subscriber.status == Subscriber.Status.BOUNCED:
+        if row.issue.paused_at is not None:
+            self.result.paused.append(row.id)  # stays QUEUED until an operator resumes the issue
+        elif subscriber.status == Subscriber.Status.BOUNCED:
             reason = f"address suppressed: {subscriber.suppression_reason}"
             if claims.close_unclaimed(row, Status.SUPPRESSED, reason, self.now):
                 self.result.suppressed.append(row.id)
@@ -197,8 +210,26 @@ class _Batch:
         except Exception as exc:  # SMTP server down, Redis down, rate-limit wait too long
             logger.warning("batch paused before sending", extra={"delivery": row.id, "error": repr(exc)})
             self.pending.insert(0, row)
+            if self._refused_us(exc):
+                return False
+            claims.note_deferral([r.id for r in self.pending], f"not sent yet: {exc!r}")
             self._retry_pending(retry_delay(max(row.attempts, 1)))
             return False
+
+    def _refused_us(self, exc: BaseException) -> bool:
+        """A permanent refusal before any message (at EHLO or AUTH): it is about us, the
+        same for every row, so the issues of the rows left pause at once (digests.breaker)
+        and nobody is tried, failed or suppressed for it."""
+        if not isinstance(exc, smtplib.SMTPResponseException) or refusal_of(exc).transient:
+            return False
+        refusal = refusal_of(exc)
+        reason = f"the mail server refused us at {refusal.step.upper()}: {refusal.describe()}"
+        for issue_id in {r.issue_id for r in self.pending}:
+            breaker.pause(issue_id, reason)
+        claims.note_deferral([r.id for r in self.pending], reason)
+        self.result.paused.extend(r.id for r in self.pending)
+        self.pending = []
+        return True
 
     def _send(self, row: Delivery, rendered, items, unsubscribe: str) -> None:
         if len(self.lanes) == len(self.staged):
@@ -221,6 +252,12 @@ class _Batch:
             claims.record_sent(self.accepted)
 
     def _count(self, row: Delivery, outcome: str, lane) -> None:
+        if outcome == "paused":  # the circuit breaker tripped: send nothing more of this issue
+            self.result.failed.append(row.id)
+            held = [r for r in self.pending if r.issue_id == row.issue_id]
+            self.result.paused.extend(r.id for r in held)
+            self.pending = [r for r in self.pending if r.issue_id != row.issue_id]
+            return
         getattr(self.result, outcome).append(row.id)
         if outcome == "retry":
             self.result.retry_in = max(self.result.retry_in, retry_delay(row.attempts + 1))

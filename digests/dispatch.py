@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -47,13 +48,19 @@ class DispatchResult:
 
 
 def dispatch_due(
-    *, enqueue: Enqueue, frequency: str | None = None, now: dt.datetime | None = None, force: bool = False
+    *,
+    enqueue: Enqueue,
+    frequency: str | None = None,
+    now: dt.datetime | None = None,
+    force: bool = False,
+    rescue_all_queued: bool = False,
 ) -> DispatchResult:
     """Create the deliveries of every subscriber whose send time has come, and enqueue them.
 
     Idempotent: rows are unique per (subscriber, issue); a row that exists is left alone.
     ``force`` treats every active subscriber as due for their current period. Also
-    re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired.
+    re-enqueues rows whose task was lost (QUEUED for long) or whose claim expired;
+    ``rescue_all_queued`` every QUEUED row (in-process tasks: none can still hold one).
 
     Rows are made ``DISPATCH_CHUNK`` at a time, each chunk in its own transaction and
     enqueued when it commits: workers start on the first while the rest are made. A
@@ -65,14 +72,21 @@ def dispatch_due(
     issues: dict[tuple[str, str], Issue] = {}
     with_new: set[int] = set()
     created: set[int] = set()
+    due_by_issue: dict[int, list[int]] = defaultdict(list)
     for freq, period, due in _due_groups(frequency=frequency, now=now, force=force):
         key = (freq, period)
         if key not in issues:
             issues[key] = Issue.objects.get_or_create(frequency=freq, period=period)[0]
         issue = issues[key]
+        due_by_issue[issue.id].extend(due.exclude(deliveries__issue=issue).values_list("id", flat=True))
+    # An issue's rows from every schedule together, then chunked: batches (and their SMTP
+    # connections) carry many messages, not one per (weekday, hour, time zone).
+    by_id = {issue.id: issue for issue in issues.values()}
+    for issue_id, due_ids in due_by_issue.items():
+        issue = by_id[issue_id]
         # In id order: two dispatchers inserting the same rows in different orders could
         # deadlock on the unique index; in one order, one waits for the other.
-        due_ids = list(due.exclude(deliveries__issue=issue).order_by("id").values_list("id", flat=True))
+        due_ids.sort()
         for start in range(0, len(due_ids), DISPATCH_CHUNK):
             ids, batches = _create_deliveries(issue, due_ids[start : start + DISPATCH_CHUNK], stamp, enqueue)
             created.update(ids)
@@ -82,7 +96,7 @@ def dispatch_due(
     result.created = len(created)
     result.issues = sorted(f"{i.frequency} {i.period}" for i in issues.values() if i.id in with_new)
     with transaction.atomic():
-        rescued = _rescue_ids(now=stamp, frequency=frequency)
+        rescued = _rescue_ids(now=stamp, frequency=frequency, all_queued=rescue_all_queued)
         result.rescued = len(rescued)
         again = [i for i in rescued if i not in created]
         result.enqueued = len(created) + len(again)
@@ -162,11 +176,13 @@ def _insert_deliveries(issue: Issue, subscriber_ids: list[int], stamp: dt.dateti
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _rescue_ids(*, now: dt.datetime, frequency: str | None) -> list[int]:
+def _rescue_ids(*, now: dt.datetime, frequency: str | None, all_queued: bool = False) -> list[int]:
     """Rows whose task was lost (Redis restarted) or whose worker died holding the claim."""
+    queued_before = now if all_queued else now - rescue_after()
     stale = Delivery.objects.filter(
-        Q(status=Status.QUEUED, updated_at__lt=now - rescue_after())
-        | Q(status=Status.SENDING, claimed_at__lt=now - claims.sending_lease())
+        Q(status=Status.QUEUED, updated_at__lt=queued_before)
+        | Q(status=Status.SENDING, claimed_at__lt=now - claims.sending_lease()),
+        issue__paused_at__isnull=True,  # a paused issue's rows wait for the operator's resume
     )
     if frequency:
         stale = stale.filter(issue__frequency=frequency)

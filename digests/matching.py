@@ -6,15 +6,16 @@ from __future__ import annotations
 from django.conf import settings
 
 from digests.models import Delivery
-from ranking.api import RankedPaper, Request, TopicRef, rank_requests
+from ranking.api import RankedPaper, Request, TopicRef, Vote, rank_requests
 from subscriptions import selectors
 
 
 def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, list[RankedPaper]]:
     """Each subscriber's digest papers, best first: the union of their topics, followed
-    authors' papers first, no paper sent to them before, feedback applied, at most
-    ``limit`` (``settings.DIGEST_MAX_PAPERS`` by default). An empty list means nothing
-    relevant: send nothing.
+    authors' papers first, no paper sent to them before (nor the same paper under
+    another key), their votes weighed as evidence in the topic section they were given
+    in, at most ``limit`` (``settings.DIGEST_MAX_PAPERS`` by default). An empty list
+    means nothing relevant: send nothing.
 
     Three queries whatever the batch size (topics, feedback, sent papers) plus the
     ranking's own.
@@ -30,8 +31,7 @@ def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, li
             topics=[TopicRef(query=query, id=topic_id) for topic_id, query in reader.topics],
             authors=reader.authors,
             exclude_ids=sent[reader.id],
-            liked_ids=reader.liked,
-            disliked_ids=reader.disliked,
+            votes=[Vote(paper_id, vote, topic_id, at) for paper_id, vote, topic_id, at in reader.votes],
         )
         for reader in readers.values()
     ]

@@ -27,6 +27,10 @@ class Issue(models.Model):
     frequency = models.CharField(max_length=8, choices=Frequency.choices)
     period = models.CharField(max_length=16)
     created_at = models.DateTimeField(default=timezone.now)
+    # The circuit breaker (digests.breaker): set when the same permanent refusal keeps
+    # coming back; nothing of the issue is sent until an operator resumes it.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -8,10 +8,11 @@ import random
 import smtplib
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from digests import claims
+from digests import breaker, claims
 from digests.models import Delivery
-from emails.replies import is_transient, is_user_unknown, smtp_failure
+from emails.replies import refusal_of
 from subscriptions import suppression
 
 logger = logging.getLogger(__name__)
@@ -44,18 +45,25 @@ def retry_delay(attempt: int) -> float:
 
 def record_failure(row: Delivery, exc: BaseException, *, claimed_at: dt.datetime | None) -> str:
     """Record a failed attempt (our claim's, or an unclaimed row's) and say how to count it
-    (a ``BatchResult`` field: "retry", "failed", "suppressed" or "busy").
+    (a ``BatchResult`` field: "retry", "failed", "suppressed", "paused" or "busy").
 
     Transient failures (4xx, connection trouble) go back to QUEUED until ``MAX_ATTEMPTS``;
-    permanent ones fail, and an unknown user's address is suppressed.
+    permanent ones fail. Only a recipient-specific answer to ``RCPT TO`` suppresses the
+    address (``emails.replies``), and not once the issue's circuit breaker, which every
+    permanent failure counts towards, has paused it ("paused": the row stays FAILED
+    and the operator's resume sends it again).
     """
-    code, text = smtp_failure(exc)
-    error = f"{code or ''} {text}".strip()[:1000]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restarted, connection ended), not the message: nothing of
+        # this group was committed, and the task retries the batch (digests.tasks).
+        raise exc
+    refusal = refusal_of(exc)
+    error = refusal.describe()
     attempt = row.attempts + 1
     if not isinstance(exc, (smtplib.SMTPException, OSError)):
         logger.exception("digest send failed unexpectedly", extra={"delivery": row.id})
         return "failed" if claims.settle(row, claimed_at, status=Status.FAILED, last_error=error) else "busy"
-    if is_transient(code):
+    if refusal.transient:
         final = attempt >= MAX_ATTEMPTS
         status = Status.FAILED if final else Status.QUEUED
         if not claims.settle(row, claimed_at, status=status, last_error=error):
@@ -64,7 +72,10 @@ def record_failure(row: Delivery, exc: BaseException, *, claimed_at: dt.datetime
         return "failed" if final else "retry"
     if not claims.settle(row, claimed_at, status=Status.FAILED, last_error=error):
         return "busy"
-    if is_user_unknown(code, text):
+    logger.warning("digest send refused", extra={"delivery": row.id, "step": refusal.step, "error": error})
+    if breaker.note_permanent_failure(row.issue_id, refusal):
+        return "paused"  # the same refusal for everyone says more about us than about them: suppress nobody
+    if refusal.recipient_gone:
         suppression.suppress_address(row.subscriber.email, reason=f"hard bounce: {error}"[:200])
         return "suppressed"
     return "failed"

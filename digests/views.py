@@ -1,5 +1,6 @@
 """The web version of a delivered digest ("view in browser"), at a signed URL."""
 
+from csp.decorators import csp_update
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -11,6 +12,7 @@ from subscriptions.tokens import BadToken
 
 
 @require_GET
+@csp_update({"style-src": ["'unsafe-inline'"]})  # the email's own HTML: <style> blocks, no scripts
 def web_version(request, token):
     try:
         subscriber_id, delivery_id = read_webview_token(token)

@@ -57,7 +57,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
     value = _raw(name)
     if not value:
         return default
@@ -67,6 +67,8 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
         raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={number} is above the maximum {maximum}")
     return number
 
 
@@ -135,7 +137,7 @@ def env_email(name: str) -> dict | None:
     from urllib.parse import unquote
 
     return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_BACKEND": "emails.smtp.SmtpBackend",
         "EMAIL_HOST": parts.hostname,
         "EMAIL_PORT": port or (465 if use_ssl else 587 if parts.scheme == "smtp+tls" else 25),
         "EMAIL_HOST_USER": unquote(parts.username or ""),

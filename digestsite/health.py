@@ -1,5 +1,11 @@
-"""``/healthz``: is the database reachable, is the broker reachable."""
+"""``/healthz``: is the database reachable, is the broker reachable.
 
+The public (a load balancer, a monitor) gets only ``ok`` or ``unhealthy``: the errors
+name hosts, drivers and versions. Staff users signed in to the admin see the details,
+and an unhealthy answer logs them.
+"""
+
+import logging
 import time
 
 from django.conf import settings
@@ -9,6 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from digestsite.celery import app
+
+logger = logging.getLogger(__name__)
 
 
 def check_database() -> dict:
@@ -39,4 +47,10 @@ def check_broker() -> dict:
 def healthz(request):
     checks = {"database": check_database(), "broker": check_broker()}
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unhealthy", **checks}, status=200 if healthy else 503)
+    if not healthy:
+        logger.warning("unhealthy", extra={"checks": checks})
+    answer = {"status": "ok" if healthy else "unhealthy"}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        answer.update(checks)
+    return JsonResponse(answer, status=200 if healthy else 503)

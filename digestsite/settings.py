@@ -4,6 +4,8 @@ Unset variables give the embedded default: SQLite under ``var/``, Celery tasks r
 in-process, mail written as ``.eml`` files under ``var/outbox/``.
 """
 
+import ipaddress
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +25,16 @@ from digestsite.env import (
     env_str,
     env_url,
 )
+
+
+def _mail_domain(hostname: str | None) -> str:
+    """The site's host name as a mail domain; "localhost" for an IP address or none."""
+    try:
+        ipaddress.ip_address(hostname or "")
+    except ValueError:
+        return hostname or "localhost"
+    return "localhost"
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -48,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "anymail",
+    "csp",
     "papers",
     "ranking",
     "subscriptions",
@@ -56,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "digestsite.uploads.RequestSizeLimitMiddleware",  # before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "digestsite.urls"
@@ -96,6 +111,19 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
+# A pool of PostgreSQL connections per process (DATABASE_POOL_SIZE at most; 0: none).
+# gunicorn.conf.py sets it for web processes: their many threads may not each keep a
+# connection (PostgreSQL allows 100), and a new connection per request costs a backend
+# fork, authentication and cold catalog caches, more than the public pages' queries
+# (bench/README.md, site_load). Django's pool needs CONN_MAX_AGE=0: a connection goes
+# back to the pool after each request.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": 10},
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a kept connection is checked before reuse
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -132,17 +160,41 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # Security: production defaults; DEBUG relaxes what a plain-HTTP dev server needs.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is trusted only when a TLS-terminating proxy is said to be in front
+# (and strips the header from clients); otherwise any client could claim HTTPS.
+BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_HTTPS_PROXY else None
 _https = _site.scheme == "https"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https and not DEBUG)
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG or not _https else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+# Preloading is hard to undo (browsers ship the list): only when asked for.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "preload is off": it is, on purpose
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and images
+# from our own origin only, no inline scripts. Style attributes are allowed (the dashboard's
+# progress bars, KaTeX's rendered math); ``<style>`` elements are not, except on the web
+# version of a digest, which is the email's HTML (digests.views).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Mail: an SMTP URL in EMAIL_URL, otherwise one .eml file per message in the outbox.
 OUTBOX_DIR = Path(env_str("OUTBOX_DIR", str(VAR_DIR / "outbox")))
@@ -152,14 +204,25 @@ if _email:
 else:
     EMAIL_BACKEND = "emails.outbox.OutboxBackend"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Paper Digest <digest@{_site.hostname}>")
+# The domain of our Message-IDs, List-Ids and default sender: the site's host, unless that
+# is an IP address (no mail domain: "digest@127.0.0.1" is refused at MAIL FROM).
+MAIL_DOMAIN = env_str("MAIL_DOMAIN", _mail_domain(_site.hostname))
+# Checked at startup (emails.checks): a sender every mail server accepts.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Paper Digest <digest@{MAIL_DOMAIN}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-MAIL_DOMAIN = env_str("MAIL_DOMAIN", _site.hostname or "localhost")
+# The name our SMTP client gives in EHLO (Django's DNS_NAME: the machine's name otherwise).
+EMAIL_EHLO_NAME = env_str("EMAIL_EHLO_NAME", MAIL_DOMAIN)
+# STARTTLS/SSL to a server whose certificate a private CA signed: that CA's PEM file,
+# trusted for mail only, besides the system's trust store.
+EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE", "")
+if EMAIL_SSL_CAFILE and not Path(EMAIL_SSL_CAFILE).is_file():
+    raise ImproperlyConfigured(f"EMAIL_SSL_CAFILE={EMAIL_SSL_CAFILE!r} is not a readable file")
 SENDER_NAME = env_str("SENDER_NAME", "Paper Digest")
 SENDER_POSTAL_ADDRESS = env_str("SENDER_POSTAL_ADDRESS", "Paper Digest, 1 Example Street, 00000 Example City")
 UNSUBSCRIBE_MAILTO = env_str("UNSUBSCRIBE_MAILTO", "")
 DKIM_SELECTOR = env_str("DKIM_SELECTOR", "")
-DKIM_DOMAIN = env_str("DKIM_DOMAIN", MAIL_DOMAIN)
+# The From domain by default, so that the signature aligns with it for DMARC.
+DKIM_DOMAIN = env_str("DKIM_DOMAIN", parseaddr(DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or MAIL_DOMAIN)
 DKIM_PRIVATE_KEY_FILE = env_str("DKIM_PRIVATE_KEY_FILE", "")
 if bool(DKIM_SELECTOR) != bool(DKIM_PRIVATE_KEY_FILE):
     raise ImproperlyConfigured("DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE must be set together")
@@ -204,6 +267,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-digests": {"task": "digests.tasks.dispatch_due", "schedule": crontab(minute=0)},
     "fetch-paper-sources": {"task": "papers.tasks.fetch_sources", "schedule": crontab(minute=30)},
+    "retry-failed-confirmations": {
+        "task": "subscriptions.tasks.retry_failed_confirmations",
+        "schedule": crontab(minute=15),
+    },
 }
 
 # Product settings.
@@ -218,6 +285,12 @@ SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
 DIGEST_SENDING_LEASE_SECONDS = env_int("DIGEST_SENDING_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT, minimum=1)
 # A QUEUED delivery untouched this long has lost its task (e.g. Redis restarted): re-enqueue.
 DIGEST_RESCUE_AFTER_SECONDS = env_int("DIGEST_RESCUE_AFTER_SECONDS", 30 * 60, minimum=1)
+# The circuit breaker (digests.breaker): an issue pauses when this many sends in a row,
+# or this share of its attempts (once it has DIGEST_BREAKER_MIN_ATTEMPTS), fail
+# permanently with the same reply; an operator resumes it from the dashboard.
+DIGEST_BREAKER_CONSECUTIVE = env_int("DIGEST_BREAKER_CONSECUTIVE", 20, minimum=1)
+DIGEST_BREAKER_SHARE = env_float("DIGEST_BREAKER_SHARE", 0.05, minimum=0.0001, maximum=1.0)
+DIGEST_BREAKER_MIN_ATTEMPTS = env_int("DIGEST_BREAKER_MIN_ATTEMPTS", 100, minimum=1)
 DIGEST_RETRY_BASE_SECONDS = env_float("DIGEST_RETRY_BASE_SECONDS", 30.0, minimum=0.01)
 DIGEST_MAX_RETRY_DELAY_SECONDS = env_float("DIGEST_MAX_RETRY_DELAY_SECONDS", 600.0, minimum=1)
 # Signup abuse limits (per client IP and per address), kept in the cache: point CACHE_URL

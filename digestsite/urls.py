@@ -9,7 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("d/", include("digests.urls")),
     path("f/", include("subscriptions.feedback_urls")),
-    path("anymail/", include("anymail.urls")),  # provider bounce/complaint webhooks (digests.signals)
+    path("anymail/", include("digestsite.webhooks")),  # provider webhooks, behind ANYMAIL_WEBHOOK_SECRET
     path("", include("pages.urls")),  # the public site: days, search, paper pages, feeds, API
     path("", include("subscriptions.urls")),
 ]

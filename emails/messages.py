@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import secrets
 from email import quoprimime
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 import dkim
@@ -102,6 +102,10 @@ class SignedEmailMessage(EmailMultiAlternatives):
             msg = super().message()
         finally:
             self.subject = subject
+        # The email package folds a header whose first word is too long before that word
+        # (List-Unsubscribe's URL), and some parsers then read a leading space; lines up to
+        # RFC 5322's 998 characters never fold so (the subject is encoded words already).
+        msg.policy = msg.policy.clone(max_line_length=_MAX_LINE)
         if settings.DKIM_SELECTOR and settings.DKIM_PRIVATE_KEY_FILE:  # serialising is not free: only to sign
             signature = dkim_signature(msg.as_bytes(linesep="\r\n"))
             if signature:
@@ -133,9 +137,12 @@ _MAX_LINE = 998
 def _fold(name: str, value: str) -> str | None:
     """``Name: value`` folded at spaces into lines of at most 78 characters where the words
     allow; None when a single word would make a line longer than 998."""
-    lines = [f"{name}:"]
+    bare = f"{name}:"
+    lines = [bare]
     for word in value.split():
-        if len(lines[-1]) + 1 + len(word) > _FOLD_AT:
+        # Never before the first word: a value that starts on a continuation line reads
+        # with a leading space in some parsers (List-Unsubscribe's URL among them).
+        if len(lines[-1]) + 1 + len(word) > _FOLD_AT and lines[-1] != bare:
             lines.append("")
         lines[-1] += " " + word
     if any(len(line) > _MAX_LINE for line in lines):
@@ -150,6 +157,17 @@ def _body_lines(text: str) -> str | None:
     if len(text) > _MAX_LINE and max(map(len, text.split("\n"))) > _MAX_LINE:
         return None
     return text.replace("\n", "\r\n")
+
+
+def _phrase_encoded(value: str) -> str:
+    """``Name <addr>`` with a non-ASCII name as encoded words (RFC 2047 5(3)), as the
+    email package writes it; anything else as it is (the caller checks it is ASCII)."""
+    if value.isascii():
+        return value
+    name, address = parseaddr(value)
+    if not (name and address.isascii() and value.rstrip().endswith(f"<{address}>")):
+        return value
+    return f"{encoded_words(name)} <{address}>"
 
 
 def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
@@ -168,7 +186,7 @@ def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
     extra = {name.lower(): (name, str(value)) for name, value in message.extra_headers.items()}
     headers = [
         ("Subject", encoded_words(str(message.subject))),
-        ("From", extra.pop("from", ("From", message.from_email))[1]),
+        ("From", _phrase_encoded(extra.pop("from", ("From", message.from_email))[1])),
     ]
     to = extra.pop("to", ("To", ", ".join(map(str, message.to))))[1]
     if to:
@@ -204,6 +222,15 @@ def _simple_wire_bytes(message: EmailMultiAlternatives) -> bytes | None:
     ).encode("utf-8")
 
 
+def list_id_header(value: str) -> str:
+    """``phrase <list.id>`` with only the phrase encoded (RFC 2919, RFC 2047 5(3)): an
+    encoded word never swallows the ``<list-id>`` that filters match on."""
+    phrase, bracket, rest = value.rpartition("<")
+    if not bracket or value.isascii():
+        return value
+    return f"{encoded_words(phrase.strip())} <{rest}".strip()
+
+
 def build_message(
     rendered: RenderedEmail,
     *,
@@ -226,7 +253,7 @@ def build_message(
         headers["List-Unsubscribe"] = ", ".join(targets)
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if list_id:
-        headers["List-Id"] = _single_line(list_id)
+        headers["List-Id"] = list_id_header(_single_line(list_id))
     message = SignedEmailMessage(
         subject=_single_line(rendered.subject),
         body=rendered.text,

@@ -18,9 +18,39 @@ import functools
 import re
 import smtplib
 import socket
+import ssl
 
-from django.core.mail.backends.smtp import EmailBackend
+from django.conf import settings
+from django.core.mail.backends import smtp as django_smtp
 from django.core.mail.message import sanitize_address
+from django.utils.functional import cached_property
+
+EmailBackend = django_smtp.EmailBackend
+
+
+class SmtpBackend(django_smtp.EmailBackend):
+    """Django's SMTP backend that introduces itself as ``EMAIL_EHLO_NAME`` (not the
+    machine's name, often ``localhost``) and trusts ``EMAIL_SSL_CAFILE`` besides the
+    system's CAs for STARTTLS and SSL, without touching the process's trust store."""
+
+    @property
+    def connection_class(self):
+        base = super().connection_class
+        ehlo_name = settings.EMAIL_EHLO_NAME
+
+        def connect(host, port, **params):
+            if ehlo_name:
+                params["local_hostname"] = ehlo_name
+            return base(host, port, **params)
+
+        return connect
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        context = super().ssl_context
+        if settings.EMAIL_SSL_CAFILE:
+            context.load_verify_locations(cafile=settings.EMAIL_SSL_CAFILE)
+        return context
 
 
 def session_of(connection, *, reopen: bool = False) -> smtplib.SMTP | None:
@@ -83,14 +113,27 @@ def begin(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes
     """
     session.ehlo_or_helo_if_needed()
     _no_delay(session)
+    options = mail_options(session, sender, recipients, data)
     if session.has_extn("pipelining"):
-        _pipelined_envelope(session, sender, recipients)
+        _pipelined_envelope(session, sender, recipients, options)
     else:
-        _envelope_step_by_step(session, sender, recipients)
+        _envelope_step_by_step(session, sender, recipients, options)
     body = dot_stuffed(data)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     session.send(body)
+
+
+def mail_options(session: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> list[str]:
+    """The MAIL FROM parameters: ``BODY=8BITMIME`` for a message with 8-bit bytes when the
+    server offers it (RFC 6152), ``SMTPUTF8`` only for a non-ASCII address and only when
+    offered (RFC 6531; without it such an address is refused, as smtplib would)."""
+    options = []
+    if not data.isascii() and session.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if not (sender.isascii() and all(r.isascii() for r in recipients)) and session.has_extn("smtputf8"):
+        options.append("SMTPUTF8")
+    return options
 
 
 def dot_stuffed(data: bytes) -> bytes:
@@ -101,8 +144,8 @@ def dot_stuffed(data: bytes) -> bytes:
     return b"." + body if body.startswith(b".") else body
 
 
-def _envelope_step_by_step(session: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
-    code, reply = session.mail(sender)
+def _envelope_step_by_step(session: smtplib.SMTP, sender: str, recipients: list[str], options: list[str]) -> None:
+    code, reply = session.mail(sender, options)
     if code != 250:
         _reset(session, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
@@ -121,9 +164,11 @@ def _envelope_step_by_step(session: smtplib.SMTP, sender: str, recipients: list[
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _pipelined_envelope(session: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+def _pipelined_envelope(session: smtplib.SMTP, sender: str, recipients: list[str], options: list[str]) -> None:
     """MAIL, RCPT and DATA in one write; then every reply, in order, before deciding."""
-    commands = [f"mail FROM:{smtplib.quoteaddr(sender)}", *(f"rcpt TO:{smtplib.quoteaddr(r)}" for r in recipients)]
+    mail = " ".join([f"mail FROM:{smtplib.quoteaddr(sender)}", *options])
+    session.command_encoding = "utf-8" if "SMTPUTF8" in options else "ascii"  # as smtplib's ``mail`` does
+    commands = [mail, *(f"rcpt TO:{smtplib.quoteaddr(r)}" for r in recipients)]
     session.send("".join(f"{command}\r\n" for command in [*commands, "data"]))
     mail_code, mail_reply = session.getreply()
     answers = {recipient: session.getreply() for recipient in recipients}

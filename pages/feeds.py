@@ -56,10 +56,11 @@ class _PaperFeed(Feed):
         return ", ".join(authors[:10]) + (" et al." if len(authors) > 10 else "") if authors else None
 
     def item_pubdate(self, item):
-        return item.first_seen_at
+        """The start of the day it is listed under (when it was first seen, for a paper
+        whose source gave no date)."""
+        return periods.midnight(item.announced_on) if item.announced_on else item.first_seen_at
 
-    def item_updateddate(self, item):
-        return item.first_seen_at
+    item_updateddate = item_pubdate
 
 
 class TrendingFeed(_PaperFeed):
@@ -95,7 +96,7 @@ class SearchFeed(_PaperFeed):
     def items(self, obj):
         since = timezone.localdate() - timedelta(days=SEARCH_FEED_DAYS)
         papers = [paper for paper, _score, _why in selectors.search(obj, since=since).papers]
-        return sorted(papers, key=lambda p: p.first_seen_at, reverse=True)
+        return sorted(papers, key=lambda p: (periods.listed_on(p), p.first_seen_at), reverse=True)
 
 
 def _query(text: str) -> str:

@@ -1,6 +1,6 @@
 """Days, ISO weeks and months of the site, as [start, end) ranges of aware datetimes in the
-site's time zone (``TIME_ZONE``). A paper belongs to the day of its ``first_seen_at``: the
-day it appeared on the trending list (importers date it)."""
+site's time zone (``TIME_ZONE``). A paper belongs to the day it was announced, or first
+seen when its source gave no date (``papers.models.listing_day``)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class Period:
     @property
     def last_day(self) -> date:
         return self.first_day + timedelta(days=self.days - 1)
+
+    def days_list(self) -> list[date]:
+        return [self.first_day + timedelta(days=n) for n in range(self.days)]
 
     @property
     def start(self) -> datetime:
@@ -70,6 +73,11 @@ def midnight(day: date) -> datetime:
 
 def local_day(moment: datetime) -> date:
     return timezone.localtime(moment).date()
+
+
+def listed_on(paper) -> date:
+    """The day ``paper`` is listed under (``papers.models.listing_day``, in Python)."""
+    return paper.announced_on or local_day(paper.first_seen_at)
 
 
 def long_date(day: date) -> str:

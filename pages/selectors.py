@@ -1,11 +1,17 @@
 """What the public pages show, each read with a fixed number of queries (pinned in
 ``tests/pages/test_query_counts.py``).
 
+A paper is listed under the day it was announced (``Paper.announced_on``: arXiv's
+announcement, a daily list's or a page's date heading), or, from a source that gives no
+date, the day it was first seen in the site's time zone: ``papers.models.listing_day``,
+an indexed expression, so a day, its neighbours and the latest day are index lookups.
+
 Weeks and months are ordered by upvotes with a time decay: a paper's upvotes count half
-as much for each period-length of age, counted back from the period's end (or from now,
-while the period is still going): ``upvotes * 2 ** (-age / period length)``. A paper from
-the first day of a week has had a week longer to gather votes than one from its last
-day; the decay puts the two on a par, so a week is not just its first days.
+as much for each period-length of age, counted from the end of its day back from the
+period's end (or from now, while the period is still going):
+``upvotes * 2 ** (-age / period length)``. A paper from the first day of a week has had a
+week longer to gather votes than one from its last day; the decay puts the two on a par,
+so a week is not just its first days.
 """
 
 from __future__ import annotations
@@ -15,18 +21,59 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.db.models import Max, Subquery
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
 from pages import periods
 from pages.periods import DAILY, Period
-from papers.models import Paper
-from ranking.api import search_papers, similar_papers
+from papers.models import Paper, listing_day
+from ranking.api import search_papers, similar_paper_ids
 
 MAX_LISTED = 100
-LIST_FIELDS = ("id", "title", "abstract", "authors", "upvotes", "first_seen_at", "arxiv_id", "abs_url", "pdf_url")
+LIST_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "upvotes",
+    "announced_on",
+    "first_seen_at",
+    "arxiv_id",
+    "abs_url",
+    "pdf_url",
+)
 PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
 SEARCH_LIMIT = 50
+# A list shows a two-line snippet of each abstract (``pages.text.SNIPPET_CHARS`` of plain
+# text): its start is enough, whatever maths it has.
+ABSTRACT_START_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a list shows of a paper: plain values, not a model instance (a list of a
+    hundred costs a third of the CPU), and only the start of the abstract."""
+
+    id: int
+    title: str
+    abstract: str
+    authors: list
+    upvotes: int
+    arxiv_id: str
+    abs_url: str
+    pdf_url: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _entries(papers) -> list[Entry]:
+    columns = ("id", "title", "abstract_start", "authors", "upvotes", "arxiv_id", "abs_url", "pdf_url")
+    rows = papers.annotate(abstract_start=Left("abstract", ABSTRACT_START_CHARS)).values_list(*columns)
+    return [Entry(*row) for row in rows]
 
 
 @dataclass
@@ -47,52 +94,65 @@ class Listing:
         return before if (day - before) < (after - day) else after
 
 
+def _dated():
+    """Papers with their listing day as ``day``."""
+    return Paper.objects.annotate(day=listing_day())
+
+
 def latest_day() -> date | None:
-    """The most recent day that has papers (one query)."""
-    newest = Paper.objects.order_by("-first_seen_at").values_list("first_seen_at", flat=True).first()
-    return periods.local_day(newest) if newest else None
+    """The most recent day that has papers (one query: the end of the day index)."""
+    return _dated().aggregate(latest=Max("day"))["latest"]
 
 
 def listing(period: Period, *, is_latest: bool = False) -> Listing:
     """The papers of a day (by upvotes, then the newest) or of a week or month (by decayed
     upvotes), at most ``MAX_LISTED``, and the periods before and after that have papers.
 
-    Queries: a day three, a week or month four; two on the latest day (nothing comes after it)."""
+    Queries: a day two, a week or month three (the papers, the days around it)."""
     result = Listing(period)
     if period.kind == DAILY:
-        result.papers = day_papers(period)
+        result.papers = _entries(_day(period.first_day)[:MAX_LISTED])
     else:
-        result.papers = _by_decayed_upvotes(_in(period), period)
-    before = Paper.objects.filter(first_seen_at__lt=period.start).order_by("-first_seen_at")
-    previous = before.values_list("first_seen_at", flat=True).first()
-    result.previous = periods.period_of(period.kind, periods.local_day(previous)) if previous else None
-    if not is_latest:
-        after = Paper.objects.filter(first_seen_at__gte=period.end).order_by("first_seen_at")
-        following = after.values_list("first_seen_at", flat=True).first()
-        result.next = periods.period_of(period.kind, periods.local_day(following)) if following else None
+        result.papers = _by_decayed_upvotes(period)
+    previous, following = _days_around(period, is_latest=is_latest)
+    result.previous = periods.period_of(period.kind, previous) if previous else None
+    result.next = periods.period_of(period.kind, following) if following else None
     return result
 
 
-def _in(period: Period):
-    return Paper.objects.filter(first_seen_at__gte=period.start, first_seen_at__lt=period.end)
+def _days_around(period: Period, *, is_latest: bool) -> tuple[date | None, date | None]:
+    """The nearest day before ``period`` that has papers and the nearest after it (none
+    after the latest day): one query, each an index lookup."""
+    around = {"before": _dated().filter(day__lt=period.first_day).order_by("-day").values("day")[:1]}
+    if not is_latest:
+        around["after"] = _dated().filter(day__gt=period.last_day).order_by("day").values("day")[:1]
+    found = Paper.objects.order_by().annotate(**{name: Subquery(days) for name, days in around.items()})
+    row = next(iter(found.values(*around)[:1]), {})  # one row of any paper: no papers, no days
+    return row.get("before"), row.get("after")
 
 
-def day_papers(period: Period, limit: int = MAX_LISTED, fields=LIST_FIELDS) -> list:
-    """A day's papers by upvotes, then the newest (one query)."""
-    return list(_in(period).order_by("-upvotes", "-first_seen_at").only(*fields)[:limit])
+def _day(day: date):
+    """A day's papers by upvotes, then the newest."""
+    return _dated().filter(day=day).order_by("-upvotes", "-first_seen_at")
 
 
 def decayed(upvotes: int, age_seconds: float, period_seconds: float) -> float:
     return upvotes * 2.0 ** (-max(age_seconds, 0.0) / period_seconds)
 
 
-def _by_decayed_upvotes(in_period, period: Period) -> list:
+def _by_decayed_upvotes(period: Period) -> list:
+    """Two queries: every paper's votes and day (small rows, the newest first), then the
+    hundred shown. The decay is one factor per day; the sort keeps the newest first among
+    equals."""
     reference = min(period.end, timezone.now())
     length = (period.end - period.start).total_seconds()
-    rows = in_period.values_list("id", "upvotes", "first_seen_at")
-    scored = sorted(rows, key=lambda r: (-decayed(r[1], (reference - r[2]).total_seconds(), length), -r[2].timestamp()))
-    ids = [row[0] for row in scored[:MAX_LISTED]]
-    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    rows = _dated().filter(day__gte=period.first_day, day__lte=period.last_day)
+    rows = rows.order_by("-day", "-first_seen_at").values_list("id", "upvotes", "day")
+    factors = {}
+    for day in period.days_list():
+        factors[day] = decayed(1, (reference - periods.midnight(day + timedelta(days=1))).total_seconds(), length)
+    ids = [row[0] for row in sorted(rows, key=lambda row: -row[1] * factors[row[2]])[:MAX_LISTED]]
+    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
     return [found[i] for i in ids if i in found]
 
 
@@ -102,27 +162,25 @@ def latest_days(days: int) -> list:
     newest = latest_day()
     if newest is None:
         return []
-    start = periods.midnight(newest - timedelta(days=days - 1))
-    papers = Paper.objects.filter(first_seen_at__gte=start).only(*LIST_FIELDS, "published_at")
-    ordered = sorted(papers, key=lambda p: (-periods.local_day(p.first_seen_at).toordinal(), -p.upvotes))
-    return ordered[:MAX_LISTED]
+    papers = _dated().filter(day__gte=newest - timedelta(days=days - 1)).order_by("-day", "-upvotes", "-first_seen_at")
+    return list(papers.only(*LIST_FIELDS, "published_at")[:MAX_LISTED])
 
 
 def paper_page(pk: int):
-    """The paper and its similar papers, the latter cached for ``SIMILAR_CACHE_SECONDS`` per
-    paper (and version of it): one query when cached, more otherwise."""
-    paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).first()
+    """The paper and its similar papers (``Entry`` items), the latter's ids cached for
+    ``SIMILAR_CACHE_SECONDS`` per paper (and version of it): two queries when cached,
+    three on PostgreSQL otherwise (the neighbours' embeddings)."""
+    paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).order_by().first()
     if paper is None:
         return None, []
     key = f"pages:similar:{paper.pk}:{paper.updated_at.timestamp()}"
     ids = shared_cache.get(key)
     if ids is None:
-        similar = similar_papers(paper, limit=6)
-        shared_cache.set(key, [p.pk for p in similar], settings.SIMILAR_CACHE_SECONDS)
-        return paper, similar
+        ids = similar_paper_ids(paper, limit=6)
+        shared_cache.set(key, ids, settings.SIMILAR_CACHE_SECONDS)
     if not ids:
         return paper, []
-    found = Paper.objects.only(*LIST_FIELDS).in_bulk(ids)
+    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
     return paper, [found[i] for i in ids if i in found]
 
 
@@ -134,24 +192,29 @@ class SearchPage:
     seconds: float = 0.0
 
 
-def search(text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT) -> SearchPage:
+def search(
+    text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT, entries: bool = False
+) -> SearchPage:
     """Ranked search results (only ``day``'s papers, or those since ``since``, when given),
     cached per query for ``SEARCH_CACHE_SECONDS`` as ids: a cached search is one query,
-    for the papers' display fields."""
+    for the papers' display fields (``Entry`` items with ``entries``, for a list; else
+    papers, for feeds and the API)."""
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
     key = f"pages:search:{digest}"
     cached = shared_cache.get(key)
     if cached is None:
-        start = periods.midnight(day or since) if (day or since) else None
-        end = periods.midnight(day + timedelta(days=1)) if day else None
-        found = search_papers(text, limit=limit, start=start, end=end)
+        found = search_papers(text, limit=limit, first_day=day or since, last_day=day)
         rows = [(r.paper.pk, r.score, r.why) for r in found.papers]
         cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
-        by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk([row[0] for row in cached["rows"]])
+        ids = [row[0] for row in cached["rows"]]
+        if entries:
+            by_id = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+        else:
+            by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
     papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 
@@ -165,14 +228,15 @@ def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
         rows = [(paper, score) for paper, score, _why in found]
     else:
         day = date or latest_day()
-        fields = (*LIST_FIELDS, "published_at")
-        rows = [(paper, None) for paper in day_papers(periods.day_period(day), limit, fields)] if day else []
+        papers = _day(day).only(*LIST_FIELDS, "published_at")[:limit] if day else []
+        rows = [(paper, None) for paper in papers]
     return {"papers": [_api_paper(paper, score, base_url) for paper, score in rows]}
 
 
 def _api_paper(paper, score, base_url: str) -> dict:
     published = paper.published_at or paper.first_seen_at
     data = {
+        "date": periods.listed_on(paper).isoformat(),
         "id": paper.pk,
         "arxiv_id": paper.arxiv_id or None,
         "title": paper.title,

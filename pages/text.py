@@ -34,8 +34,12 @@ def plain_text(text: str) -> str:
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The start of an abstract in plain text, cut at a word."""
-    text = " ".join(plain_text(text or "").split())
+    """The start of an abstract in plain text, cut at a word. Only the start's spaces are
+    collapsed: a list shows a hundred snippets of abstracts ten times as long."""
+    plain = plain_text(text or "")
+    text = " ".join(plain[: 2 * limit].split())
+    if len(text) <= limit and len(plain) > 2 * limit:  # mostly spaces: take it all
+        text = " ".join(plain.split())
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"

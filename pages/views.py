@@ -106,7 +106,13 @@ def search(request):
     text = form.query()
     if text and limited(request, "search-ip", settings.SEARCH_RATE_PER_IP):
         return render(request, "pages/search.html", {"form": form, "text": text, "limited": True}, status=429)
-    results = selectors.search(text) if text else None
+    return _search_page(request, form, text)
+
+
+@cached_page
+def _search_page(request, form, text: str):
+    """The same for everyone who asks the same (after their rate limit): kept per URL."""
+    results = selectors.search(text, entries=True) if text else None
     return render(request, "pages/search.html", {"form": form, "text": text, "results": results})
 
 

@@ -3,13 +3,16 @@
 - ``rank_topics(queries, ...)`` ranks the papers in the database for topic queries, as
   the digest does for a new subscriber: ``RankedPaper`` items, best first.
 - ``rank_requests(requests, ...)`` ranks for many readers at once (``Request``: their
-  topics, authors, papers to leave out, liked and disliked papers) with a fixed number
-  of queries, whatever their number.
+  topics, authors, papers to leave out, their votes (``Vote``: paper, 👍/👎, the topic
+  section it was given in, when) and example papers) with a fixed number of queries,
+  whatever their number. Votes and examples are evidence, never a veto (``personal``).
 - ``embed_papers(papers)``: stores the embeddings of new or changed papers (the
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
-- ``search_papers(text, ...)`` and ``similar_papers(paper)``: the public site's search and
+- ``quote_author_names(text)`` and ``topic_problem(text)``: the query syntax's help for
+  whoever stores a topic (a full name after ``author:``; topics that would match nothing).
+- ``search_papers(text, ...)`` and ``similar_paper_ids(paper)``: the public site's search and
   "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
   same hybrid ranker).
 
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 from ranking import semantic, store
 from ranking.index import floor_to_hour
+from ranking.personal import Vote
+from ranking.query import quote_author_names, topic_problem
 from ranking.ranker import RankedPaper, Request, TopicRef, parsed, rank_requests
-from ranking.search import SearchResult, similar_papers
+from ranking.search import SearchResult, similar_paper_ids
 from ranking.search import search as search_papers
 
 __all__ = [
@@ -32,22 +37,34 @@ __all__ = [
     "Request",
     "SearchResult",
     "TopicRef",
+    "Vote",
     "embed_papers",
     "floor_to_hour",
     "forget_topic_embeddings",
+    "quote_author_names",
     "rank_requests",
     "rank_topics",
     "search_papers",
-    "similar_papers",
+    "similar_paper_ids",
     "store_topic_embeddings",
+    "topic_problem",
 ]
 
 
-def rank_topics(queries, *, since=None, limit=10, authors=(), exclude_paper_ids=()) -> list[RankedPaper]:
+def rank_topics(
+    queries, *, since=None, limit=10, authors=(), exclude_paper_ids=(), example_paper_ids=()
+) -> list[RankedPaper]:
     """Papers for these topic queries, best first: what a new subscriber with these
-    topics and followed ``authors`` would get (the signup preview and ``rank_papers``)."""
+    topics, followed ``authors`` and ``example_paper_ids`` (papers like those they want,
+    each counted as a 👍) would get (the signup preview and ``rank_papers``)."""
     topics = [TopicRef(query=q.strip()) for q in dict.fromkeys(queries) if q and q.strip()]
-    request = Request(key=None, topics=topics, authors=list(authors), exclude_ids=set(exclude_paper_ids))
+    request = Request(
+        key=None,
+        topics=topics,
+        authors=list(authors),
+        exclude_ids=set(exclude_paper_ids),
+        example_paper_ids=[int(i) for i in example_paper_ids],
+    )
     return rank_requests([request], since=since, limit=limit)[None]
 
 

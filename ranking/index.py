@@ -46,8 +46,16 @@ class PaperIndex:
     shown: dict[int, object] = field(default_factory=dict)  # paper id -> Paper, as ``papers`` loaded it
     matched: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # (topic, row) -> words (ranker)
     topic_scores: OrderedDict = field(default_factory=OrderedDict)  # (config, query) -> score rows (ranker)
+    # A paper's identity across sources ("t:<title key>", "d:<doi>"), per row; and for papers
+    # outside the index that share one with a row (an older row of the same paper), theirs.
+    identities: list[tuple[str, ...]] = field(default_factory=list)
+    identities_elsewhere: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    identity_rows: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
+        for row, keys in enumerate(self.identities):
+            for key in keys:
+                self.identity_rows.setdefault(key, []).append(row)
         for row, names in enumerate(self.author_words):
             for name_words in names:
                 for word in name_words:
@@ -72,6 +80,22 @@ class PaperIndex:
             for row in rows:
                 if any(all(part in name_words for part in parts) for name_words in self.author_words[row]):
                     found[row] = True
+        return found
+
+    def rows_same_as(self, paper_ids) -> np.ndarray:
+        """Rows of these papers and of every paper with the same identity (DOI or
+        normalised title), whether those ids are in the index or not: the same paper
+        imported again under another key is still the paper a reader was sent."""
+        found = np.zeros(self.size, dtype=bool)
+        for paper_id in paper_ids:
+            row = self.row_of.get(int(paper_id))
+            if row is not None:
+                found[row] = True
+                keys = self.identities[row] if self.identities else ()
+            else:
+                keys = self.identities_elsewhere.get(int(paper_id), ())
+            for key in keys:
+                found[self.identity_rows[key]] = True
         return found
 
     def papers(self, ids) -> dict[int, object]:
@@ -156,7 +180,8 @@ def get_index(since=None) -> PaperIndex:
 
     Queries: one aggregate for the fingerprint (how many papers, the newest id, the
     latest update, how many have embeddings, the upvote total); on a cache miss two
-    to load the papers and their embeddings (and more to embed papers that lack one); when
+    to load the papers and their embeddings, and with ``since`` one for older rows of
+    the same papers (and more to embed papers that lack one); when
     only upvotes moved (an update that did not touch ``updated_at``), one to read them.
     """
     since = floor_to_hour(since)
@@ -193,15 +218,42 @@ def get_index(since=None) -> PaperIndex:
 
 
 def build_index(since=None, *, use_semantic: bool) -> PaperIndex:
-    fields = ["id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes"]
+    fields = ["id", "title", "abstract", "authors", "categories", "first_seen_at", "upvotes", "title_key", "doi"]
     papers = list(paper_queryset(since).order_by("id").only(*fields))
     vectors = store.vectors_of(paper_queryset(since)) if use_semantic else None
-    return index_papers(papers, vectors)
+    identities = [identity_of(p.title_key, p.doi) for p in papers]
+    index = index_papers(papers, vectors, identities)
+    if since is not None and papers:
+        index.identities_elsewhere = _identities_before(since, identities)
+    return index
 
 
-def index_papers(papers, vectors: dict[int, np.ndarray] | None) -> PaperIndex:
+def identity_of(title_key: str, doi: str) -> tuple[str, ...]:
+    return tuple(key for key in (f"t:{title_key}" if title_key else "", f"d:{doi}" if doi else "") if key)
+
+
+def _identities_before(since, identities) -> dict[int, tuple[str, ...]]:
+    """Papers first seen before ``since`` with the identity of a paper in the index:
+    one query, once per index."""
+    from django.db.models import Q
+
+    from papers.models import Paper
+
+    keys = {key for keys in identities for key in keys}
+    title_keys = [key[2:] for key in keys if key.startswith("t:")]
+    dois = [key[2:] for key in keys if key.startswith("d:")]
+    older = Paper.objects.filter(first_seen_at__lt=since).filter(Q(title_key__in=title_keys) | Q(doi__in=dois))
+    found = {}
+    for paper_id, title_key, doi in older.values_list("id", "title_key", "doi"):
+        found[paper_id] = tuple(key for key in identity_of(title_key, doi) if key in keys)
+    return found
+
+
+def index_papers(papers, vectors: dict[int, np.ndarray] | None, identities=None) -> PaperIndex:
     """Index a list of ``Paper`` objects with their stored embeddings (``vectors``, None
-    when ranking is lexical); papers missing one get it now, stored."""
+    when ranking is lexical); papers missing one get it now, stored. ``identities`` (per
+    paper, ``identity_of`` its title key and DOI) lets ``rows_same_as`` find the same
+    paper under another key."""
     titles = [p.title for p in papers]
     abstracts = [p.abstract or "" for p in papers]
     embeddings = None
@@ -227,4 +279,5 @@ def index_papers(papers, vectors: dict[int, np.ndarray] | None) -> PaperIndex:
         first_seen=np.array([p.first_seen_at.timestamp() if p.first_seen_at else 0.0 for p in papers]),
         embeddings=embeddings,
         upvotes=np.array([p.upvotes for p in papers], dtype=np.float32),
+        identities=list(identities or []),
     )

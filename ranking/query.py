@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ranking.lexical import fold, index_terms, stem_sequence, words
+from ranking.lexical import STOPWORDS, fold, index_terms, stem_sequence, words
 
 # A term is an optional "-" or "field:", then a quoted string or a bare word.
 _TOKEN = re.compile(r'(-)?(?:(author|cat|au):)?(?:"([^"]*)"?|(\S+))', re.IGNORECASE)
@@ -60,10 +60,41 @@ class ParsedQuery:
         return singles, phrases
 
 
+def _capitalised(word: str) -> bool:
+    return word[:1].isupper()
+
+
+def quote_author_names(text: str) -> str:
+    """``author:Mira Okonkwo`` -> ``author:"Mira Okonkwo"``: an unquoted name goes on over
+    the capitalised words after it, so a full name typed without quotes names one author
+    (rather than an author "Mira" and a topic word "okonkwo"). Done before a topic is
+    lower-cased, while the capitals still say where the name ends."""
+    tokens = list(_TOKEN.finditer(text))
+    out, position, i = [], 0, 0
+    while i < len(tokens):
+        match = tokens[i]
+        negated, prefix, quoted, bare = match.groups()
+        end = i + 1
+        if prefix and prefix.lower() in ("author", "au") and bare and not negated:
+            while end < len(tokens) and _follows_name(tokens[end]):
+                end += 1
+        if end > i + 1:
+            names = [bare, *(tokens[j].group(4) for j in range(i + 1, end))]
+            out.append(text[position : match.start()] + f'{prefix}:"{" ".join(names)}"')
+            position = tokens[end - 1].end()
+        i = end
+    return "".join(out) + text[position:]
+
+
+def _follows_name(match) -> bool:
+    negated, prefix, quoted, bare = match.groups()
+    return not negated and not prefix and quoted is None and bool(bare) and _capitalised(bare)
+
+
 def parse_query(text: str) -> ParsedQuery:
     """Split a topic into plain words, phrases, exclusions and filters."""
     plain, phrases, excluded_words, excluded_phrases, authors, categories = [], [], [], [], [], []
-    for match in _TOKEN.finditer(text):
+    for match in _TOKEN.finditer(quote_author_names(text)):
         negated, prefix, quoted, bare = match.groups()
         value = quoted if quoted is not None else bare
         if not value or not value.strip():
@@ -113,3 +144,29 @@ def category_matches(wanted: str, categories) -> bool:
         if category == wanted or category.startswith(wanted + "."):
             return True
     return False
+
+
+def topic_problem(text: str) -> str | None:
+    """Why a topic would match nothing useful, in words for the person who typed it, or None.
+
+    A topic of stopwords only ("the", "of and") has no words to look for, and a topic of
+    exclusions only ("-survey") says what to leave out of nothing: both would sit in a
+    subscription and never bring a paper.
+    """
+    query = parse_query(text)
+    if query.authors or query.categories or _content_words(query):
+        return None
+    if query.excluded_words or query.excluded_phrases:
+        return f"“{text}” only says what to leave out. Add the words you do want, e.g. “{_example(query)}”."
+    return f"“{text}” has no words to look for (only words like “the” or “of”). Say what the papers are about."
+
+
+def _content_words(query: ParsedQuery) -> list[str]:
+    """Words worth looking for, in any script (``terms`` keeps Latin ones only)."""
+    found = (w for part in (*query.words, *query.phrases) for w in re.findall(r"\w+", part.casefold()))
+    return [w for w in found if w not in STOPWORDS]
+
+
+def _example(query: ParsedQuery) -> str:
+    excluded = [*query.excluded_words, *(f'"{p}"' for p in query.excluded_phrases)]
+    return "language models " + " ".join(f"-{w}" for w in excluded)

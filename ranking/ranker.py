@@ -16,34 +16,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from papers.models import Paper
 from ranking import fusion, semantic, store
-from ranking.fusion import (
-    FusionConfig,
-    floor_for,
-    fuse,
-    paper_scale,
-    semantic_scale,
-    trending_prior,
-    with_feedback,
-)
+from ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior, with_feedback
 from ranking.index import PaperIndex, get_index
 from ranking.lexical import stem, words, written_words
+from ranking.personal import Vote, VoteSimilarity, evidence_of, personalise
 from ranking.query import ParsedQuery, author_matches, parse_query
 
 log = logging.getLogger(__name__)
 
 MAX_PAPERS = 20
 MATCHED_WORDS_KEPT = 200_000  # (topic, paper) explanations remembered per paper index
-# Feedback: similarity to a liked paper adds, to a disliked one subtracts (on the
-# 0..1 similarity scale), and a paper very like a liked one comes in on its own.
-FEEDBACK_WEIGHT = 0.25
-LIKED_INCLUDE = 0.75
-DISLIKED_EXCLUDE = 0.85
-LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
-# Paper-to-paper similarity (0 = unrelated, 1 = same subject): sentence embeddings on
-# fusion.paper_scale (shared with the pseudo-relevance feedback), else tf-idf on this one.
-LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
 
 
 @dataclass
@@ -67,12 +50,21 @@ class TopicRef:
 
 @dataclass
 class Request:
+    """One reader: their topics and followed authors, the papers never to show them
+    (``exclude_ids``: those sent before; nor any paper with the same identity), and
+    their evidence: ``votes`` (``Vote``: paper, 👍/👎, the topic's section, when),
+    ``example_paper_ids`` (papers they gave as examples of what they want: a 👍 each)
+    and plain ``liked_ids``/``disliked_ids`` (votes with no section or date). Papers
+    voted on or given as examples are never shown either."""
+
     key: object
     topics: list[TopicRef]
     authors: list[str] = field(default_factory=list)
     exclude_ids: set[int] = field(default_factory=set)
     liked_ids: list[int] = field(default_factory=list)
     disliked_ids: list[int] = field(default_factory=list)
+    votes: list[Vote] = field(default_factory=list)
+    example_paper_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -226,7 +218,7 @@ class _Choice:
     row: int
     score: float
     topic_row: int | None = None
-    liked_row: int | None = None  # column in the feedback matrix that brought it in
+    liked_row: int | None = None  # column of the liked paper it is like (VoteSimilarity)
     author: str | None = None
 
 
@@ -247,14 +239,17 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
                 topic_row[ref.query] = len(refs)
                 refs.append(ref)
     scores = score_topics(index, refs, config)
-    feedback = _FeedbackSimilarity(index, requests, semantic_on)
+    evidence = {id(request): evidence_of(request) for request in requests}
+    voted = [vote.paper_id for votes in evidence.values() for vote in votes]
+    feedback = VoteSimilarity(index, voted, semantic_on)
     prior = trending_prior(index.upvotes if index.upvotes is not None else np.zeros(index.size))
     floor = floor_for(semantic_on, config)
 
     choices = {}
     for request in requests:
         rows = [topic_row[ref.query] for ref in request.topics]
-        choices[request.key] = _choose(index, scores, rows, request, feedback, prior, floor, limit, config)
+        votes = evidence[id(request)]
+        choices[request.key] = _choose(index, scores, rows, request, votes, feedback, prior, floor, limit, config)
 
     wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
     papers = index.papers(wanted_ids)
@@ -268,12 +263,16 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     return result
 
 
-def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior, floor, limit, config):
+def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, config):
     size = index.size
     if size == 0:
         return []
     if rows:
         block = scores.relevance[rows]
+        if votes:
+            topic_ids = [scores.refs[row].id for row in rows]
+            personal = personalise(block, topic_ids, votes, feedback, floor)
+            block = personal.relevance
         best_topic = block.argmax(axis=0)
         best = block[best_topic, np.arange(size)]
     else:
@@ -281,25 +280,10 @@ def _choose(index, scores: TopicScores, rows, request: Request, feedback, prior,
         best = np.full(size, -np.inf, dtype=np.float32)
     score = np.array(best, dtype=np.float64)
     eligible = best >= floor
-
-    liked_col = None
-    if request.liked_ids or request.disliked_ids:
-        # More like the liked, less like the disliked: the adjusted score must still
-        # clear the floor, and a paper very like a liked one comes in on its own.
-        liked, liked_cols = feedback.best(request.liked_ids)
-        disliked, _ = feedback.best(request.disliked_ids)
-        allowed = np.isfinite(best) if rows else np.ones(size, dtype=bool)  # filters still apply
-        score = np.where(allowed, np.where(np.isfinite(score), score, 0.0), -np.inf)
-        score = score + FEEDBACK_WEIGHT * (liked - disliked)
-        eligible = allowed & ((score >= floor) | (liked >= LIKED_INCLUDE)) & (disliked < DISLIKED_EXCLUDE)
-        liked_col = np.where(liked >= LIKED_WHY, liked_cols, -1)
+    liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
     score = score + config.trending_weight * prior
 
-    excluded = np.zeros(size, dtype=bool)
-    for paper_id in (*request.exclude_ids, *request.liked_ids, *request.disliked_ids):
-        row = index.row_of.get(int(paper_id))
-        if row is not None:
-            excluded[row] = True
+    excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
     eligible &= ~excluded
 
     chosen: list[_Choice] = []
@@ -338,70 +322,10 @@ def _followed_name(index: PaperIndex, row, request: Request) -> str:
     return ""
 
 
-class _FeedbackSimilarity:
-    """Similarity (0..1) of every paper to each paper any reader of this call voted on:
-    sentence-embedding cosine when semantic ranking is on, tf-idf cosine otherwise."""
-
-    def __init__(self, index: PaperIndex, requests: list[Request], semantic_on: bool):
-        self.index = index
-        ids = list(dict.fromkeys(int(i) for r in requests for i in (*r.liked_ids, *r.disliked_ids)))
-        self.column_of = {paper_id: col for col, paper_id in enumerate(ids)}
-        self.titles: list[str] = [""] * len(ids)
-        self.matrix = np.zeros((index.size, len(ids)), dtype=np.float32)
-        if not ids or not index.size:
-            return
-        outside = [i for i in ids if i not in index.row_of]
-        loaded = {}
-        if outside:
-            loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only("id", "title", "abstract")}
-        for paper_id, col in self.column_of.items():
-            row = index.row_of.get(paper_id)
-            self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
-        if semantic_on:
-            vectors = np.zeros((len(ids), semantic.DIMENSIONS), dtype=np.float32)
-            stored = store.paper_vectors(loaded) if loaded else {}
-            for paper_id, col in self.column_of.items():
-                row = index.row_of.get(paper_id)
-                if row is not None:
-                    vectors[col] = index.embeddings[row]
-                elif paper_id in loaded:
-                    paper = loaded[paper_id]
-                    vector = stored.get(paper_id)
-                    if vector is None:
-                        vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
-                    vectors[col] = vector
-            cosine = index.embeddings @ vectors.T
-            self.matrix = paper_scale(cosine)
-        else:
-            from scipy import sparse
-
-            vectors = []
-            for paper_id in ids:
-                row = index.row_of.get(paper_id)
-                if row is not None:
-                    vectors.append(index.lexical.row_vectors([row]))
-                else:
-                    paper = loaded.get(paper_id)
-                    text = f"{paper.title} {paper.abstract}" if paper else ""
-                    vectors.append(index.lexical.text_vector(text))
-            cosine = index.lexical.similarity_to(sparse.vstack(vectors).tocsr()).T
-            span = LEXICAL_SIMILARITY_ONE - LEXICAL_SIMILARITY_ZERO
-            self.matrix = np.clip((cosine - LEXICAL_SIMILARITY_ZERO) / span, 0.0, 1.0).astype(np.float32)
-
-    def best(self, paper_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Per paper: the highest similarity to any of ``paper_ids`` and which column."""
-        cols = [self.column_of[int(i)] for i in paper_ids if int(i) in self.column_of]
-        if not cols or not self.index.size:
-            return np.zeros(self.index.size, dtype=np.float32), np.full(self.index.size, -1)
-        block = self.matrix[:, cols]
-        which = block.argmax(axis=1)
-        return block[np.arange(self.index.size), which], np.asarray(cols)[which]
-
-
 # -- why ----------------------------------------------------------------------------
 
 
-def _explain(index: PaperIndex, scores: TopicScores, feedback: _FeedbackSimilarity, choice: _Choice, paper):
+def _explain(index: PaperIndex, scores: TopicScores, feedback: VoteSimilarity, choice: _Choice, paper):
     if choice.author:
         return RankedPaper(paper, choice.score, None, f"New paper by {choice.author}, whom you follow", [])
     parts, matched, topic, topic_id = [], [], None, None

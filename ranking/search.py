@@ -7,7 +7,7 @@ database:
 
 - **PostgreSQL**: full-text search picks the candidates, from the stored ``search_document``
   (the ``SearchVector`` of title and abstract, with categories and authors; a GIN index; see
-  ``pages/migrations``): the ``CANDIDATES`` best by ``ts_rank_cd`` among the newest
+  ``ranking/migrations/0003``): the ``CANDIDATES`` best by ``ts_rank_cd`` among the newest
   ``MAX_MATCHES`` papers that have every word of the query, then, if they are too few,
   among those with any of them. Only those are loaded, indexed (``index.index_papers``)
   and ranked, so a web process never holds every paper, and a search costs the same
@@ -23,31 +23,35 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 
 import numpy as np
 from django.db import connection
 
-from papers.models import Paper
+from papers.models import Paper, listing_day
 from ranking import fusion, semantic, store
 from ranking.fusion import floor_for, trending_prior
 from ranking.index import PaperIndex, get_index, index_papers
 from ranking.lexical import STOPWORDS, words
 from ranking.models import PaperEmbedding
+from ranking.personal import LEXICAL_SIMILARITY_ONE, LEXICAL_SIMILARITY_ZERO
 from ranking.query import ParsedQuery, parse_query
-from ranking.ranker import (
-    LEXICAL_SIMILARITY_ONE,
-    LEXICAL_SIMILARITY_ZERO,
-    RankedPaper,
-    TopicRef,
-    matched_words,
-    score_topics,
-)
+from ranking.ranker import RankedPaper, TopicRef, matched_words, score_topics
 
 CANDIDATES = 200  # papers reranked per query on PostgreSQL
 MAX_MATCHES = 2_000  # full-text matches ts_rank_cd is computed for (the newest), bounding a common word's cost
 MAX_QUERY_LENGTH = 300
-_DISPLAY_FIELDS = ("id", "title", "abstract", "authors", "categories", "first_seen_at", "published_at", "upvotes")
+_DISPLAY_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "announced_on",
+    "first_seen_at",
+    "published_at",
+    "upvotes",
+)
 
 
 @dataclass
@@ -63,26 +67,28 @@ def uses_full_text() -> bool:
     return connection.vendor == "postgresql"
 
 
-def search(text: str, *, limit: int = 20, start: datetime | None = None, end: datetime | None = None) -> SearchResult:
+def search(text: str, *, limit: int = 20, first_day: date | None = None, last_day: date | None = None) -> SearchResult:
     """The papers matching ``text`` (topic syntax), best first, at most ``limit``; only papers
-    first seen in [``start``, ``end``) when given. An empty query finds nothing.
+    listed from ``first_day`` to ``last_day`` (``papers.models.listing_day``) when given. An
+    empty query finds nothing.
 
     Queries: on PostgreSQL one, or two when too few papers have every word (the candidates
     come with all that ranking and the page need); elsewhere the paper index's fingerprint
-    (and its build when the papers changed) and one for the shown papers."""
+    (and its build when the papers changed), one for the period's papers when there is one,
+    and one for the shown papers."""
     started = time.perf_counter()
     query = parse_query((text or "")[:MAX_QUERY_LENGTH])
     result = SearchResult(query=query)
     if query.is_empty:
         return result
     if uses_full_text():
-        papers = _full_text_candidates(query, start, end)
+        papers = _full_text_candidates(query, first_day, last_day)
         index = index_papers(papers, _vectors_of(papers))
         allowed = None
         by_id = {p.id: p for p in papers}
     else:
         index = get_index(None)
-        allowed = _in_period(index, start, end)
+        allowed = _in_period(index, first_day, last_day)
         by_id = None
     rows, scores = rank_index(index, query, allowed=allowed)
     result.total = len(rows)
@@ -115,15 +121,16 @@ def rank_index(index: PaperIndex, query: ParsedQuery, *, allowed: np.ndarray | N
     return rows[order], scores[order]
 
 
-def _in_period(index: PaperIndex, start, end) -> np.ndarray | None:
-    if start is None and end is None:
+def _in_period(index: PaperIndex, first_day: date | None, last_day: date | None) -> np.ndarray | None:
+    """The index's rows listed in the period (one query for their ids), None for no period."""
+    if first_day is None and last_day is None:
         return None
-    allowed = np.ones(index.size, dtype=bool)
-    if start is not None:
-        allowed &= index.first_seen >= start.timestamp()
-    if end is not None:
-        allowed &= index.first_seen < end.timestamp()
-    return allowed
+    listed = Paper.objects.annotate(day=listing_day())
+    if first_day is not None:
+        listed = listed.filter(day__gte=first_day)
+    if last_day is not None:
+        listed = listed.filter(day__lte=last_day)
+    return np.isin(index.ids, np.fromiter(listed.values_list("id", flat=True), dtype=np.int64))
 
 
 # -- PostgreSQL candidates ---------------------------------------------------------------
@@ -152,17 +159,25 @@ def _tsquery(query: ParsedQuery, joiner: str) -> tuple[str, list]:
     return f"({sql})", params
 
 
-def _filters(query: ParsedQuery, start, end) -> tuple[str, list]:
-    """SQL conditions for the period and the ``author:``/``cat:`` filters (names and
-    categories as plain words of the document's D and C parts: a superset of what the
-    ranker's own filters then keep)."""
+def _listing_day_sql() -> tuple[str, list]:
+    """``papers.models.listing_day`` as SQL (unqualified columns), as the index has it."""
+    query = Paper.objects.all().query
+    sql, params = listing_day().resolve_expression(query).as_sql(query.get_compiler(connection=connection), connection)
+    return sql.replace(f'"{Paper._meta.db_table}".', ""), list(params)
+
+
+def _filters(query: ParsedQuery, first_day, last_day) -> tuple[str, list]:
+    """SQL conditions for the period (the listing day, through its index) and the
+    ``author:``/``cat:`` filters (names and categories as plain words of the document's D
+    and C parts: a superset of what the ranker's own filters then keep)."""
     conditions, params = [], []
-    if start is not None:
-        conditions.append("first_seen_at >= %s")
-        params.append(start)
-    if end is not None:
-        conditions.append("first_seen_at < %s")
-        params.append(end)
+    day_sql, day_params = _listing_day_sql()
+    if first_day is not None:
+        conditions.append(f"{day_sql} >= %s")
+        params += [*day_params, first_day]
+    if last_day is not None:
+        conditions.append(f"{day_sql} <= %s")
+        params += [*day_params, last_day]
     names = [" & ".join(f"{w}:D" for w in words(name)) for name in query.authors]
     names = [name for name in names if name]
     if names:
@@ -189,22 +204,23 @@ _EMBEDDING_COLUMNS = "embedding.vector AS stored_vector, embedding.model AS stor
 _EMBEDDING_JOIN = f"LEFT JOIN {PaperEmbedding._meta.db_table} embedding ON embedding.paper_id = paper.id"
 
 
-def _full_text_candidates(query: ParsedQuery, start, end, *, limit: int = CANDIDATES) -> list:
+def _full_text_candidates(query: ParsedQuery, first_day, last_day, *, limit: int = CANDIDATES) -> list:
     """The papers to rerank: first those
     with every word of the query, best by ``ts_rank_cd`` among the newest ``MAX_MATCHES`` of
     them; then, when they are fewer than ``limit``, those with any word, ranked alike. One
     query, two when the first falls short; filter-only queries take the newest that pass."""
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "page_url", "arxiv_id"]
     table = Paper._meta.db_table
-    where, where_params = _filters(query, start, end)
+    where, where_params = _filters(query, first_day, last_day)
     every, every_params = _tsquery(query, _AND)
     if not every:  # only author:/cat: filters
         columns = ", ".join(f'paper."{name}"' for name in fields)
+        day_sql, day_params = _listing_day_sql()
         sql = (
             f"SELECT {columns}, {_EMBEDDING_COLUMNS} FROM {table} paper {_EMBEDDING_JOIN} "  # noqa: S608
-            f"WHERE TRUE{where} ORDER BY paper.first_seen_at DESC LIMIT %s"
+            f"WHERE TRUE{where} ORDER BY {day_sql} DESC, paper.first_seen_at DESC LIMIT %s"
         )
-        return list(Paper.objects.raw(sql, [*where_params, limit]))
+        return list(Paper.objects.raw(sql, [*where_params, *day_params, limit]))
     found = _ranked(Paper, fields, every, every_params, where, where_params, limit)
     if len(found) < limit and len(query.words) + len(query.phrases) > 1:
         some, some_params = _tsquery(query, _OR)
@@ -241,49 +257,69 @@ SIMILAR_CANDIDATES = 100
 SIMILAR_MATCHES = 500
 
 
-def similar_papers(paper, *, limit: int = 6) -> list:
-    """Papers closest to ``paper`` (a ``Paper`` with its title and abstract loaded):
-    nearest neighbours by sentence embedding, or by tf-idf cosine without the semantic model.
+def similar_paper_ids(paper, *, limit: int = 6) -> list[int]:
+    """Ids of the papers closest to ``paper`` (a ``Paper`` with its title and abstract
+    loaded), closest first: nearest neighbours by sentence embedding, or by tf-idf cosine
+    without the semantic model. Ids, not papers: a page loads only what it shows of them.
 
     On PostgreSQL the neighbours are looked for among recent papers that share the most words
-    with its title (one query); elsewhere among every paper of the in-memory index."""
-
-    if uses_full_text():
-        candidates = [p for p in _title_neighbours(paper) if p.id != paper.id]
-        if not candidates:
-            return []
-        if semantic.is_available():
-            stored = store.paper_vectors([p.id for p in candidates])
-            candidates = [p for p in candidates if p.id in stored]
-            matrix = np.stack([stored[p.id] for p in candidates]) if candidates else np.zeros((0, semantic.DIMENSIONS))
-            closeness = fusion.paper_scale(matrix @ _vector(paper)) if candidates else np.zeros(0)
-        else:
-            index = index_papers(candidates, None)
-            closeness = _lexical_closeness(index, paper)
-    else:
+    with its title (one query: their embeddings, and the paper's own); elsewhere among every
+    paper of the in-memory index."""
+    if not uses_full_text():
         index = get_index(None)
         if index.embeddings is not None:
             closeness = fusion.paper_scale(index.embeddings @ _vector(paper))
         else:
             closeness = _lexical_closeness(index, paper)
-        shown = [int(i) for i in _best(closeness, index.ids, paper.id, limit)]
-        found = index.papers(shown)
-        return [found[i] for i in shown if i in found]
-    ids = np.array([p.id for p in candidates], dtype=np.int64)
-    by_id = {p.id: p for p in candidates}
-    return [by_id[int(i)] for i in _best(closeness, ids, paper.id, limit)]
-
-
-def _title_neighbours(paper) -> list:
-    """Up to ``SIMILAR_CANDIDATES`` papers that have any of this title's words, best by
-    ``ts_rank_cd`` (more shared words, in titles, first) among the newest ``SIMILAR_MATCHES``."""
-
-    title_words = list(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
-    if not title_words:
+        return _best(closeness, index.ids, paper.id, limit)
+    probe = _title_probe(paper)
+    if not probe:
         return []
+    if semantic.is_available():
+        vectors = _neighbour_vectors(probe, paper.id)
+        own = vectors.pop(paper.id, None)
+        if not vectors:
+            return []
+        ids = np.fromiter(vectors, dtype=np.int64)
+        own = own if own is not None else _vector(paper)
+        closeness = fusion.paper_scale(np.stack(list(vectors.values())) @ own)
+    else:
+        candidates = [p for p in _title_neighbours(probe) if p.id != paper.id]
+        if not candidates:
+            return []
+        ids = np.array([p.id for p in candidates], dtype=np.int64)
+        closeness = _lexical_closeness(index_papers(candidates, None), paper)
+    return _best(closeness, ids, paper.id, limit)
+
+
+def _title_probe(paper) -> str:
+    """``to_tsquery`` text for any of the title's words (letters and digits only: safe)."""
+    return " | ".join(dict.fromkeys(w for w in words(paper.title) if w not in STOPWORDS))
+
+
+def _title_neighbours(probe: str) -> list:
+    """Up to ``SIMILAR_CANDIDATES`` papers that have any of the title's words, best by
+    ``ts_rank_cd`` (more shared words, in titles, first) among the newest ``SIMILAR_MATCHES``."""
     fields = [*_DISPLAY_FIELDS, "abs_url", "pdf_url", "arxiv_id"]
-    probe = " | ".join(title_words)  # letters and digits only: safe in to_tsquery
     return _ranked(Paper, fields, "to_tsquery('english', %s)", [probe], "", [], SIMILAR_CANDIDATES, SIMILAR_MATCHES)
+
+
+def _neighbour_vectors(probe: str, paper_id: int) -> dict[int, np.ndarray]:
+    """The stored embeddings of ``_title_neighbours``'s papers and of the paper itself, in
+    one query, without their text."""
+    table, embeddings = Paper._meta.db_table, PaperEmbedding._meta.db_table
+    sql = (
+        f"WITH matches AS (SELECT id, search_document FROM {table} "  # noqa: S608 (our tables)
+        "WHERE search_document @@ to_tsquery('english', %s) ORDER BY first_seen_at DESC LIMIT %s), "
+        "best AS (SELECT id FROM matches ORDER BY ts_rank_cd(search_document, to_tsquery('english', %s)) DESC "
+        f"LIMIT %s) SELECT paper_id, vector, model FROM {embeddings} "
+        "WHERE paper_id IN (SELECT id FROM best UNION ALL SELECT %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [probe, SIMILAR_MATCHES, probe, SIMILAR_CANDIDATES, paper_id])
+        rows = cursor.fetchall()
+    vectors = {paper_id: store.current_vector(blob, tag) for paper_id, blob, tag in rows}
+    return {paper_id: vector for paper_id, vector in vectors.items() if vector is not None}
 
 
 def _best(closeness: np.ndarray, ids: np.ndarray, own_id: int, limit: int) -> list[int]:

@@ -22,6 +22,24 @@ class SubscriptionInline(admin.TabularInline):
         return super().get_queryset(request).select_related("topic")
 
 
+class FeedbackInline(admin.TabularInline):
+    """The reader's 👍/👎, with the topic section each was given in: what their
+    ranking learns from (read-only: a vote is the reader's own)."""
+
+    model = Feedback
+    extra = 0
+    fields = ["created_at", "vote", "paper", "topic"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("paper", "topic", "subscriber")
+
+
 def _run(service, verb):
     def action(modeladmin, request, queryset):
         changed = sum(1 for subscriber in queryset if service(subscriber))
@@ -47,7 +65,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     list_filter = ["status", "frequency"]
     search_fields = ["email", "topics__query"]
     date_hierarchy = "created_at"
-    inlines = [SubscriptionInline]
+    inlines = [SubscriptionInline, FeedbackInline]
     readonly_fields = ["created_at", "confirmed_at", "unsubscribed_at", "confirmation_sent_at"]
     actions = [
         _run(services.pause, "Paused"),

@@ -6,4 +6,4 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self):
-        from subscriptions import receivers  # noqa: F401  (connects the anymail tracking receiver)
+        from subscriptions import checks, receivers  # noqa: F401  (the deploy check; the anymail tracking receiver)

@@ -58,7 +58,11 @@ class PreferencesFields(forms.Form):
     )
 
     def clean_topics(self):
-        topics = services.clean_topics(services.split_lines(self.cleaned_data.get("topics", "")))
+        typed = services.split_lines(self.cleaned_data.get("topics", ""))
+        problems = services.topic_errors(typed)
+        if problems:
+            raise forms.ValidationError(problems)
+        topics = services.clean_topics(typed)
         if len(topics) > services.MAX_TOPICS:
             raise forms.ValidationError(f"Follow at most {services.MAX_TOPICS} topics.")
         return topics
@@ -121,3 +125,20 @@ class PreviewForm(forms.Form):
         return services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))[
             : services.MAX_FOLLOWED_AUTHORS
         ]
+
+
+class LostLinkForm(forms.Form):
+    """ "Lost your link?": an address to email the manage link to."""
+
+    email = forms.EmailField(
+        label="Your email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.org"}),
+    )
+    website = SignupForm.base_fields["website"]  # the same honeypot as the signup form
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website", "").strip())

@@ -31,8 +31,15 @@ def absolute_url(name: str, token: str) -> str:
 # token read it with ``tokens.read_token`` and the same purpose.
 
 
+def confirmation_stamp(subscriber) -> int:
+    """Which confirmation email a confirm link came from: a new one (a resend, a signup
+    again, a return after unsubscribing) makes every earlier link stop working."""
+    sent = subscriber.confirmation_sent_at
+    return int(sent.timestamp() * 1000) if sent else 0
+
+
 def confirm_token(subscriber) -> str:
-    return make_token("confirm", subscriber.id, e=subscriber.email)
+    return make_token("confirm", subscriber.id, e=subscriber.email, c=confirmation_stamp(subscriber))
 
 
 def manage_token(subscriber) -> str:
@@ -84,3 +91,20 @@ class FeedbackLinks:
         """Absolute (up_url, down_url) for one paper."""
         stem = f"{self._prefix}{paper_id}/{topic_id or 0}/"
         return f"{stem}up/", f"{stem}down/"
+
+
+def inert_url(link: str) -> str:
+    """An inert link for operators' previews and test copies (``link``: preferences,
+    unsubscribe, up, down). A test copy goes to an operator's mailbox: with the reader's
+    live links, a click there (or that mailbox's scanner) would act on the reader."""
+    return absolute_url("subscriptions:test-copy", link)
+
+
+class InertFeedbackLinks:
+    """``FeedbackLinks`` for a test copy: every 👍/👎 opens the page that says it is a test."""
+
+    def __init__(self):
+        self._up, self._down = inert_url("up"), inert_url("down")
+
+    def of(self, paper_id: int, topic_id: int | None = None) -> tuple[str, str]:
+        return self._up, self._down

@@ -44,6 +44,10 @@ class Subscriber(models.Model):
     suppressed_at = models.DateTimeField(null=True, blank=True)
     suppression_reason = models.CharField(max_length=200, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # The mail server's last refusal of the confirmation email (empty once one went out):
+    # shown on the dashboard and retried hourly (subscriptions.tasks.retry_failed_confirmations).
+    confirmation_error = models.TextField(blank=True)
+    confirmation_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

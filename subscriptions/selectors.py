@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from subscriptions.models import Feedback, Subscription
 
@@ -18,6 +19,8 @@ class Reader:
     authors: list[str] = field(default_factory=list)
     liked: list[int] = field(default_factory=list)  # paper ids
     disliked: list[int] = field(default_factory=list)
+    # (paper id, 1 or -1, the topic whose section it was given in or None, when), oldest first
+    votes: list[tuple[int, int, int | None, datetime]] = field(default_factory=list)
 
 
 def readers(subscribers) -> dict[int, Reader]:
@@ -31,11 +34,14 @@ def readers(subscribers) -> dict[int, Reader]:
         .values_list("subscriber_id", "topic_id", "topic__query")
     ):
         found[subscriber_id].topics.append((topic_id, query))
-    for subscriber_id, paper_id, vote in Feedback.objects.filter(subscriber_id__in=list(found)).values_list(
-        "subscriber_id", "paper_id", "vote"
+    for subscriber_id, paper_id, vote, topic_id, created_at in (
+        Feedback.objects.filter(subscriber_id__in=list(found))
+        .order_by("created_at", "id")
+        .values_list("subscriber_id", "paper_id", "vote", "topic_id", "created_at")
     ):
         reader = found[subscriber_id]
         (reader.liked if vote > 0 else reader.disliked).append(paper_id)
+        reader.votes.append((paper_id, vote, topic_id, created_at))
     return found
 
 

@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.utils import timezone as dj_timezone
 
 from ranking import tasks as ranking_tasks
-from ranking.api import forget_topic_embeddings
+from ranking.api import forget_topic_embeddings, quote_author_names, topic_problem
 from subscriptions import tasks
 from subscriptions.models import Subscriber, Subscription, Topic
 
@@ -64,9 +64,23 @@ def normalise_topic(text) -> str:
 
     Lower-cased, whitespace collapsed, control characters and line breaks removed, at
     most 200 characters. The query syntax ranking reads survives unchanged:
-    ``"exact phrase"``, ``-excluded``, ``author:name``, ``cat:cs.cl``.
+    ``"exact phrase"``, ``-excluded``, ``author:name``, ``cat:cs.cl``; a full name typed
+    without quotes (``author:Mira Okonkwo``) is quoted while its capitals show where it ends.
     """
-    return _cut(_clean_text(text).lower(), TOPIC_MAX_LENGTH)
+    return _cut(quote_author_names(_clean_text(text)).lower(), TOPIC_MAX_LENGTH)
+
+
+def topic_errors(items) -> list[str]:
+    """What is wrong with typed topics, one message each: too long, or matching nothing
+    (only stopwords, or only exclusions). Empty when all are fine."""
+    errors = []
+    for item in items:
+        text = _clean_text(item)
+        if len(text) > TOPIC_MAX_LENGTH:
+            errors.append(f"“{text[:40]}…” has {len(text)} characters; a topic can have at most {TOPIC_MAX_LENGTH}.")
+        elif text and (problem := topic_problem(normalise_topic(text))):
+            errors.append(problem)
+    return errors
 
 
 def normalise_author(text) -> str:
@@ -166,6 +180,9 @@ def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -
 
 def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tuple[list[str], list[str]]:
     """Clean topics and authors; raise ValueError on values a form should have caught."""
+    problems = topic_errors(topics)
+    if problems:
+        raise ValueError(" ".join(problems))
     queries = clean_topics(topics)
     names = clean_authors(authors)
     if not queries and not names:
@@ -285,12 +302,38 @@ def pause(subscriber: Subscriber) -> bool:
 
 
 def resume(subscriber: Subscriber) -> bool:
-    """Send again after a pause, or after an unsubscribe by the same signed link's owner."""
-    updated = Subscriber.objects.filter(
-        id=subscriber.id, status__in=[Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED]
-    ).update(status=Subscriber.Status.ACTIVE, unsubscribed_at=None)
+    """Send again after a pause. An unsubscribed or bounced address comes back only through
+    a fresh confirmation email (``ask_to_confirm_again``): a manage link can be old, forwarded
+    or leaked, and the mailbox may have changed hands since."""
+    updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PAUSED).update(
+        status=Subscriber.Status.ACTIVE
+    )
     subscriber.refresh_from_db()
     return bool(updated)
+
+
+def ask_to_confirm_again(subscriber: Subscriber) -> bool:
+    """Subscribe an unsubscribed or bounced address again: it becomes pending, keeps its
+    preferences, and gets a new confirmation link (earlier ones stop working). False when
+    the address is in any other state."""
+    with transaction.atomic():
+        updated = Subscriber.objects.filter(
+            id=subscriber.id, status__in=[Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.BOUNCED]
+        ).update(status=Subscriber.Status.PENDING, confirmation_sent_at=dj_timezone.now())
+        if updated:
+            _after_commit(tasks.send_confirmation_email, subscriber.id)
+    subscriber.refresh_from_db()
+    return bool(updated)
+
+
+def send_manage_link(email: str) -> bool:
+    """The "Lost your link?" form: email the address its manage link if we know it.
+    The caller answers the same whether or not we do. Returns whether mail was queued."""
+    subscriber = Subscriber.objects.filter(email=(email or "").strip().lower()).only("id", "status").first()
+    if subscriber is None or subscriber.status == Subscriber.Status.PENDING:
+        return False  # a pending address has its confirmation link; nothing to manage yet
+    _after_commit(tasks.send_manage_email, subscriber.id)
+    return True
 
 
 def unsubscribe(subscriber: Subscriber) -> bool:

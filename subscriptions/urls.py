@@ -8,7 +8,9 @@ urlpatterns = [
     path("preview.json", views.preview_json, name="preview"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("confirm/<str:token>/resend/", views.resend_confirmation, name="resend"),
+    path("manage/", views.lost_link, name="lost-link"),
     path("manage/<str:token>/", views.preferences, name="preferences"),
+    path("test-copy/<slug:link>/", views.inert_link, name="test-copy"),
     path("manage/<str:token>/my-data.json", data_views.my_data, name="my_data"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

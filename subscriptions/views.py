@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from subscriptions import links, notices, previews, services
-from subscriptions.forms import PreferencesFields, PreviewForm, SignupForm
+from subscriptions.forms import LostLinkForm, PreferencesFields, PreviewForm, SignupForm
 from subscriptions.models import Subscriber
 from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
 
@@ -136,9 +136,9 @@ def signup(request):
     return _check_inbox(request, email)
 
 
-def _check_inbox(request, email: str) -> HttpResponse:
+def _check_inbox(request, email: str, *, lost_link: bool = False) -> HttpResponse:
     # No form and no CSRF token on this page: its bytes depend only on the address typed.
-    return render(request, "subscriptions/check_inbox.html", {"email": email})
+    return render(request, "subscriptions/check_inbox.html", {"email": email, "lost_link": lost_link})
 
 
 @require_GET
@@ -184,19 +184,29 @@ def confirm(request, token):
     except BadToken:
         return _bad_link(request)
     subscriber = Subscriber.objects.filter(id=payload.get("s"), email=payload.get("e")).first()
-    if subscriber is None or subscriber.status not in (
-        Subscriber.Status.PENDING,
-        Subscriber.Status.ACTIVE,
-        Subscriber.Status.PAUSED,
-    ):
+    if subscriber is not None and subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+        # No manage link here: whoever holds an old confirmation email is not the owner for good.
+        return _message(
+            request,
+            "Already confirmed",
+            "This subscription is confirmed. To change it, use the link at the bottom of any digest, "
+            "or ask for a new one.",
+            show_lost_link=True,
+        )
+    if subscriber is None or subscriber.status != Subscriber.Status.PENDING:
         return _message(
             request,
             "This link is no longer valid",
             "This subscription was removed or cancelled. You are welcome to sign up again.",
             show_signup_link=True,
         )
-    if subscriber.status != Subscriber.Status.PENDING:
-        return redirect("subscriptions:preferences", token=links.manage_token(subscriber))
+    if payload.get("c") != links.confirmation_stamp(subscriber):
+        return _message(
+            request,
+            "This link was replaced",
+            "We sent a newer confirmation email to this address since; use the link in that one, or ask for a new one.",
+            resend_url=reverse("subscriptions:resend", args=[token]),
+        )
     if request.method == "POST":
         services.confirm(subscriber)
         return redirect(reverse("subscriptions:preferences", args=[links.manage_token(subscriber)]) + "?welcome=1")
@@ -226,6 +236,22 @@ def resend_confirmation(request, token):
     return _check_inbox(request, payload.get("e", ""))
 
 
+@require_http_methods(["GET", "POST"])
+def lost_link(request):
+    """ "Lost your link?": type an address, and if we know it, it gets its manage link by
+    email. The answer is the same page whatever the address, so nobody learns who is
+    subscribed; the limits per network and per address stop it being used to flood a mailbox."""
+    form = LostLinkForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "subscriptions/lost_link.html", {"form": form}, status=400 if form.is_bound else 200)
+    if _ip_limited(request, "lost-link-ip", settings.SIGNUP_RATE_PER_IP):
+        return _too_many(request)
+    email = form.cleaned_data["email"]
+    if not form.is_bot() and not _address_limited(request, "lost-link-address", email):
+        services.send_manage_link(email)
+    return _check_inbox(request, email, lost_link=True)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request, token):
@@ -246,6 +272,10 @@ def preferences(request, token):
         if action == "resume":
             services.resume(subscriber)
             return _back_to(token, "resumed")
+        if action == "subscribe-again":
+            if services.ask_to_confirm_again(subscriber):
+                return _check_inbox(request, subscriber.email)
+            return _back_to(token, "unchanged")
         if action == "delete":
             return render(request, "subscriptions/delete_confirm.html", {"subscriber": subscriber, "token": token})
         if action == "delete-confirmed":
@@ -276,6 +306,7 @@ def preferences(request, token):
         "saved": "Your preferences are saved.",
         "paused": "Your digest is paused. Resume it whenever you like.",
         "resumed": "Your digest is on again.",
+        "unchanged": "Nothing changed.",
         "welcome": "You're subscribed. Your first digest arrives " + notices.describe_schedule(subscriber) + ".",
     }
     notice = next((text for key, text in messages.items() if key in request.GET), "")
@@ -329,4 +360,15 @@ def unsubscribe(request, token):
             if subscriber
             else ""
         },
+    )
+
+
+@require_GET
+def inert_link(request, link):
+    """Where every reader link of a preview or test copy leads: it does nothing."""
+    return _message(
+        request,
+        "This is a test copy",
+        "This link comes from a preview or test copy of someone's digest sent to an operator. "
+        "It does nothing: the reader's real links are only in the reader's own email.",
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from digests import content, dispatch, tasks
-from digests.dashboard import selectors
+from digests import breaker, content, dispatch, tasks
+from digests.dashboard import alerts, selectors
 from digests.dashboard.actions import Action, Done, Refused, record, run_action
 from digests.dashboard.actions import page_context as _context
 from digests.dashboard.charts import growth_chart, papers_chart
@@ -59,6 +60,7 @@ def dashboard_view(request):
                 "import_subscribers": SubscriberImportForm(auto_id="import-subscribers-%s"),
             },
             paper_sources=settings.PAPER_SOURCES,
+            delivery_alerts=alerts.delivery_alerts(),
             can_act=any(request.user.has_perm(f"digests.{codename}") for codename, _ in OPERATOR_PERMISSIONS),
         ),
     )
@@ -315,3 +317,43 @@ RESTORE = Action(
 @require_http_methods(["GET", "POST"])
 def restore_view(request):
     return run_action(request, RESTORE)
+
+
+# The circuit breaker: an issue it paused is resumed by an operator (digests.breaker) ------------
+
+
+def _resume_question(data, issue_id: int) -> str:
+    issue = get_object_or_404(Issue, pk=issue_id)
+    return (
+        f"Resume {issue}? It was paused because {issue.pause_reason or 'of an operator'}. "
+        "Its queued and failed deliveries are sent now: resume once the cause is fixed."
+    )
+
+
+def _resume(request, data, issue_id: int) -> Done:
+    issue = get_object_or_404(Issue, pk=issue_id)
+    if issue.paused_at is None:
+        raise Refused(NON_FIELD_ERRORS, f"{issue} is not paused: nothing changed.")
+    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)
+    selectors.forget_issue_counts(issue.pk)
+    return Done(
+        f"{issue} is resumed: {sent:,} deliveries are being sent.",
+        log=f"Resumed the issue paused by the circuit breaker ({issue.pause_reason}); {sent} deliveries enqueued.",
+        about=issue,
+    )
+
+
+RESUME = Action(
+    lambda issue_id: f"Resume {get_object_or_404(Issue, pk=issue_id)}",
+    "dashboard:resume_issue",
+    forms.Form,
+    perform=_resume,
+    permission="digests.retry_deliveries",
+    confirm=_resume_question,
+    submit="Resume",
+)
+
+
+@require_http_methods(["GET", "POST"])
+def resume_issue_view(request, issue_id: int):
+    return run_action(request, RESUME, issue_id=issue_id)

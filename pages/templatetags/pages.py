@@ -11,7 +11,7 @@ from django import template
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from pages import text
+from pages import periods, text
 
 register = template.Library()
 
@@ -32,6 +32,11 @@ def short_authors(authors, count=6):
     authors = [str(a) for a in authors or []]
     shown = ", ".join(authors[:count])
     return shown + (" et al." if len(authors) > count else "")
+
+
+@register.filter
+def listed_on(paper):
+    return periods.listed_on(paper)
 
 
 @register.filter

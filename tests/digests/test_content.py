@@ -1,13 +1,16 @@
 """What a digest shows, previewed and test-sent by operators."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core import mail
 
 from digests import content
 from digests.models import Delivery, Issue
+from subscriptions.models import Subscriber
 from tests.digests.helpers import make_subscriber
+from tests.link_scan import database_state, links_in
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +35,21 @@ def test_test_send_goes_to_the_operator_without_unsubscribe_headers(papers):
     assert "List-Unsubscribe" not in message.extra_headers
     assert "Protein folding with sequence transformers" in message.body
     assert Delivery.objects.count() == 0
+
+
+def test_previews_and_test_copies_carry_inert_links_that_say_so(papers, client):
+    subscriber = make_subscriber("p@example.org", topics=["protein folding"])
+    content.send_test_digest(subscriber=subscriber, to_address="operator@example.org")
+    (message,) = mail.outbox
+    preview = content.preview_digest(subscriber)
+    ours = {url for url in links_in(message) if url.startswith("http://testserver/")}
+    ours |= {url for url in re.findall(r'href="(http://testserver/[^"]+)"', preview.html)}
+    assert ours and all("/test-copy/" in url for url in ours), ours
+    assert {"preferences", "unsubscribe", "up", "down"} <= {url.rstrip("/").rsplit("/", 1)[1] for url in ours}
+    before = database_state()
+    for url in ours:  # the operator (or the operator's mail scanner) clicks everything
+        path = url.removeprefix("http://testserver")
+        assert b"This is a test copy" in client.get(path).content
+        assert client.post(path, {"vote": "1", "action": "pause"}).status_code == 405
+    assert database_state() == before
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE

@@ -110,7 +110,7 @@ def _operators_group() -> Group:
     """The group as migration 0005 makes it (a transactional test's flush removed the migration's rows)."""
     from django.apps import apps
 
-    importlib.import_module("digests.migrations.0005_operator_permissions").create_group(apps, None)
+    importlib.import_module("digests.migrations.0006_operator_permissions").create_group(apps, None)
     return Group.objects.get(name=OPERATORS_GROUP)
 
 

@@ -210,7 +210,7 @@ def test_550_user_unknown_fails_and_suppresses_while_the_batch_goes_on(papers, s
     gone = queued_delivery(make_subscriber("gone@example.org"))
     spam = queued_delivery(make_subscriber("strict@example.org"))
     fine = queued_delivery(make_subscriber("fine@example.org"))
-    sink.script("gone@example.org", "550 5.1.1 No such user")
+    sink.script_rcpt("gone@example.org", "550 5.1.1 No such user")
     sink.script("strict@example.org", "554 5.7.1 Message rejected as spam")
     result = delivery.deliver_batch([gone.id, spam.id, fine.id], connection=smtp(sink))
     assert (result.suppressed, result.failed, result.sent) == ([gone.id], [spam.id], [fine.id])

@@ -35,18 +35,18 @@ def test_dispatch_creates_due_deliveries_once_and_enqueues_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = dispatch_due(now=MONDAY_0900_UTC)
         assert enqueued == []  # nothing leaves before the commit
-    assert len(callbacks) == 2  # one chunk per send time here (Berlin's three, Tokyo's one)
-    assert (result.created, result.enqueued, result.batches, result.issues) == (4, 4, 3, ["weekly 2026-W49"])
+    assert len(callbacks) == 1  # one chunk for the issue: Berlin's three and Tokyo's one together
+    assert (result.created, result.enqueued, result.batches, result.issues) == (4, 4, 2, ["weekly 2026-W49"])
     assert sorted(Delivery.objects.values_list("subscriber__email", flat=True)) == sorted(
         [s.email for s in due] + ["tokyo@example.org"]
     )
-    assert sorted(len(b) for b in enqueued) == [1, 1, 2]
+    assert sorted(len(b) for b in enqueued) == [2, 2]
     assert sorted(sum(enqueued, [])) == sorted(Delivery.objects.values_list("id", flat=True))
 
     with django_capture_on_commit_callbacks(execute=True):
         again = dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=1))
     assert (again.created, again.enqueued) == (0, 0)
-    assert Delivery.objects.count() == 4 and len(enqueued) == 3
+    assert Delivery.objects.count() == 4 and len(enqueued) == 2
 
     later = dispatch_due(now=MONDAY_0900_UTC + dt.timedelta(hours=8))  # LA's 08:00
     assert later.created == 1
@@ -178,3 +178,17 @@ def test_retry_failed_requeues_active_subscribers_only(papers, enqueued, django_
         sent.id: Status.SENT,
     }
     assert Delivery.objects.get(id=failed.id).attempts == 0
+
+
+def test_an_issues_rows_from_many_time_zones_go_out_in_full_batches(
+    papers, enqueued, settings, django_capture_on_commit_callbacks
+):
+    """200 readers over a dozen time zones and hours: batches are full, not one per schedule."""
+    settings.DIGEST_BATCH_SIZE = 100
+    zones = ["UTC", "Europe/Berlin", "Asia/Tokyo", "America/New_York", "Asia/Kolkata", "Australia/Adelaide"]
+    for n in range(200):
+        make_subscriber(f"r{n}@example.org", topics=[], timezone=zones[n % len(zones)], send_hour=n % 24)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = dispatch_due(now=MONDAY_0900_UTC, force=True)
+    assert result.created == 200 and result.batches == 2
+    assert sorted(len(batch) for batch in enqueued) == [100, 100]

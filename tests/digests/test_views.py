@@ -88,5 +88,5 @@ def test_provider_hard_bounce_webhook_suppresses_the_address(client, settings):
 def test_webhook_without_the_secret_changes_nothing(client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:other"}
     make_subscriber("gone@example.org")
-    assert _postmark_bounce(client, "gone@example.org").status_code == 400
+    assert _postmark_bounce(client, "gone@example.org").status_code == 401
     assert Subscriber.objects.get(email="gone@example.org").status == Subscriber.Status.ACTIVE

@@ -65,8 +65,10 @@ def test_search_feed_lists_matches_newest_first_and_needs_a_query(client, papers
 def test_api_searches_with_the_fields_integrators_need(client, papers):
     data = client.get("/api/papers", {"q": "video understanding", "limit": 1}).json()
     [paper] = data["papers"]
-    assert set(paper) == {"id", "arxiv_id", "title", "authors", "abstract", "published", "upvotes", "url", "score"}
+    fields = {"id", "arxiv_id", "title", "authors", "abstract", "published", "date", "upvotes", "url", "score"}
+    assert set(paper) == fields
     assert paper["arxiv_id"] == "2603.10001"
+    assert paper["date"] == "2026-03-13"  # the day it is listed under (``date=``)
     assert paper["authors"] == ["Mei Tanaka", "Omar Haddad"]
     assert paper["published"].startswith("2026-03-13T09:00:00")
     assert paper["url"] == f"http://testserver/papers/{paper['id']}/"

@@ -90,3 +90,13 @@ def test_search_candidates_come_from_the_database_s_own_index(papers, django_ass
     else:
         assert not uses_full_text()
     assert search("video").total == 2
+
+
+def test_a_full_name_after_author_finds_that_author(client, papers):
+    by = lambda text: [r.paper.title for r in search(text).papers]  # noqa: E731
+    video = "Long Video Understanding with Sparse Frame Sampling"
+    assert by("author:Mei Tanaka") == by('author:"Mei Tanaka"') == by("author:tanaka") == [video]
+    assert by("author:Mei Tanaka video") == [video]
+    assert by("author:Mei Tanaka speech") == []
+    html = client.get("/search", {"q": "author:Mei Tanaka"}).content.decode()
+    assert video in titles(html, papers)

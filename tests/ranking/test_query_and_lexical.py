@@ -76,3 +76,12 @@ def test_scores_are_on_a_fixed_scale():
     assert 0.5 < scores[0, 0] <= 1.5
     assert 0 < scores[0, 1] < scores[0, 0]
     assert np.all(scores[1] == 0)
+
+
+def test_a_full_name_after_author_is_one_author():
+    assert parse_query("author:Mira Okonkwo").authors == ("mira okonkwo",)
+    query = parse_query("protein folding author:Mira Okonkwo -survey")
+    assert (query.authors, query.words) == (("mira okonkwo",), ("protein", "folding"))
+    assert query.excluded_words == ("survey",)
+    assert parse_query("author:okonkwo protein").words == ("protein",)  # lower case: the name is one word
+    assert parse_query('author:"Mira Okonkwo" Folding').words == ("Folding",)

@@ -2,8 +2,14 @@ import pytest
 
 
 @pytest.mark.django_db
-def test_healthz_ok_with_database_and_eager_broker(client):
+def test_healthz_tells_the_public_only_ok_or_not(client):
     response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_ok_with_database_and_eager_broker(admin_client):
+    response = admin_client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -12,14 +18,14 @@ def test_healthz_ok_with_database_and_eager_broker(client):
 
 
 @pytest.mark.django_db
-def test_healthz_ok_with_real_redis_broker(client, settings, redis_url):
+def test_healthz_ok_with_real_redis_broker(admin_client, settings, redis_url):
     from digestsite.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     old = app.conf.broker_url
     app.conf.broker_url = redis_url
     try:
-        response = client.get("/healthz")
+        response = admin_client.get("/healthz")
     finally:
         app.conf.broker_url = old
     assert response.status_code == 200
@@ -27,16 +33,18 @@ def test_healthz_ok_with_real_redis_broker(client, settings, redis_url):
 
 
 @pytest.mark.django_db
-def test_healthz_503_when_broker_unreachable(client, settings):
+def test_healthz_503_when_broker_unreachable(admin_client, client, settings):
     from digestsite.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     old = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
-        response = client.get("/healthz")
+        response = admin_client.get("/healthz")
+        public = client.get("/healthz")
     finally:
         app.conf.broker_url = old
+    assert public.status_code == 503 and public.json() == {"status": "unhealthy"}  # no host, no error text
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unhealthy"
@@ -53,4 +61,4 @@ def test_healthz_503_when_database_unreachable(client, monkeypatch):
     monkeypatch.setattr(health.connection, "cursor", broken_cursor)
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["database"]["ok"] is False
+    assert response.json() == {"status": "unhealthy"}

@@ -110,3 +110,24 @@ def test_subscriber_list_links_to_preview_and_send_test_of_their_next_digest(sta
     assert '<a href="/admin/dashboard/send-test/?subscriber=p0%40example.org">Send test</a>' in html
     preview = staff_client.get("/admin/dashboard/preview/?subscriber=p0%40example.org")
     assert preview.status_code == 200
+
+
+def test_a_readers_votes_show_on_their_page_with_the_section_and_a_fixed_number_of_queries(staff_client, make_paper):
+    _people(1, topics=("rl", "graphs"))
+    reader = Subscriber.objects.get()
+    url = f"/admin/subscriptions/subscriber/{reader.id}/change/"
+    Feedback.objects.create(
+        subscriber=reader, paper=make_paper("Policy Gradients Revisited"), vote=1, topic=Topic.objects.get(query="rl")
+    )
+    few, _ = _queries(staff_client, url)
+    Feedback.objects.create(
+        subscriber=reader,
+        paper=make_paper("Graph Transformers at Scale"),
+        vote=-1,
+        topic=Topic.objects.get(query="graphs"),
+    )
+    many, response = _queries(staff_client, url)
+    html = response.content.decode()
+    assert "Policy Gradients Revisited" in html and "Graph Transformers at Scale" in html
+    assert "👎" in html and "👍" in html
+    assert few == many

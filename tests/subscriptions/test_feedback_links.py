@@ -28,24 +28,32 @@ def path(url):
     return url.removeprefix("http://testserver")
 
 
-def test_one_click_records_the_vote_and_repeating_changes_nothing(client, reader, paper):
+def test_opening_the_link_records_nothing_and_the_button_records_the_vote(client, reader, paper):
     topic = Topic.objects.get()
     up, down = FeedbackLinks(reader.id).of(paper.id, topic.id)
     assert up.startswith("http://testserver/f/") and up != down
-    for _ in range(2):  # a scanner and then the reader
+    for _ in range(2):  # a mail scanner, then the reader
         response = client.get(path(up))
+        assert response.status_code == 200
+    assert not Feedback.objects.exists()
+    html = response.content.decode()
+    assert 'name="vote" value="1"' in html and "Nothing is recorded until you press a button" in html
+    assert "Video &lt;b&gt;Understanding&lt;/b&gt; &amp; more" in html  # markup shown as text
+    assert "no-cache" in response["Cache-Control"]
+
+    for _ in range(2):  # pressing twice changes nothing more
+        response = client.post(path(up), {"vote": "1"})  # no CSRF cookie
         assert response.status_code == 200
     vote = Feedback.objects.get()
     assert (vote.subscriber_id, vote.paper_id, vote.vote, vote.topic_id) == (reader.id, paper.id, 1, topic.id)
     html = response.content.decode()
     assert "👍 more like this" in html and "Change to 👎" in html
-    assert "Video &lt;b&gt;Understanding&lt;/b&gt; &amp; more" in html  # markup shown as text
 
 
 def test_latest_vote_wins_and_the_button_changes_it(client, reader, paper):
     up, down = FeedbackLinks(reader.id).of(paper.id)
-    client.get(path(up))
-    client.get(path(down))
+    client.post(path(up), {"vote": "1"})
+    client.post(path(down), {"vote": "-1"})
     assert Feedback.objects.get().vote == -1
     response = client.post(path(down), {"vote": "1"})  # the page's "Change to 👍" button, no CSRF cookie
     assert response.status_code == 200
@@ -71,12 +79,14 @@ def test_links_of_digests_sent_before_still_work(client, reader, paper):
     topic = Topic.objects.get()
     old_down = reverse("feedback:link", args=[make_token("feedback", reader.id, p=paper.id, v=-1, t=topic.id)])
     assert client.get(old_down).status_code == 200
+    assert client.post(old_down, {"vote": "-1"}).status_code == 200
     vote = Feedback.objects.get()
     assert (vote.subscriber_id, vote.paper_id, vote.vote, vote.topic_id) == (reader.id, paper.id, -1, topic.id)
     # Such a token votes on its own paper only, whatever the path says.
     other = make_paper(key="q", title="Other", abstract="video " * 5)
     assert client.get(f"{old_down}{other.id}/0/up/").status_code == 400
-    assert client.get(f"{old_down}{paper.id}/0/up/").status_code == 200
+    assert client.post(f"{old_down}{other.id}/0/up/", {"vote": "1"}).status_code == 400
+    assert client.post(f"{old_down}{paper.id}/0/up/", {"vote": "1"}).status_code == 200
     assert Feedback.objects.get().vote == 1
 
 
@@ -133,7 +143,7 @@ def test_a_vote_moves_the_next_digest(client, reader, mode):
     assert sorted(before) == ["cooking", "sports"]
     second = before[1]
     up, _ = FeedbackLinks(reader.id).of(earlier[second].id)
-    client.get(path(up))
+    client.post(path(up), {"vote": "1"})
     after = rank_papers_for(reader, since=since)
     assert [r.paper.key for r in after] == [second, before[0]]
     assert earlier[second].title in after[0].why

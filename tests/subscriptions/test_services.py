@@ -132,7 +132,7 @@ def test_update_pause_resume_unsubscribe(django_capture_on_commit_callbacks):
     assert services.unsubscribe(subscriber) and subscriber.status == "unsubscribed"
     assert subscriber.unsubscribed_at is not None
     assert not services.unsubscribe(subscriber)
-    assert services.resume(subscriber) and subscriber.status == "active"
+    assert not services.resume(subscriber) and subscriber.status == "unsubscribed"  # only a new confirmation
 
 
 def test_delete_subscriber_data_removes_person_history_and_their_own_topics(

@@ -155,7 +155,11 @@ def test_header_injection_in_topics_authors_and_timezone_stays_in_the_body(post_
 
 def test_very_long_and_non_ascii_topics(post_signup):
     long_topic = "Sehr lange Überschrift über maschinelles Lernen " * 10
-    response = post_signup(topics=f"{long_topic}\n大规模语言模型\nκβαντική πληροφορία")
+    refused = post_signup(topics=f"{long_topic}\n大规模语言模型")
+    assert refused.status_code == 400 and not Subscriber.objects.exists()
+    assert "has 479 characters; a topic can have at most 200" in refused.content.decode()
+    assert "大规模语言模型" in refused.content.decode()  # what was typed is shown back, nothing lost
+    response = post_signup(topics=f"{long_topic[:200]}\n大规模语言模型\nκβαντική πληροφορία")
     assert response.status_code == 200
     queries = sorted(t.query for t in Subscriber.objects.get().topics.all())
     assert len(queries) == 3 and all(len(q) <= 200 for q in queries)
@@ -398,3 +402,29 @@ def test_preview_without_javascript_keeps_what_was_typed(client):
     assert 'value="ada@example.org"' in html and 'value="Asia/Tokyo"' in html
     assert ">\ngraphs\nrl</textarea>" in html
     assert re.search(r'value="daily"[^>]*checked', html) and not re.search(r'value="weekly"[^>]*checked', html)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("the", "has no words to look for"),
+        ("of and", "has no words to look for"),
+        ("-survey", "only says what to leave out"),
+        ('-"systematic review"', "only says what to leave out"),
+    ],
+)
+def test_topics_that_match_nothing_are_refused_with_a_message(client, post_signup, active, typed, message):
+    response = post_signup(email="new@example.org", topics=f"protein folding\n{typed}")
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Subscriber.objects.filter(email="new@example.org").exists()
+    manage = path_of(preferences_url(active))
+    before = sorted(t.query for t in active.topics.all())
+    saved = client.post(manage, {**FORM, "topics": typed, "action": "save"})
+    assert saved.status_code == 400 and message in saved.content.decode()
+    assert sorted(t.query for t in active.topics.all()) == before
+
+
+def test_a_full_author_name_typed_without_quotes_is_kept_as_one_name(post_signup):
+    post_signup(topics="author:Mira Okonkwo\nprotein folding author:Mira Okonkwo")
+    queries = sorted(t.query for t in Subscriber.objects.get().topics.all())
+    assert queries == ['author:"mira okonkwo"', 'protein folding author:"mira okonkwo"']

@@ -42,7 +42,7 @@ def remove_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("digests", "0004_delivery_fk_indexes_covered"),
+        ("digests", "0005_issue_paused"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -1,0 +1,242 @@
+"""A reader's votes and example papers as evidence for their ranking, never a veto.
+
+Each of a reader's topics gets, from all their votes together, a Rocchio-style pair of
+centroids in the paper space: what they liked (👍 and example papers) and what they
+disliked (👎). A paper's relevance to the topic then moves by how close it is to
+each, on the paper-to-paper 0..1 similarity scale:
+
+    relevance + LIKE_WEIGHT * trust(likes) * near_liked
+              - DISLIKE_WEIGHT * trust(dislikes) * max(0, near_disliked - near_liked)
+
+- A 👎 counts in the section it was given in: it moves that topic's papers only (a
+  vote with no topic, from older links, counts for every topic). A 👍 counts fully for
+  its topic and at half weight for the others, so it lifts related papers wherever
+  they are.
+- The dislike pulls down only what is closer to the disliked papers than to the liked
+  ones: a relevant paper of the same field as a disliked one, and like a liked one,
+  keeps its place.
+- ``trust`` = weight / (weight + PRIOR_VOTES): one vote moves a little, several agreeing
+  votes more; with none, the ranking is the unpersonalised one. A vote's weight halves
+  every ``HALF_LIFE_DAYS``: recent votes say more about what the reader wants now.
+- A strong match of a topic (relevance >= ``STRONG_MATCH``) stays above the floor
+  whatever the votes; a paper that matches a topic hardly at all (below
+  ``SOME_MATCH`` of the floor) is never lifted for it: votes reorder and decide the
+  borderline, they neither delete relevant papers nor invent relevance.
+
+Measured with ``bench/ranking_quality.py --feedback`` (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from papers.models import Paper
+from ranking import semantic, store
+from ranking.fusion import paper_scale
+
+LIKE_WEIGHT = 0.15
+DISLIKE_WEIGHT = 0.3
+PRIOR_VOTES = 1.0
+HALF_LIFE_DAYS = 90.0
+STRONG_MATCH = 0.5
+SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
+OTHER_SECTION_LIKE = 0.5
+LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
+CENTRED_COSINE_ONE = 0.6  # centred sentence-embedding cosine of two papers on one subject
+# Paper-to-paper similarity without sentence embeddings: tf-idf cosine on this 0..1 scale.
+LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A reader's 👍 (``vote`` 1) or 👎 (-1) on a paper, in the section of the topic
+    ``topic_id`` (a ``TopicRef.id``; None: no section, it counts for every topic), cast
+    at ``at`` (None: now). Example papers are 👍 with no topic."""
+
+    paper_id: int
+    vote: int
+    topic_id: int | None = None
+    at: datetime | None = None
+
+
+def evidence_of(request) -> list[Vote]:
+    """All of a request's evidence as votes: ``votes``, the plain ``liked_ids`` and
+    ``disliked_ids``, and ``example_paper_ids``; one per paper, the last given wins."""
+    found: dict[int, Vote] = {}
+    for paper_id in request.example_paper_ids:
+        found[int(paper_id)] = Vote(int(paper_id), 1)
+    for paper_id in request.liked_ids:
+        found[int(paper_id)] = Vote(int(paper_id), 1)
+    for paper_id in request.disliked_ids:
+        found[int(paper_id)] = Vote(int(paper_id), -1)
+    for vote in request.votes:
+        if vote.vote not in (1, -1):
+            raise ValueError(f"a vote is 1 or -1, not {vote.vote!r}")
+        found[int(vote.paper_id)] = vote
+    return list(found.values())
+
+
+def weight_of(vote: Vote, now: datetime) -> float:
+    if vote.at is None:
+        return 1.0
+    at = vote.at if vote.at.tzinfo else vote.at.replace(tzinfo=UTC)
+    age_days = max(0.0, (now - at).total_seconds() / 86400.0)
+    return 0.5 ** (age_days / HALF_LIFE_DAYS)
+
+
+class VoteSimilarity:
+    """Similarity of every paper of the index to each paper any reader of this call
+    voted on (``cosine``, papers x voted), and of the voted papers to each other
+    (``gram``), so that the similarity to any weighted centroid of them is two small
+    products: sentence-embedding cosine when semantic ranking is on, tf-idf otherwise."""
+
+    def __init__(self, index, paper_ids, semantic_on: bool):
+        self.index = index
+        self.semantic_on = semantic_on
+        ids = list(dict.fromkeys(int(i) for i in paper_ids))
+        self.column_of = {paper_id: col for col, paper_id in enumerate(ids)}
+        self.titles: list[str] = [""] * len(ids)
+        self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
+        self.gram = np.eye(len(ids), dtype=np.float32)
+        self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
+        if not ids or not index.size:
+            return
+        outside = [i for i in ids if i not in index.row_of]
+        loaded = {}
+        if outside:
+            loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only("id", "title", "abstract")}
+        for paper_id, col in self.column_of.items():
+            row = index.row_of.get(paper_id)
+            self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
+        if semantic_on:
+            self._semantic(ids, loaded)
+        else:
+            self._lexical(ids, loaded)
+
+    def _semantic(self, ids, loaded):
+        """Cosine after taking out what every paper of the index shares (their mean):
+        papers of one field all look alike to the model, and a vote says which part of
+        the field the reader means."""
+        index = self.index
+        vectors = np.zeros((len(ids), semantic.DIMENSIONS), dtype=np.float32)
+        stored = store.paper_vectors(list(loaded)) if loaded else {}
+        for paper_id, col in self.column_of.items():
+            row = index.row_of.get(paper_id)
+            if row is not None:
+                vectors[col] = index.embeddings[row]
+            elif paper_id in loaded:
+                vector = stored.get(paper_id)
+                if vector is None:
+                    paper = loaded[paper_id]
+                    vector = semantic.embed_paper_texts([paper.title], [paper.abstract or ""])[0]
+                vectors[col] = vector
+        mean = index.embeddings.mean(axis=0)
+        centred = vectors - mean
+        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-6)
+        along_mean = index.embeddings @ mean
+        # |p - mean| for unit p, without building the centred (papers x dims) matrix
+        paper_norms = np.sqrt(np.maximum(1.0 - 2.0 * along_mean + float(mean @ mean), 1e-12))
+        self.cosine = ((index.embeddings @ centred.T) - (mean @ centred.T)[None, :]) / paper_norms[:, None]
+        self.gram = centred @ centred.T
+        self.alike = paper_scale(index.embeddings @ vectors.T)
+
+    def _lexical(self, ids, loaded):
+        from scipy import sparse
+
+        index = self.index
+        rows = []
+        for paper_id in ids:
+            row = index.row_of.get(paper_id)
+            if row is not None:
+                rows.append(index.lexical.row_vectors([row]))
+            else:
+                paper = loaded.get(paper_id)
+                rows.append(index.lexical.text_vector(f"{paper.title} {paper.abstract}" if paper else ""))
+        vectors = sparse.vstack(rows).tocsr().astype(np.float64)
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        vectors = sparse.diags(1.0 / norms) @ vectors
+        self.cosine = index.lexical.similarity_to(vectors.tocsr()).T
+        self.gram = np.asarray((vectors @ vectors.T).toarray(), dtype=np.float32)
+        self.alike = self.scaled(self.cosine)
+
+    def scaled(self, cosine: np.ndarray) -> np.ndarray:
+        """Cosine on a 0..1 scale (0: unrelated or less)."""
+        if self.semantic_on:
+            return np.clip(cosine / CENTRED_COSINE_ONE, 0.0, 1.0).astype(np.float32)
+        span = LEXICAL_SIMILARITY_ONE - LEXICAL_SIMILARITY_ZERO
+        return np.clip((cosine - LEXICAL_SIMILARITY_ZERO) / span, 0.0, 1.0).astype(np.float32)
+
+    def near_centroid(self, cols: list[int], weights: np.ndarray) -> np.ndarray:
+        """Every paper's similarity (0..1) to the weighted centroid of these columns."""
+        if not cols:
+            return np.zeros(self.index.size, dtype=np.float32)
+        weights = np.asarray(weights, dtype=np.float32)
+        norm = float(np.sqrt(max(weights @ self.gram[np.ix_(cols, cols)] @ weights, 1e-12)))
+        return self.scaled((self.cosine[:, cols] @ weights) / norm)
+
+
+@dataclass
+class Personalised:
+    """A reader's topics' relevance after their votes (same shape as the block given),
+    and per topic and paper the column of the liked paper to name in the "why" (-1: none)."""
+
+    relevance: np.ndarray
+    liked_col: np.ndarray
+
+
+def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity, floor: float, now=None):
+    """``block`` (the reader's topics x papers, -inf where a topic's filters rule a paper
+    out) moved by the reader's ``votes``; ``topic_ids`` are the rows' ``TopicRef.id``."""
+    index = similarity.index
+    liked_col = np.full(block.shape, -1, dtype=np.int64)
+    votes = [v for v in votes if int(v.paper_id) in similarity.column_of]
+    if not votes or not block.size:
+        return Personalised(block, liked_col)
+    now = now or datetime.now(UTC)
+    relevance = np.array(block, dtype=np.float64)
+    for t, topic_id in enumerate(topic_ids):
+        liked, disliked = _evidence_for(topic_id, votes)
+        row = relevance[t]
+        near_liked = _near(similarity, liked, now)
+        near_disliked = _near(similarity, disliked, now)
+        lift = LIKE_WEIGHT * _trust(liked, now) * near_liked
+        sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
+        moved = row + lift - sink
+        moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
+        moved = np.where(row >= STRONG_MATCH, np.maximum(moved, floor), moved)  # a strong match stays
+        relevance[t] = np.where(np.isfinite(row), moved, row)
+        if liked:
+            cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]
+            each = similarity.alike[:, cols]
+            best = each.argmax(axis=1)
+            closest = each[np.arange(index.size), best]
+            liked_col[t] = np.where((closest >= LIKED_WHY) & (lift > 0), np.asarray(cols)[best], -1)
+    return Personalised(relevance, liked_col)
+
+
+def _evidence_for(topic_id, votes):
+    """The votes that count for a topic: its own section's and those with no section,
+    each 👎 of other sections not at all, each 👍 of other sections at
+    ``OTHER_SECTION_LIKE`` of its weight (a like says something about the reader)."""
+    liked, disliked = [], []
+    for vote in votes:
+        own = topic_id is None or vote.topic_id is None or vote.topic_id == topic_id
+        if vote.vote > 0:
+            liked.append((vote, 1.0 if own else OTHER_SECTION_LIKE))
+        elif own:
+            disliked.append((vote, 1.0))
+    return liked, disliked
+
+
+def _near(similarity: VoteSimilarity, weighed, now) -> np.ndarray:
+    cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in weighed]
+    return similarity.near_centroid(cols, np.array([share * weight_of(vote, now) for vote, share in weighed]))
+
+
+def _trust(weighed, now) -> float:
+    weight = sum(share * weight_of(vote, now) for vote, share in weighed)
+    return weight / (weight + PRIOR_VOTES)

@@ -1,0 +1,153 @@
+"""Votes and example papers as evidence (``ranking.personal``): they move papers in
+proportion to similarity, never delete a strong match, never invent relevance, and a
+paper a reader voted on never comes back, not even under another key."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from ranking import personal
+from ranking.api import Request, TopicRef, Vote, embed_papers, rank_requests, rank_topics
+from tests.ranking.votes_corpus import make_votes_corpus
+from tests.ranking_corpus import make_paper
+
+VIDEO = "video understanding"
+
+
+@pytest.fixture
+def papers(db, mode):
+    return make_votes_corpus()
+
+
+def rank(*requests, limit=10):
+    return rank_requests(list(requests), limit=limit)
+
+
+def keys(ranked):
+    return [r.paper.key for r in ranked]
+
+
+def scores(ranked):
+    return {r.paper.key: r.score for r in ranked}
+
+
+def test_a_dislike_never_removes_the_topics_strong_matches(papers):
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    critic = Request(key="critic", topics=[TopicRef(VIDEO, 1)], votes=[Vote(papers["video-sparse"].id, -1, 1)])
+    result = rank(plain, critic)
+    others = {"video-qa", "video-memory", "video-egocentric"}
+    assert others <= set(keys(result["plain"]))
+    assert others <= set(keys(result["critic"]))  # neighbours of the disliked paper stay
+    assert "video-sparse" not in keys(result["critic"])
+    assert len(result["critic"]) >= len(result["plain"]) - 1
+
+
+def test_a_dislike_counts_in_the_section_it_was_given_in(papers):
+    """A 👎 in the speech section on a translation paper says "not for speech": the
+    translation topic's papers keep their place and score."""
+    topics = [TopicRef("speech recognition", 1), TopicRef("machine translation", 2)]
+    plain = Request(key="plain", topics=topics)
+    voted = Request(key="voted", topics=topics, votes=[Vote(papers["translation-multilingual"].id, -1, 1)])
+    everywhere = Request(key="everywhere", topics=topics, disliked_ids=[papers["translation-multilingual"].id])
+    result = rank(plain, voted, everywhere)
+    before, after = scores(result["plain"]), scores(result["voted"])
+    assert after["translation-document"] == pytest.approx(before["translation-document"])
+    assert {r.paper.key: r.topic for r in result["voted"]}["translation-document"] == "machine translation"
+    assert scores(result["everywhere"])["translation-document"] < before["translation-document"]
+    assert "translation-multilingual" not in after
+
+
+def test_a_like_lifts_neighbours_and_never_adds_a_paper_that_matches_nothing(papers):
+    fan = Request(key="fan", topics=[TopicRef(VIDEO, 1)], votes=[Vote(papers["video-qa"].id, 1, 1)])
+    off = Request(key="off", topics=[TopicRef(VIDEO, 1)], votes=[Vote(papers["robots-legged"].id, 1, 1)])
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    result = rank(fan, off, plain)
+    assert scores(result["fan"])["video-sparse"] > scores(result["plain"])["video-sparse"]
+    assert "robots-quadruped" not in keys(result["off"])  # very like the liked paper, but not about video
+    assert set(keys(result["off"])) == set(keys(result["plain"]))
+
+
+def test_a_like_in_one_section_lifts_related_papers_in_another(papers):
+    topics = [TopicRef("speech recognition", 1), TopicRef("machine translation", 2)]
+    plain = Request(key="plain", topics=topics)
+    fan = Request(key="fan", topics=topics, votes=[Vote(papers["speech-lowres"].id, 1, 1)])
+    result = rank(plain, fan)
+    assert scores(result["fan"])["translation-multilingual"] > scores(result["plain"])["translation-multilingual"]
+
+
+def test_example_papers_lift_the_topics_other_strong_papers(papers):
+    plain = rank_topics([VIDEO])
+    examples = [papers["video-sparse"].id, papers["video-qa"].id]
+    seeded = rank_topics([VIDEO], example_paper_ids=examples)
+    assert "video-sparse" not in keys(seeded) and "video-qa" not in keys(seeded)
+    for key in ("video-memory", "video-egocentric"):
+        assert scores(seeded)[key] > scores(plain)[key]
+    assert keys(seeded)[:2] == [k for k in keys(plain) if k not in ("video-sparse", "video-qa")][:2] or set(
+        keys(seeded)[:2]
+    ) == {"video-memory", "video-egocentric"}
+
+
+def test_the_same_paper_under_another_key_never_comes_back(papers):
+    """Liked as a title-keyed row two months ago, imported again under its arXiv id:
+    the new row is the paper the reader liked, so it is not shown to them."""
+    old = make_paper(
+        key="title:abc",
+        title="Video Understanding at Scale with Token Merging",
+        abstract="Token merging makes video understanding of long videos cheap; we answer questions about video.",
+        days_ago=60,
+    )
+    again = make_paper(key="2612.00001", title=old.title, abstract=old.abstract + " (v2)", days_ago=1)
+    survey = dict(abstract=old.abstract, doi="10.1/x")
+    sent_old = make_paper(key="doi:10.1/x", title="Video Understanding Survey", days_ago=60, **survey)
+    sent_new = make_paper(key="2612.00002", title="A Survey of Video Understanding", **survey)
+    embed_papers([old, again, sent_old, sent_new])
+    since = datetime.now(UTC) - timedelta(days=7)
+    fan = Request(key="fan", topics=[TopicRef(VIDEO, 1)], votes=[Vote(old.id, 1, 1)], exclude_ids={sent_old.id})
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    for window in (since, None):
+        result = rank_requests([fan, plain], since=window, limit=20)
+        shown = set(keys(result["plain"]))  # one row of each pair, at least (near-duplicates may collapse)
+        assert {"2612.00001", "title:abc"} & shown and {"2612.00002", "doi:10.1/x"} & shown
+        assert not {"2612.00001", "2612.00002", "title:abc", "doi:10.1/x"} & set(keys(result["fan"]))
+
+
+def test_recent_votes_weigh_more():
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    fresh = personal.weight_of(Vote(1, -1, at=now - timedelta(days=1)), now)
+    old = personal.weight_of(Vote(1, -1, at=now - timedelta(days=personal.HALF_LIFE_DAYS)), now)
+    assert fresh > 0.99 and old == pytest.approx(0.5)
+    assert personal.weight_of(Vote(1, 1), now) == 1.0  # an example paper counts as given now
+
+
+def test_a_recent_dislike_sinks_more_than_an_old_one(papers):
+    now = datetime.now(UTC)
+    disliked = papers["video-sparse"].id
+    old = Request(key="old", topics=[TopicRef(VIDEO, 1)], votes=[Vote(disliked, -1, 1, now - timedelta(days=400))])
+    new = Request(key="new", topics=[TopicRef(VIDEO, 1)], votes=[Vote(disliked, -1, 1, now)])
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    result = {key: scores(ranked) for key, ranked in rank(old, new, plain).items()}
+    near = "video-qa"
+    assert result["new"][near] <= result["old"][near] <= result["plain"][near]
+    assert result["new"][near] < result["plain"][near]
+
+
+def test_many_dislikes_keep_a_strong_match_above_the_floor():
+    """The guarantee itself, on made-up numbers: whatever the votes, a strong match
+    stays eligible and a paper matching nothing is never lifted."""
+
+    class Similarity:
+        index = type("Index", (), {"size": 3, "row_of": {}})()
+        column_of = {10: 0, 11: 1}
+        cosine = np.array([[0.9, 0.0], [0.0, 1.0], [0.1, 1.0]], dtype=np.float32)
+        alike = cosine
+        gram = np.eye(2, dtype=np.float32)
+        scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
+        near_centroid = personal.VoteSimilarity.near_centroid
+
+    block = np.array([[0.9, 0.16, 0.01]], dtype=np.float32)
+    votes = [Vote(10, -1, 1), Vote(11, 1, 1)]
+    moved = personal.personalise(block, [1], votes, Similarity(), floor=0.15).relevance[0]
+    assert moved[0] >= 0.15  # strong match, very like the disliked paper: still in
+    assert moved[1] > block[0, 1]  # like the liked paper: lifted
+    assert moved[2] <= block[0, 2]  # like the liked paper, but matches nothing: not lifted
