@@ -27,6 +27,7 @@ def _pages(issue_id: int) -> list[str]:
         "/admin/dashboard/import/upload/",
         "/admin/dashboard/dispatch/",
         f"/admin/dashboard/issues/{issue_id}/retry/",
+        f"/admin/dashboard/issues/{issue_id}/resume/",
         "/admin/dashboard/suppress/",
         "/admin/dashboard/restore/",
         "/admin/dashboard/subscribers/import/",
@@ -50,7 +51,13 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     build_showcase(timezone.now())
     from digests.models import Delivery
 
+    from digests.models import Issue
+
     failed_issue = Delivery.objects.filter(status="failed").values_list("issue_id", flat=True).first()
+    # The "needs attention" section too: a paused issue and a delivery waiting for a retry.
+    Issue.objects.filter(pk=failed_issue).update(paused_at=timezone.now(), pause_reason="554 5.7.1 refused x5")
+    waiting = Delivery.objects.filter(status="queued").order_by("id").first()
+    Delivery.objects.filter(pk=waiting.pk).update(attempts=2, last_error="451 4.3.0 later")
     reader = Delivery.objects.filter(status="sent").select_related("subscriber").first().subscriber
     get_user_model().objects.create_user(
         "operator", "op@example.org", "a-long-password", is_superuser=True, is_staff=True
@@ -71,6 +78,9 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     for path in _pages(failed_issue):
         page.goto(live_server.url + path)
         page.wait_for_load_state("load")
+        if path == "/admin/dashboard/":
+            expect(page.locator("[data-testid=paused-issue]")).to_be_visible()
+            expect(page.locator("[data-testid=deferred]")).to_be_visible()
         if violations := _serious(page):
             found[path] = violations
     # Pages reached through a form: a preview, a confirmation and a form shown back with errors.

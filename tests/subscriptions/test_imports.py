@@ -141,3 +141,15 @@ def test_the_export_reads_two_queries_per_page(django_assert_num_queries):
         rows = list(exports.subscriber_rows(page=2))
 
     assert len(rows) == 6
+
+
+def test_topics_a_signup_would_refuse_are_refused_by_line():
+    content = "email,topics\ngood@example.org,graph neural networks\nwords@example.org,the; of and\n"
+
+    with pytest.raises(imports.ImportRefused) as refused:
+        imports.import_subscribers(content.encode(), consent_confirmed=False)
+
+    assert [line for line, _ in refused.value.problems] == [3]
+    assert refused.value.problems[0][1].startswith("words@example.org: ")
+    assert not refused.value.problems[0][1].endswith("..")
+    assert not Subscriber.objects.exists()
