@@ -49,9 +49,7 @@ def _serious(page) -> list:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_server, scheme):
     build_showcase(timezone.now())
-    from digests.models import Delivery
-
-    from digests.models import Issue
+    from digests.models import Delivery, Issue
 
     failed_issue = Delivery.objects.filter(status="failed").values_list("issue_id", flat=True).first()
     # The "needs attention" section too: a paused issue and a delivery waiting for a retry.
