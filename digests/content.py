@@ -10,12 +10,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from markupsafe import Markup, escape
 
 import emails
 from digests import schedule
 from digests.matching import rank_for_subscribers
 from digests.models import Delivery
+from papers.latex import to_unicode
 from papers.models import Paper
+from ranking.api import snippet_pieces
 from subscriptions.links import (
     FeedbackLinks,
     InertFeedbackLinks,
@@ -26,20 +29,44 @@ from subscriptions.links import (
 )
 
 EXCERPT_CHARS = 220
+SUBJECT_CHARS = 70  # what a phone shows of a subject line
 AUTHORS_SHOWN = 4  # more are "et al."
+THIS_PERIOD = {"daily": "today", "weekly": "this week", "monthly": "this month", "welcome": "from the past week"}
 
 
 @functools.lru_cache(maxsize=4096)
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """Two or three lines of the abstract, cut at a word."""
-    text = " ".join((text or "").split())
+    text = " ".join(to_unicode(text or "").split())
     if len(text) <= limit:
         return text
     return textwrap.shorten(text, width=limit, placeholder="…")
 
 
+@functools.lru_cache(maxsize=8192)
+def _snippet(topic: str, abstract: str) -> tuple[str, Markup]:
+    """The abstract sentence that best matches the topic: as plain text, and as HTML
+    with the topic's words in bold. Remembered: an issue shows the same (topic, paper)
+    pairs to everyone who shares the topic."""
+    pieces = snippet_pieces(topic, to_unicode(abstract or ""), EXCERPT_CHARS)
+    if not pieces:
+        return "", Markup("")
+    text = "".join(piece for piece, _bold in pieces)
+    # A line break for the space before each bold word: the same on screen, and the
+    # HTML keeps short lines (a line over 998 characters makes the whole part QP-encoded).
+    html = Markup("").join(
+        Markup("<strong>{}</strong>").format(p)
+        if bold
+        else escape(p[:-1]) + Markup("\n")
+        if p.endswith(" ")
+        else escape(p)
+        for p, bold in pieces
+    )
+    return text, html
+
+
 def _authors(names) -> str:
-    names = [str(n) for n in (names or []) if str(n).strip()]
+    names = [to_unicode(str(n)) for n in (names or []) if str(n).strip()]
     if len(names) > AUTHORS_SHOWN:
         return ", ".join(names[:AUTHORS_SHOWN]) + " et al."
     return ", ".join(names)
@@ -53,6 +80,28 @@ def _phrase(names: list[str]) -> str:
     if len(names) <= 3:
         return ", ".join(names[:-1]) + " and " + names[-1]
     return f"{', '.join(names[:2])} and {len(names) - 2} more topics"
+
+
+def heading(count: int, frequency: str) -> str:
+    """What the digest holds, said honestly: "2 strong matches this week"."""
+    return f"{count} strong match{'es' if count != 1 else ''} {THIS_PERIOD.get(frequency, 'this time')}"
+
+
+def subject(count: int, topic_names: list[str], limit: int = SUBJECT_CHARS, prefix: str = "") -> str:
+    """The count and the first topic, at most ``limit`` characters ("5 papers on state
+    space models, +2 topics"), the topic shortened at a word when it is long."""
+    noun = f"{prefix}{count} paper{'s' if count != 1 else ''}"
+    if not topic_names:
+        return f"{noun} for you"
+    first = " ".join(topic_names[0].split())
+    more = len(topic_names) - 1
+    rest = f", +{more} topic{'s' if more != 1 else ''}" if more else ""
+    room = limit - len(f"{noun} on ") - len(rest)
+    if len(first) > room:
+        first = textwrap.shorten(first, width=room, placeholder="…")
+        if first == "…":  # one long word: cut it
+            first = topic_names[0][: room - 1] + "…"
+    return f"{noun} on {first}{rest}"
 
 
 def web_url(delivery: Delivery) -> str:
@@ -79,7 +128,8 @@ class PaperEntry:
     url: str
     authors: str
     upvotes: int
-    excerpt: str
+    excerpt: str  # plain text (the text part)
+    excerpt_html: Markup  # the same, the topic's words in bold
     why: str
     up_url: str
     down_url: str
@@ -109,13 +159,19 @@ def digest_context(
         paper = item.paper
         name = item.topic or "More papers for you"
         up_url, down_url = feedback.of(paper.id, topic_ids.get(item.topic))
+        if item.topic:
+            excerpt, excerpt_html = _snippet(item.topic, paper.abstract or "")
+        else:
+            excerpt = _excerpt(paper.abstract)
+            excerpt_html = escape(excerpt)
         sections.setdefault(name, []).append(
             PaperEntry(
-                title=" ".join((paper.title or "").split()),
+                title=" ".join(to_unicode(paper.title or "").split()),
                 url=paper.url,
                 authors=_authors(paper.authors),
                 upvotes=paper.upvotes or 0,
-                excerpt=_excerpt(paper.abstract),
+                excerpt=excerpt,
+                excerpt_html=excerpt_html,
                 why=" ".join((item.why or "").split()),
                 up_url=up_url,
                 down_url=down_url,
@@ -124,18 +180,24 @@ def digest_context(
     topics = [{"name": name, "papers": papers} for name, papers in sections.items()]
     followed = sorted(topic_ids) or [t["name"] for t in topics]
     label = schedule.period_label(frequency, period)
-    phrase = _phrase([t["name"] for t in topics])
+    names = [t["name"] for t in topics]
+    phrase = _phrase(names)
     count = len(items)
     first = topics[0]["papers"][0].title if topics else ""
+    welcome = frequency == schedule.WELCOME
     return {
+        "welcome": welcome,
+        "next_issue": schedule.next_issue_text(schedule.Schedule.of(subscriber), timezone.now()) if welcome else "",
         "frequency": frequency,
         "period": period,
         "period_label": label,
         "period_title": label[:1].upper() + label[1:],
         "paper_count": count,
+        "heading": heading(count, frequency),
+        "subject": subject(count, names, prefix="Welcome: " if welcome else ""),
         "topics": topics,
         "topics_phrase": phrase,
-        "preheader": textwrap.shorten(f"{first} — and {count - 1} more new papers picked for you", 140, placeholder="…")
+        "preheader": textwrap.shorten(f"{first} — and {count - 1} more picked for you", 140, placeholder="…")
         if count > 1
         else textwrap.shorten(first, 140, placeholder="…"),
         "subscriber_email": subscriber.email,

@@ -4,10 +4,11 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from digests import tasks, welcome
 from digests.dashboard import selectors
 from digests.models import Delivery
 from subscriptions.models import Subscriber
-from subscriptions.signals import address_suppressed, personal_data_requested
+from subscriptions.signals import address_suppressed, personal_data_requested, subscriber_confirmed
 
 
 @receiver(address_suppressed, dispatch_uid="digests.suppress_queued_deliveries")
@@ -16,6 +17,13 @@ def suppress_queued_deliveries(sender, email, reason, **kwargs):
     Delivery.objects.filter(subscriber__email=email, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SUPPRESSED, last_error=f"address suppressed: {reason}"[:1000], updated_at=timezone.now()
     )
+
+
+@receiver(subscriber_confirmed, dispatch_uid="digests.queue_welcome_issue")
+def queue_welcome_issue(sender, subscriber, **kwargs):
+    """Right after confirming: the welcome issue, sent by the workers once the confirmation
+    commits (nothing strong this week: the row is skipped and nothing is sent)."""
+    tasks.enqueue_deliveries([welcome.welcome_delivery(subscriber).id])
 
 
 @receiver(post_delete, sender=Subscriber, dispatch_uid="digests.forget_issue_counts_on_delete")

@@ -59,8 +59,9 @@ _text_env.filters["wordwrap"] = lambda value, width=79: _wrap(str(value), width)
 
 @functools.lru_cache(maxsize=8192)
 def _wrap_indented(value: str, width: int, indent: int) -> str:
-    """``value | wordwrap(width) | indent(indent)``, remembered as one step."""
-    return jinja2.filters.do_indent(_wrap(value, width), indent)
+    """``value`` wrapped so that its lines, indented by ``indent`` after the first, stay
+    within ``width`` columns (``wordwrap(width - indent) | indent(indent)``), remembered."""
+    return jinja2.filters.do_indent(_wrap(value, max(width - indent, 20)), indent)
 
 
 _text_env.filters["wrap_indented"] = lambda value, width=79, indent=3: _wrap_indented(str(value), width, indent)
@@ -82,8 +83,10 @@ def mjml_to_html(source: str) -> str:
     return short_lines(str(mjml2html(source, fonts={})))
 
 
-# Between these and the next tag, a line break changes nothing on screen.
-_BLOCK_BOUNDARY = re.compile(r"(</(?:td|tr|tbody|table|div|p|head|style|title)>|<!\[endif\]-->|<(?:tr|tbody)>)(?=<)")
+# Between these and the next tag (or template tag), a line break changes nothing on screen.
+_BLOCK_BOUNDARY = re.compile(
+    r"(</(?:td|tr|tbody|table|div|p|head|style|title)>|<!\[endif\]-->|<(?:tr|tbody)>)(?=<|\{%)"
+)
 
 
 def short_lines(html: str) -> str:

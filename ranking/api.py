@@ -10,6 +10,8 @@
   ``papers_stored`` signal calls it inside the import's transaction).
 - ``store_topic_embeddings(queries)``: a task runs it for topics made at signup, so that
   an issue's ranking finds their embeddings stored.
+- ``snippet_pieces(topic, abstract, limit)``: the abstract sentence that best matches a
+  topic, as (text, is_topic_word) pieces (the digest shows it with those words in bold).
 - ``quote_author_names(text)`` and ``topic_problem(text)``: the query syntax's help for
   whoever stores a topic (a full name after ``author:``; topics that would match nothing).
 - ``search_papers(text, ...)`` and ``similar_paper_ids(paper)``: the public site's search and
@@ -25,6 +27,7 @@ authors come first and feedback moves each reader's ranking.
 from __future__ import annotations
 
 from ranking import semantic, store
+from ranking.explain import snippet as snippet_pieces
 from ranking.index import floor_to_hour
 from ranking.personal import Vote
 from ranking.query import quote_author_names, topic_problem
@@ -46,6 +49,7 @@ __all__ = [
     "rank_topics",
     "search_papers",
     "similar_paper_ids",
+    "snippet_pieces",
     "store_topic_embeddings",
     "topic_problem",
 ]

@@ -16,12 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from ranking import fusion, semantic, store
+from ranking import fusion, selection, semantic, store
+from ranking.explain import topic_reason
 from ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior, with_feedback
 from ranking.index import PaperIndex, get_index
 from ranking.lexical import stem, words, written_words
 from ranking.personal import Vote, VoteSimilarity, evidence_of, personalise
-from ranking.query import ParsedQuery, author_matches, parse_query
+from ranking.query import ParsedQuery, author_matches, category_matches, parse_query
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +245,13 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     feedback = VoteSimilarity(index, voted, semantic_on)
     prior = trending_prior(index.upvotes if index.upvotes is not None else np.zeros(index.size))
     floor = floor_for(semantic_on, config)
+    cuts = selection.topic_cuts(scores.relevance, scores.lexical, scores.semantic)
 
     choices = {}
     for request in requests:
         rows = [topic_row[ref.query] for ref in request.topics]
         votes = evidence[id(request)]
-        choices[request.key] = _choose(index, scores, rows, request, votes, feedback, prior, floor, limit, config)
+        choices[request.key] = _choose(index, scores, rows, request, votes, feedback, prior, floor, limit, config, cuts)
 
     wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
     papers = index.papers(wanted_ids)
@@ -263,7 +265,15 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     return result
 
 
-def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, config):
+def _strong_topics(scores: TopicScores, cuts, rows, block) -> np.ndarray:
+    """Per paper, which of the reader's topics (position in ``rows``) it is a strong
+    match for (``selection``; ``block`` is their relevance, votes applied), -1 for none."""
+    semantic_rows = None if scores.semantic is None else scores.semantic[rows]
+    mask = selection.strong_mask(cuts, rows, block, scores.lexical[rows], semantic_rows)
+    return selection.best_strong_topic(mask, block)
+
+
+def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, config, cuts):
     size = index.size
     if size == 0:
         return []
@@ -273,13 +283,15 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
             topic_ids = [scores.refs[row].id for row in rows]
             personal = personalise(block, topic_ids, votes, feedback, floor)
             block = personal.relevance
-        best_topic = block.argmax(axis=0)
+        strong = _strong_topics(scores, cuts, rows, block)
+        best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
         best = block[best_topic, np.arange(size)]
     else:
+        strong = np.full(size, -1, dtype=np.int64)
         best_topic = np.zeros(size, dtype=np.int64)
         best = np.full(size, -np.inf, dtype=np.float32)
     score = np.array(best, dtype=np.float64)
-    eligible = best >= floor
+    eligible = (best >= floor) & (strong >= 0)
     liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
     score = score + config.trending_weight * prior
 
@@ -298,19 +310,20 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     candidates = np.flatnonzero(eligible)
     room = limit - len(chosen)
     if room > 0 and candidates.size:
-        candidate_scores = score[candidates]
-        if candidates.size > room:  # only the best ``room`` scores, and ties with the last, can make it
-            cut = np.partition(candidate_scores, candidates.size - room)[candidates.size - room]
-            candidates, candidate_scores = (
-                candidates[candidate_scores >= cut],
-                candidate_scores[candidate_scores >= cut],
-            )
-        # Best first; among equals (e.g. a category followed as a whole) the newest.
-        top = candidates[np.lexsort((-index.first_seen[candidates], -candidate_scores))[:room]]
+        # Each topic's strong matches in turn (selection.interleave), near-duplicates left out.
+        same = selection.near_duplicates(index)
+        picked_rows = [c.row for c in chosen]
+        top = selection.interleave(
+            candidates,
+            score[candidates],
+            strong[candidates],
+            index.first_seen[candidates],
+            room,
+            lambda row, picked: same(row, picked_rows + picked),
+        )
         for row in top:
-            topic = int(rows[best_topic[row]]) if rows and np.isfinite(best[row]) and best[row] >= floor else None
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
-            chosen.append(_Choice(int(row), float(score[row]), topic_row=topic, liked_row=col))
+            chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
     return chosen
 
 
@@ -334,21 +347,30 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: VoteSimilarity, c
         topic, topic_id = ref.query, ref.id
         matched = matched_words(index, query, choice.row, f"{paper.title}. {paper.abstract or ''}")
         close = scores.semantic is not None and scores.semantic[choice.topic_row, choice.row] >= 0.5
-        # "<topic>: <its words this paper has>; close in meaning" (the digest shows it
-        # after "Why you see this:").
         if query.is_filter_only:
-            parts.append(f"{query.text}: matches its filters")
+            parts.append(_filters_reason(query, paper))
         else:
-            reasons = [", ".join(matched)] if matched else []
-            if close or not matched:
-                reasons.append("close in meaning")
-            parts.append(f"{query.text}: {'; '.join(reasons)}")
+            parts.append(topic_reason(query.free_text, matched, close, paper.title or "", paper.abstract or ""))
     if choice.liked_row is not None:
         title = feedback.titles[choice.liked_row]
         short = title if len(title) <= 70 else title[:67].rstrip() + "…"
-        parts.append(f"{'like' if parts else 'Like'} “{short}”, which you liked")
+        parts.append(f"{'close' if parts else 'Close'} to “{short}”, which you liked")
     why = "; ".join(parts) if parts else "Relevant to your topics"
     return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
+
+
+def _filters_reason(query: ParsedQuery, paper) -> str:
+    """A topic of filters only, said in words: "By Mira Okonkwo, whom you follow", "In
+    cs.CL, which you follow"."""
+    said = []
+    names = [name for name in paper.authors or [] for wanted in query.authors if author_matches(wanted, name)]
+    if names:
+        said.append(f"by {names[0]}, whom you follow")
+    categories = [c for c in paper.categories or [] if any(category_matches(w, [c]) for w in query.categories)]
+    if categories or query.categories:
+        said.append(f"in {categories[0] if categories else query.categories[0]}, which you follow")
+    text = " and ".join(said) or "matches your filters"
+    return text[:1].upper() + text[1:]
 
 
 def matched_words(index: PaperIndex, query: ParsedQuery, row: int, paper_text: str = "") -> list[str]:

@@ -1,13 +1,51 @@
 """Forms for the signup and preferences pages: they turn typed text into clean values
 and show every bad value back next to its field."""
 
+import functools
+
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from subscriptions import notices, services
 from subscriptions.models import Subscriber
 
 WEEKDAY_CHOICES = list(enumerate(notices.WEEKDAYS))
 HOUR_CHOICES = [(hour, f"{hour:02d}:00") for hour in range(24)]
+
+
+@functools.cache
+def _timezone_options() -> str:
+    """Every known zone as <option>s, grouped by region, made once per process: about 600
+    options, the same for everyone (rendered per request they were most of the page)."""
+    groups: dict[str, list[str]] = {}
+    for name in services.timezone_names():
+        groups.setdefault(name.split("/", 1)[0] if "/" in name else "", []).append(name)
+    html = [format_html('<option value="{}">{}</option>', name, name) for name in groups.pop("", [])]
+    for region, names in groups.items():
+        options = format_html_join(
+            "", '<option value="{}">{}</option>', ((n, n.split("/", 1)[1].replace("_", " ")) for n in names)
+        )
+        html.append(format_html('<optgroup label="{}">{}</optgroup>', region, options))
+    return "".join(html)
+
+
+class TimezoneSelect(forms.Widget):
+    """The time zone picked from a list (a <select> of every known zone, by region); the
+    options are built once, and only the chosen one is marked per page."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        chosen = str(value or "")
+        options = _timezone_options()
+        if chosen:
+            option = format_html('<option value="{}">', chosen)
+            if option in options:
+                options = options.replace(option, format_html('<option value="{}" selected>', chosen), 1)
+            else:  # not a known zone (bad input): shown, so that the error names it
+                options = format_html('<option value="{}" selected>{}</option>', chosen, chosen) + options
+        return mark_safe(format_html('<select name="{}"{}>', name, flatatt(attrs)) + options + "</select>")  # noqa: S308
 
 
 class PreferencesFields(forms.Form):
@@ -53,8 +91,8 @@ class PreferencesFields(forms.Form):
         label="Time zone",
         max_length=64,
         initial="UTC",
-        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}),
-        help_text="The time above is in this time zone, e.g. Europe/Berlin.",
+        widget=TimezoneSelect(),
+        help_text="The time above is in this time zone.",
     )
 
     def clean_topics(self):

@@ -16,7 +16,7 @@ from django.utils import timezone as dj_timezone
 
 from ranking import tasks as ranking_tasks
 from ranking.api import forget_topic_embeddings, quote_author_names, topic_problem
-from subscriptions import tasks
+from subscriptions import signals, tasks
 from subscriptions.models import Subscriber, Subscription, Topic
 
 logger = logging.getLogger(__name__)
@@ -261,14 +261,17 @@ def confirm(subscriber: Subscriber) -> bool:
     """The address owner followed the link: start sending. False when it was not pending
     (already confirmed, or left since: an old link does not bring anyone back)."""
     now = dj_timezone.now()
-    updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PENDING).update(
-        status=Subscriber.Status.ACTIVE,
-        confirmed_at=now,
-        unsubscribed_at=None,
-        suppressed_at=None,
-        suppression_reason="",
-    )
-    subscriber.refresh_from_db()
+    with transaction.atomic():
+        updated = Subscriber.objects.filter(id=subscriber.id, status=Subscriber.Status.PENDING).update(
+            status=Subscriber.Status.ACTIVE,
+            confirmed_at=now,
+            unsubscribed_at=None,
+            suppressed_at=None,
+            suppression_reason="",
+        )
+        subscriber.refresh_from_db()
+        if updated:
+            signals.subscriber_confirmed.send(sender=Subscriber, subscriber=subscriber)
     return bool(updated)
 
 

@@ -4,19 +4,17 @@ Each view validates with a form, calls one service and renders. Links carry sign
 tokens (subscriptions.tokens): there are no passwords.
 """
 
-import functools
-
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html_join
+from django.utils import timezone as dj_timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscriptions import links, notices, previews, services
+from subscriptions import links, notices, previews, schedule, services
 from subscriptions.forms import LostLinkForm, PreferencesFields, PreviewForm, SignupForm
 from subscriptions.models import Subscriber
 from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
@@ -31,14 +29,6 @@ SUGGESTED_TOPICS = [
     "speech recognition",
     "robotics",
 ]
-
-
-@functools.cache
-def _timezone_options() -> str:
-    """The time zone suggestions (about 600 <option>s, two thirds of the signup page), made
-    once per process: they are the same for everyone, and rendering them in the template
-    on every view was most of the page's cost."""
-    return format_html_join("", '<option value="{}">', ((name,) for name in services.timezone_names()))
 
 
 def _ip_limited(request, group: str, rate: str) -> bool:
@@ -89,7 +79,6 @@ def _signup_page(request, form, *, preview=None, preview_topics=None, preview_bu
             "preview": preview,
             "preview_topics": preview_topics or [],
             "preview_busy": preview_busy,
-            "timezone_options": _timezone_options(),
         },
         status=status,
     )
@@ -307,7 +296,9 @@ def preferences(request, token):
         "paused": "Your digest is paused. Resume it whenever you like.",
         "resumed": "Your digest is on again.",
         "unchanged": "Nothing changed.",
-        "welcome": "You're subscribed. Your first digest arrives " + notices.describe_schedule(subscriber) + ".",
+        "welcome": "You're subscribed. Your first digest arrives "
+        + schedule.next_issue_text(schedule.Schedule.of(subscriber), dj_timezone.now())
+        + ". If the past week already has strong matches for your topics, a welcome email with them is on its way.",
     }
     notice = next((text for key, text in messages.items() if key in request.GET), "")
     return render(
@@ -319,7 +310,6 @@ def preferences(request, token):
             "notice": notice,
             "schedule": notices.describe_schedule(subscriber),
             "unsubscribe_url": reverse("subscriptions:unsubscribe", args=[links.unsubscribe_token(subscriber)]),
-            "timezone_options": _timezone_options(),
             "suggested_topics": SUGGESTED_TOPICS,
         },
         status=400 if form.is_bound else 200,

@@ -10,11 +10,12 @@
   var authors = form.querySelector("textarea[name=authors]");
 
   // --- Time zone from the browser (only where the server left the default) ---
-  var tz = form.querySelector("input[name=timezone]");
+  var tz = form.querySelector("[name=timezone]");
   if (tz && tz.dataset.autofill === "1") {
     try {
       var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-      if (zone) tz.value = zone;
+      // A <select>: only a zone it lists (an unknown one would leave it blank).
+      if (zone && (!tz.options || tz.querySelector('option[value="' + zone.replace(/"/g, "") + '"]'))) tz.value = zone;
     } catch (e) { /* keep the server's default */ }
   }
 

@@ -23,7 +23,7 @@ def test_preview_renders_the_next_digest_and_records_nothing(papers):
     subscriber = make_subscriber("p@example.org", topics=["protein folding"])
     rendered = content.preview_digest(subscriber, now=MONDAY_0900_UTC)
     assert "Protein folding with sequence transformers" in rendered.html
-    assert "Week of 7 December 2026" in rendered.text  # 09:00 is past Monday's 08:00: the next one
+    assert "week of 7 December 2026" in rendered.text  # 09:00 is past Monday's 08:00: the next one
     assert Delivery.objects.count() == 0 and Issue.objects.count() == 0 and mail.outbox == []
 
 

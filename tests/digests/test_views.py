@@ -37,7 +37,7 @@ def test_view_in_browser_shows_the_same_digest(client, delivered):
     email_html = message.alternatives[0][0]
     for title in ("Protein folding with sequence transformers", "Streaming speech recognition on phones"):
         assert title in page and title in email_html
-    assert "Why you see this: protein folding" in page
+    assert "Why you see this: Matches your topic “protein folding”" in page
     assert "View in browser" not in page  # it is the browser version
     assert response["X-Robots-Tag"] == "noindex" and response["Referrer-Policy"] == "no-referrer"
 

@@ -45,7 +45,15 @@ def read_outbox(settings):
     return messages
 
 
-def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, settings):
+@pytest.fixture
+def worker(monkeypatch):
+    """Batches enqueued after a commit are sent at once, as a worker would."""
+    from digests import delivery, tasks
+
+    monkeypatch.setattr(tasks.deliver_batch, "delay", lambda ids: delivery.deliver_batch(list(ids)))
+
+
+def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, settings, worker):
     context = browser.new_context(timezone_id="America/New_York")
     page = context.new_page()
     outside = []
@@ -56,9 +64,10 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
     page.get_by_label("Your email address").fill("ada@example.org")
     page.get_by_label("Topics you follow").fill("diffusion models")
     preview = page.locator("#preview-results")
+    # The first preview may load the sentence model in the server: give it time.
+    expect(page.locator("#preview-title")).to_have_text("Your digest this week", timeout=30_000)
     expect(preview).to_contain_text("Diffusion Models Beat GANs on Video")
     expect(preview).not_to_contain_text("Tool-using agents")
-    expect(page.locator("#preview-title")).to_have_text("Your digest this week")
 
     page.get_by_role("button", name="reinforcement learning").click()  # a suggested topic
     expect(page.get_by_label("Topics you follow")).to_have_value("diffusion models\nreinforcement learning\n")
@@ -79,7 +88,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
 
     page.goto(link)
     page.get_by_role("button", name="Yes, send me the digest").click()
-    expect(page.get_by_role("status")).to_contain_text("You're subscribed")
+    expect(page.locator("p.notice")).to_contain_text("You're subscribed")
     subscriber = Subscriber.objects.get()
     assert (subscriber.status, subscriber.weekday, subscriber.send_hour, subscriber.timezone) == (
         "active",
@@ -87,16 +96,37 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
         7,
         "America/New_York",
     )
-    expect(page.get_by_role("status")).to_contain_text("every Wednesday around 07:00 (America/New_York)")
+    first_issue = re.compile(r"Your first digest arrives Wednesday \d+ \w+( \d{4})?, around 07:00 America/New_York")
+    expect(page.locator("p.notice")).to_contain_text(first_issue)
     expect(page.get_by_label("Time", exact=True)).to_have_value("7")
+    # The welcome issue: this week's strong matches, and the next issue's date.
+    (welcome,) = [m for m in read_outbox(settings) if m["Subject"].startswith("Welcome")]
+    assert re.fullmatch(
+        r"Welcome: 2 papers on (diffusion models|reinforcement learning), \+1 topic", welcome["Subject"]
+    )
+    welcome_text = " ".join(welcome.get_body(("plain",)).get_content().split())
+    assert "Diffusion Models Beat GANs on Video" in welcome_text
+    assert re.search(
+        r"Your first regular digest arrives Wednesday \d+ \w+( \d{4})?, around 07:00 America/New_York", welcome_text
+    )
+
+    # The preferences page previews the next digest live, as the signup page does.
+    preview = page.locator("#preview-results")
+    page.get_by_label("Topics you follow").fill("reinforcement learning")
+    expect(preview).to_contain_text("Tool-using agents")
+    expect(preview).not_to_contain_text("Diffusion Models Beat GANs")
+    # The time zone is picked from a list.
+    zones = page.get_by_label("Time zone")
+    assert zones.evaluate("e => e.tagName") == "SELECT" and zones.locator("option").count() > 300
+    expect(zones).to_have_value("America/New_York")
 
     page.get_by_label("Daily").check()
     expect(page.get_by_label("Day", exact=True)).to_be_hidden()  # weekday only for weekly mail
-    page.get_by_label("Time zone").fill("Asia/Tokyo")
+    page.get_by_label("Time zone").select_option("Asia/Tokyo")
     page.get_by_label("Time", exact=True).select_option("21:00")
     page.get_by_label("Topics you follow").fill("state space models")
     page.get_by_role("button", name="Save preferences").click()
-    expect(page.get_by_role("status")).to_contain_text("Your preferences are saved")
+    expect(page.locator("p.notice")).to_contain_text("Your preferences are saved")
     subscriber.refresh_from_db()
     assert (subscriber.frequency, subscriber.send_hour, subscriber.timezone) == ("daily", 21, "Asia/Tokyo")
     assert [t.query for t in subscriber.topics.all()] == ["state space models"]
@@ -108,7 +138,7 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
     expect(page.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
     subscriber.refresh_from_db()
     assert subscriber.status == "unsubscribed"
-    assert len(read_outbox(settings)) == 1  # nothing but the confirmation was ever sent
+    assert len(read_outbox(settings)) == 2  # nothing but the confirmation and the welcome was ever sent
     assert outside == []
     context.close()
 

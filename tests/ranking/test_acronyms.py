@@ -174,9 +174,8 @@ def test_why_names_the_acronym_where_the_paper_writes_only_that(mllm_papers):
     acronym (or only spelled out), says so rather than claim words it does not write."""
     spelled_out = {r.paper.key: r for r in rank_topics(["Pruning multimodal large language models"])}
     assert spelled_out["acronym"].matched_terms == ["Pruning", "MLLM (multimodal large language models)"]
-    assert spelled_out["acronym"].why.startswith(
-        "Pruning multimodal large language models: Pruning, MLLM (multimodal large language models)"
-    )
+    assert spelled_out["acronym"].why.startswith("Matches your topic “Pruning multimodal large language models”")
+    assert "“MLLM” stands for “multimodal large language models”" in spelled_out["acronym"].why
     assert spelled_out["long"].matched_terms == ["Pruning", "multimodal", "large", "language", "models"]
 
     abbreviated = {r.paper.key: r for r in rank_topics(["MLLM pruning"])}

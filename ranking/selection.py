@@ -1,0 +1,152 @@
+"""Which of a reader's candidates are strong matches, and in what order they are shown.
+
+A digest carries only papers that are a confident match for one of the reader's
+topics: never filler to reach a count. A paper is a strong match for a topic when
+
+- its fused relevance is at least ``STRONG_SHARE`` of the topic's best this period, or
+- it is at least ``SUPPORTED_SHARE`` of the best and one signal on its own backs it:
+  its lexical score is at least ``LEXICAL_SUPPORT`` of the topic's best lexical score,
+  or its semantic score at least ``SEMANTIC_SUPPORT`` of the best semantic score.
+
+The topic's best is taken as at least ``REFERENCE_FLOOR``: in a period where nothing
+matches a topic well, a mediocre best paper does not make its neighbours "strong".
+Shares of the topic's own best, not absolute levels, because how high relevance goes
+differs by topic (a four-word topic with rare words scores higher than "video
+understanding"); the per-signal support keeps papers one signal is sure of (a
+benchmark paper that says "evaluating" and "benchmark" in other words than the
+model's) and drops those that merely share common words. Calibrated on the judged
+topics with ``bench/ranking_quality.py`` (results in bench/README.md).
+
+Several topics share the digest fairly: each topic's strong matches are taken in
+turn (round robin, the topic with the best match first), and a paper that is a
+near-duplicate of one already picked (same title, or embeddings almost identical:
+another version of the same work) is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+STRONG_SHARE = 0.5
+SUPPORTED_SHARE = 0.4
+LEXICAL_SUPPORT = 0.45
+SEMANTIC_SUPPORT = 0.75
+REFERENCE_FLOOR = 0.5
+# Lexical only (no sentence model): one signal, so no support from another; a lower
+# share, because word overlap alone separates relevant papers less sharply.
+LEXICAL_ONLY_SHARE = 0.35
+DUPLICATE_COSINE = 0.92  # sentence embeddings: distinct papers here stay under 0.8
+DUPLICATE_TERMS = 0.8  # shared share of index terms (Jaccard), when ranking is lexical only
+
+
+@dataclass(frozen=True)
+class TopicCuts:
+    """Per topic (one entry per topic row): the relevance a strong match needs, the
+    lower relevance a supported one needs, and the per-signal support levels."""
+
+    strong: np.ndarray
+    supported: np.ndarray
+    lexical: np.ndarray
+    semantic: np.ndarray | None
+
+
+def topic_cuts(relevance: np.ndarray, lexical: np.ndarray, semantic: np.ndarray | None) -> TopicCuts:
+    """The cuts of every topic row of a (topics x papers) score matrix, in one pass."""
+    if relevance.shape[1] == 0:
+        empty = np.full(relevance.shape[0], np.inf)
+        return TopicCuts(empty, empty, empty, None if semantic is None else empty)
+    finite = np.where(np.isfinite(relevance), relevance, -np.inf)
+    best = np.maximum(finite.max(axis=1), REFERENCE_FLOOR)
+    allowed = np.isfinite(relevance)
+    best_lexical = np.where(allowed, lexical, 0.0).max(axis=1)
+    if semantic is None:
+        cut = LEXICAL_ONLY_SHARE * best
+        return TopicCuts(strong=cut, supported=cut, lexical=np.full_like(cut, np.inf), semantic=None)
+    best_semantic = np.where(allowed, semantic, 0.0).max(axis=1)
+    return TopicCuts(
+        strong=STRONG_SHARE * best,
+        supported=SUPPORTED_SHARE * best,
+        # A topic no paper matches in words (or in meaning) has no support from that signal.
+        lexical=np.where(best_lexical > 0, LEXICAL_SUPPORT * best_lexical, np.inf),
+        semantic=np.where(best_semantic > 0, SEMANTIC_SUPPORT * best_semantic, np.inf),
+    )
+
+
+def strong_mask(cuts: TopicCuts, rows, relevance, lexical, semantic) -> np.ndarray:
+    """(len(rows) x papers) booleans: is each paper a strong match for each of the
+    reader's topics. ``relevance`` etc. are the score rows of those topics."""
+    rows = np.asarray(rows, dtype=np.int64)
+    strong = relevance >= cuts.strong[rows, None]
+    support = lexical >= cuts.lexical[rows, None]
+    if semantic is not None and cuts.semantic is not None:
+        support |= semantic >= cuts.semantic[rows, None]
+    return strong | ((relevance >= cuts.supported[rows, None]) & support)
+
+
+def best_strong_topic(mask: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+    """Per paper, the reader's topic (position in their list) it is the strongest match
+    for among those it matches strongly; -1 where it matches none."""
+    if mask.shape[0] == 0:
+        return np.full(mask.shape[1], -1, dtype=np.int64)
+    masked = np.where(mask, relevance, -np.inf)
+    best = masked.argmax(axis=0)
+    return np.where(mask.any(axis=0), best, -1)
+
+
+def interleave(rows: np.ndarray, scores: np.ndarray, groups: np.ndarray, newest: np.ndarray, room: int, same):
+    """Up to ``room`` of ``rows``: each group (topic) in turn, its best first, the group
+    with the best paper first; a row ``same(row, picked)`` calls a near-duplicate of a
+    picked one is skipped. ``scores``, ``groups``, ``newest`` are per row of ``rows``."""
+    if room <= 0 or len(rows) == 0:
+        return []
+    # Sorted by group, and within a group best first (among equals the newest); only
+    # the first few of each group can be shown, so only those reach the Python loop.
+    order = np.lexsort((-newest, -scores, groups))
+    starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    keep = room * 2 + 4  # room for a few near-duplicates skipped
+    queues = [deque(order[start : min(end, start + keep)].tolist()) for start, end in zip(starts, ends, strict=True)]
+    queues.sort(key=lambda queue: (-scores[queue[0]], -newest[queue[0]]))
+    picked: list[int] = []
+    while len(picked) < room and any(queues):
+        for queue in queues:
+            while queue:
+                row = int(rows[queue.popleft()])
+                if not same(row, picked):
+                    picked.append(row)
+                    break
+            if len(picked) >= room:
+                break
+    return picked
+
+
+def near_duplicates(index):
+    """``same(row, picked_rows)``: whether a paper is another version of one picked."""
+    normalised = {}
+
+    def title(row):
+        if row not in normalised:
+            normalised[row] = re.sub(r"[^a-z0-9]+", " ", index.titles[row].lower()).strip()
+        return normalised[row]
+
+    def same(row, picked) -> bool:
+        if not picked:
+            return False
+        if any(title(row) == title(other) and title(row) for other in picked):
+            return True
+        if index.embeddings is not None:
+            cosine = index.embeddings[picked] @ index.embeddings[row]
+            return bool((cosine >= DUPLICATE_COSINE).any())
+        terms = index.lexical.weights
+        this = set(terms.indices[terms.indptr[row] : terms.indptr[row + 1]].tolist())
+        for other in picked:
+            theirs = set(terms.indices[terms.indptr[other] : terms.indptr[other + 1]].tolist())
+            if this and len(this & theirs) >= DUPLICATE_TERMS * len(this | theirs):
+                return True
+        return False
+
+    return same
