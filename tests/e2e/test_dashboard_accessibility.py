@@ -33,6 +33,7 @@ def _pages(issue_id: int) -> list[str]:
         "/admin/dashboard/subscribers/import/",
         f"/admin/dashboard/issues/{issue_id}/",
         f"/admin/dashboard/issues/{issue_id}/?show=failed",
+        f"/admin/dashboard/issues/{issue_id}/?show=due",
         f"/admin/dashboard/issues/{issue_id}/?show=due&q=nobody",
     ]
 
@@ -73,7 +74,8 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     assert (background == "rgb(18, 18, 18)") == (scheme == "dark"), background  # the admin's own dark theme
 
     found = {}
-    for path in _pages(failed_issue):
+    being_sent = f"/admin/dashboard/issues/{waiting.issue_id}/?show=due"  # waiting and deferred badges
+    for path in [*_pages(failed_issue), being_sent]:
         page.goto(live_server.url + path)
         page.wait_for_load_state("load")
         if path == "/admin/dashboard/":
