@@ -35,7 +35,10 @@ def free_port() -> int:
 
 
 class PrivatePostfix:
-    def __init__(self, *, domain: str = "example.org", mailboxes=(), hostname: str = "mx.postfix.test"):
+    def __init__(
+        self, *, domain: str = "example.org", mailboxes=(), hostname: str = "mx.postfix.test", tls: tuple = ()
+    ):
+        """``tls``: (certificate file, key file) to offer STARTTLS with."""
         if not Path(POSTFIX).exists():
             raise RuntimeError("Postfix is not installed: apt-get install postfix (see .ci/run)")
         if os.geteuid() != 0:
@@ -50,6 +53,7 @@ class PrivatePostfix:
         self.maildirs = self.root / "mail"
         self.log = self.root / "postfix.log"
         self._mailboxes: list[str] = []
+        self._tls = tls
         self._write_config()
         self.set_mailboxes(mailboxes)
 
@@ -90,6 +94,10 @@ class PrivatePostfix:
             "smtputf8_enable": "yes",
             "smtpd_client_connection_count_limit": "50",
         }
+        if self._tls:
+            settings.update(
+                smtpd_tls_security_level="may", smtpd_tls_cert_file=self._tls[0], smtpd_tls_key_file=self._tls[1]
+            )
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
         master = []
         for line in Path("/etc/postfix/master.cf").read_text().splitlines():

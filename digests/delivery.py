@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from time import monotonic
@@ -63,14 +64,6 @@ class BatchResult:
 
     def as_dict(self) -> dict:
         return {k: len(v) if isinstance(v, list) else v for k, v in asdict(self).items()}
-
-    def merged(self, later: BatchResult, *, replacing: set[int]) -> BatchResult:
-        """This result with the rows in ``replacing`` counted as ``later`` (a retry) says."""
-        fields = {}
-        for name, value in asdict(self).items():
-            if isinstance(value, list):
-                fields[name] = [i for i in value if i not in replacing] + getattr(later, name)
-        return BatchResult(**fields, retry_in=later.retry_in)
 
 
 def deliver_batch(delivery_ids, *, connection=None, limiter=None) -> BatchResult:
@@ -296,3 +289,20 @@ class _Batch:
             result.retry_in = min(max(wait, 1.0), max_retry_delay())
         elif result.busy:
             result.retry_in = max(result.retry_in, 1.0)
+
+
+def deliver_deferred(delivery_ids, *, rounds: int) -> int:
+    """In-process runs (``send_digests`` without a broker): nobody else comes back for the
+    rows a batch deferred, so send them again here, with the backoff a worker's retries
+    would wait, for up to ``rounds`` rounds; returns how many are still deferred."""
+    waiting = Delivery.objects.filter(id__in=list(delivery_ids), status=Status.QUEUED, issue__paused_at__isnull=True)
+    ids = list(waiting.order_by("id").values_list("id", flat=True))
+    for round_ in range(1, rounds + 1):
+        if not ids:
+            break
+        time.sleep(retry_delay(round_))
+        size = settings.DIGEST_BATCH_SIZE
+        for start in range(0, len(ids), size):
+            deliver_batch(ids[start : start + size])
+        ids = list(waiting.order_by("id").values_list("id", flat=True))
+    return len(ids)

@@ -4,8 +4,6 @@ Both run with ``acks_late`` (settings): a task whose worker dies is redelivered,
 the delivery rows' claims make the second run a no-op for whatever was already sent.
 """
 
-import time
-
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -56,23 +54,7 @@ def deliver_batch(self, delivery_ids):
     if result.retry_ids and not self.request.is_eager:
         # retry_in is capped below the broker's visibility timeout (retries.max_retry_delay).
         raise self.retry(args=[result.retry_ids], countdown=result.retry_in)
-    if result.retry_ids:
-        # In-process (no broker): nobody else will come back for these rows, so this run
-        # does, with the same backoff a worker's retries would wait.
-        result = _retry_in_process(result)
+    # Eager (no broker): no retry loop here, where a web request may be waiting; the rows
+    # stay QUEUED for ``send_digests``' own rounds (``delivery.deliver_deferred``) or the next
+    # dispatcher run.
     return result.as_dict()
-
-
-def _retry_in_process(first: delivery.BatchResult) -> delivery.BatchResult:
-    """Send the rows a batch deferred again, waiting ``retry_in`` before each round, up to
-    ``BATCH_MAX_RETRIES`` rounds; returns what became of every row of the batch."""
-    total, result = first, first
-    for round_ in range(1, BATCH_MAX_RETRIES + 1):
-        if not result.retry_ids:
-            break
-        # Rows a down server kept from being tried carry no attempt: the round counts.
-        time.sleep(max(result.retry_in, retry_delay(round_)))
-        retried = set(result.retry_ids)
-        result = delivery.deliver_batch(result.retry_ids)
-        total = total.merged(result, replacing=retried)
-    return total

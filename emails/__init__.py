@@ -4,7 +4,9 @@
 - ``emails.messages``: the message with our headers, DKIM-signed, as SMTP carries it
   (``build_message``).
 - ``emails.smtp``: one message over an open SMTP session in steps (digests' claims sit
-  between them); ``emails.replies``: what an SMTP server's refusal means.
+  between them), and ``SmtpBackend`` (EHLO name, private CA); ``emails.replies``: what an
+  SMTP server's refusal means, read with the step it answered.
+- ``emails.checks``: system checks of the mail settings (a sender servers accept).
 - ``emails.outbox``: the embedded default backend, one ``.eml`` per message.
 """
 

@@ -210,3 +210,30 @@ def test_a_sender_postfix_refuses_suppresses_nobody_and_pauses_the_issue_until_r
     assert list(bounced.values_list("email", flat=True)) == [addresses[-1]]
     assert "550 5.1.1" in bounced.get().suppression_reason
     assert Issue.objects.get().paused_at is None
+
+
+def test_starttls_to_postfix_with_a_self_signed_certificate_trusts_only_email_ssl_cafile(settings, tmp_path):
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make the server's certificate"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = PrivatePostfix(domain="example.org", tls=(cert, key))
+    try:
+        addresses = _readers(5)
+        server.set_mailboxes(addresses)
+        server.start()
+        settings.EMAIL_BACKEND, settings.EMAIL_USE_TLS = "emails.smtp.SmtpBackend", True
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 10
+        settings.DEFAULT_FROM_EMAIL = "Paper Digest <digest@digest.test>"
+        settings.EMAIL_SSL_CAFILE = str(cert)
+        call_command("send_digests", "--now")
+        server.wait_until_delivered(5)
+        assert {a: len(f) for a, f in server.delivered_files().items()} == dict.fromkeys(addresses, 1)
+        received = server.messages()[addresses[0]][0]["Received"]
+        assert "ESMTPS" in received  # the message came over TLS
+    finally:
+        server.destroy()

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 
-from digests import dispatch, tasks
+from digests import delivery, dispatch, tasks
 from digests.models import Delivery
 
 Status = Delivery.Status
@@ -49,7 +49,9 @@ class Command(BaseCommand):
             f"Issues: {issues}. Deliveries created: {result.created}, re-enqueued: {result.rescued}, "
             f"enqueued: {result.enqueued} in {result.batches} batch(es)."
         )
-        if not in_process and wait <= 0:
+        if in_process:  # nobody else comes back for deferred rows: this run does, with the usual backoff
+            delivery.deliver_deferred(enqueued, rounds=tasks.BATCH_MAX_RETRIES)
+        elif wait <= 0:
             self.stdout.write("Handed to the Celery workers (--wait SECONDS to wait for their outcome).")
             return
         counts = _settled_counts(enqueued, wait=0 if in_process else wait)
