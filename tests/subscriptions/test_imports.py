@@ -153,3 +153,20 @@ def test_topics_a_signup_would_refuse_are_refused_by_line():
     assert refused.value.problems[0][1].startswith("words@example.org: ")
     assert not refused.value.problems[0][1].endswith("..")
     assert not Subscriber.objects.exists()
+
+
+def test_an_import_makes_no_query_per_row():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lines = ["email,topics,consent"]
+    lines += [f"p{n}@example.org,topic {n % 50}; shared topic,{'yes' if n % 2 else 'no'}" for n in range(3000)]
+
+    with CaptureQueriesContext(connection) as queries:
+        plan = imports.import_subscribers("\n".join(lines).encode(), consent_confirmed=True)
+
+    # Bulk inserts in batches: about 15 queries on PostgreSQL; SQLite's limit on bound
+    # parameters makes its batches of subscribers smaller (about 70 queries).
+    assert len(queries) < 100
+    assert (len(plan.confirmed), len(plan.invited)) == (1500, 1500)
+    assert Subscription.objects.count() == 6000
