@@ -89,6 +89,7 @@ def test_planning_writes_nothing(known):
         (b"", (1, "the file is empty")),
         (b"email,colour\nx@example.org,red\n", (1, "unknown column 'colour'")),
         (b"email\nx@example.org\n", (1, "missing column 'topics'")),
+        (b"email;topics\nx@example.org;robots\n", (1, "the columns are separated by semicolons")),
         (b"email,topics\n", (0, "The file has no subscriber rows.")),
         (b"email,topics\nx@example.org,caf\xe9\n", (2, "not UTF-8 text")),
     ],
