@@ -328,9 +328,11 @@ def restore_view(request):
 
 def _resume_question(data, issue_id: int) -> str:
     issue = get_object_or_404(Issue, pk=issue_id)
+    held = selectors.held_deliveries(issue)
     return (
         f"Resume {issue}? It was paused because {issue.pause_reason or 'of an operator'}. "
-        "Its queued and failed deliveries are sent now: resume once the cause is fixed."
+        f"Its {held:,} queued and failed deliveries to active subscribers are sent now, "
+        f"so {held:,} {'person gets' if held == 1 else 'people get'} mail: resume once the cause is fixed."
     )
 
 
@@ -338,7 +340,7 @@ def _resume(request, data, issue_id: int) -> Done:
     issue = get_object_or_404(Issue, pk=issue_id)
     if issue.paused_at is None:
         raise Refused(NON_FIELD_ERRORS, f"{issue} is not paused: nothing changed.")
-    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)
+    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)  # sets updated_at: the counts follow
     return Done(
         f"{issue} is resumed: {sent:,} deliveries are being sent.",
         log=f"Resumed the issue paused by the circuit breaker ({issue.pause_reason}); {sent} deliveries enqueued.",
