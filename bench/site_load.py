@@ -210,6 +210,9 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     command = [h.PYTHON, "-m", "gunicorn", "digestsite.wsgi:application", "--bind", f"{h.HOST}:{port}"]
     command += ["--config", str(h.REPO / "gunicorn.conf.py"), "--log-level", "warning"]
     command += ["--error-logfile", str(workdir / "gunicorn.log")]
+    # Each request's time inside gunicorn (microseconds, from reading the request to the response
+    # written): the server's share of the latency, without the wait in the listen queue.
+    command += ["--access-logfile", str(workdir / "access.log"), "--access-logformat", "%(U)s %(D)s"]
     if args.gunicorn_workers:
         command += ["--workers", str(args.gunicorn_workers)]
     if args.gunicorn_threads:
@@ -245,7 +248,35 @@ def database(args):
         yield scratch.url
 
 
-def report(args, results: dict, cold: list, alone: dict, cpu: float) -> None:
+def kind_of(path: str) -> str:
+    if path == "/":
+        return "home"
+    if path.startswith("/papers/date/"):
+        return "day"
+    if path.startswith("/papers/"):
+        return "paper"
+    return {"/search": "search", "/api/papers": "api"}.get(path, "feed")
+
+
+def server_times(log: Path, skip_lines: int) -> dict[str, list[float]]:
+    """Seconds each request of the load spent in gunicorn, by page (the access log's lines
+    after ``skip_lines``, those of the warm-up and the requests made one at a time)."""
+    times: dict[str, list[float]] = {}
+    with open(log) as handle:
+        for number, line in enumerate(handle):
+            path, _, micros = line.strip().rpartition(" ")
+            if number >= skip_lines and path and micros.isdigit():
+                times.setdefault(kind_of(path), []).append(int(micros) / 1e6)
+    return times
+
+
+def log_lines(log: Path) -> int:
+    with contextlib.suppress(OSError), open(log) as handle:
+        return sum(1 for _ in handle)
+    return 0
+
+
+def report(args, results: dict, cold: list, alone: dict, cpu: float, inside: dict) -> None:
     print(
         f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({server_description(args)}), "
         f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
@@ -271,15 +302,20 @@ def report(args, results: dict, cold: list, alone: dict, cpu: float) -> None:
         f"server CPU under load: {cpu:.1f} s over {requests} requests, {1000 * cpu / max(requests, 1):.1f} ms each "
         f"(the machine's other tenants are not in it; their load is the load average above)"
     )
-    print(f"{'page':<8} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}  statuses")
+    print(
+        f"{'page':<8} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}"
+        f" {'server p50':>10} {'server p95':>10}  statuses"
+    )
     errors = 0
     for kind, record in results.items():
         latencies = [1000 * s for s in record["latencies"]]
         count = len(latencies) + sum(v for k, v in record["statuses"].items() if not isinstance(k, int))
         errors += record["errors"]
+        server = [1000 * s for s in inside.get(kind, [])]
         print(
             f"{kind:<8} {count:>9} {count / record['seconds']:>7.1f} {percentile(latencies, 0.5):>8.1f} "
-            f"{percentile(latencies, 0.95):>8.1f} {record['errors']:>7}  {record['statuses']}"
+            f"{percentile(latencies, 0.95):>8.1f} {record['errors']:>7} {percentile(server, 0.5):>10.1f} "
+            f"{percentile(server, 0.95):>10.1f}  {record['statuses']}"
         )
     p95 = {kind: percentile([1000 * s for s in results[kind]["latencies"]], 0.95) for kind in TARGETS_MS}
     met = all(p95[kind] < target for kind, target in TARGETS_MS.items()) and errors == 0
@@ -303,12 +339,13 @@ def main(argv=None) -> int:
             prime(port, paths)
             alone = one_at_a_time(port, paths, args.alone, server)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
-            cpu_before = server_cpu_seconds(server)
+            cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
             results = asyncio.run(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed))
             cpu = server_cpu_seconds(server) - cpu_before
         finally:
             h.stop_process(server)
-    report(args, results, cold, alone, cpu)
+        inside = server_times(workdir / "access.log", lines_before)
+    report(args, results, cold, alone, cpu, inside)
     return 0
 
 

@@ -17,18 +17,19 @@ so a week is not just its first days.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Subquery
-from django.db.models.functions import Left
+from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
 from pages import periods
 from pages.periods import DAILY, Period
-from papers.models import Paper, listing_day
+from papers.models import Paper, listing_day, listing_day_sql
 from ranking.api import search_papers, similar_paper_ids
 
 MAX_LISTED = 100
@@ -51,6 +52,12 @@ SEARCH_LIMIT = 50
 ABSTRACT_START_CHARS = 1000
 
 
+# Lists and a day's neighbours are read in SQL: built by the ORM (the listing day's
+# expression, twice more in subqueries) those queries cost more CPU than running them.
+_TABLE = Paper._meta.db_table
+_ENTRY_COLUMNS = "id, title, SUBSTR(abstract, 1, %s), authors, upvotes, arxiv_id, abs_url, pdf_url"
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What a list shows of a paper: plain values, not a model instance (a list of a
@@ -70,10 +77,39 @@ class Entry:
         return self.id
 
 
-def _entries(papers) -> list[Entry]:
-    columns = ("id", "title", "abstract_start", "authors", "upvotes", "arxiv_id", "abs_url", "pdf_url")
-    rows = papers.annotate(abstract_start=Left("abstract", ABSTRACT_START_CHARS)).values_list(*columns)
-    return [Entry(*row) for row in rows]
+def _entries(ids) -> dict[int, Entry]:
+    """The entries of these papers, by id (one query)."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = f"SELECT {_ENTRY_COLUMNS} FROM {_TABLE} WHERE id IN ({placeholders})"  # noqa: S608 (our columns)
+    return {entry.id: entry for entry in _fetch_entries(sql, [ABSTRACT_START_CHARS, *ids])}
+
+
+def _fetch_entries(sql: str, params: list) -> list[Entry]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [Entry(*row[:3], _json(row[3]), *row[4:]) for row in rows]
+
+
+def _day_entries(day: date) -> list[Entry]:
+    """A day's papers by upvotes, then the newest, at most ``MAX_LISTED`` (one query)."""
+    day_sql, day_params = listing_day_sql(connection)
+    sql = (
+        f"SELECT {_ENTRY_COLUMNS} FROM {_TABLE} WHERE {day_sql} = %s "  # noqa: S608 (our columns)
+        "ORDER BY upvotes DESC, first_seen_at DESC LIMIT %s"
+    )
+    return _fetch_entries(sql, [ABSTRACT_START_CHARS, *day_params, day, MAX_LISTED])
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _as_date(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -111,7 +147,7 @@ def listing(period: Period, *, is_latest: bool = False) -> Listing:
     Queries: a day two, a week or month three (the papers, the days around it)."""
     result = Listing(period)
     if period.kind == DAILY:
-        result.papers = _entries(_day(period.first_day)[:MAX_LISTED])
+        result.papers = _day_entries(period.first_day)
     else:
         result.papers = _by_decayed_upvotes(period)
     previous, following = _days_around(period, is_latest=is_latest)
@@ -123,12 +159,17 @@ def listing(period: Period, *, is_latest: bool = False) -> Listing:
 def _days_around(period: Period, *, is_latest: bool) -> tuple[date | None, date | None]:
     """The nearest day before ``period`` that has papers and the nearest after it (none
     after the latest day): one query, each an index lookup."""
-    around = {"before": _dated().filter(day__lt=period.first_day).order_by("-day").values("day")[:1]}
+    day_sql, day_params = listing_day_sql(connection)
+    before = f"(SELECT {day_sql} FROM {_TABLE} WHERE {day_sql} < %s ORDER BY 1 DESC LIMIT 1)"  # noqa: S608
+    after = f"(SELECT {day_sql} FROM {_TABLE} WHERE {day_sql} > %s ORDER BY 1 LIMIT 1)"  # noqa: S608
+    sql = f"SELECT {before}, {'NULL' if is_latest else after}"
+    params = [*day_params, *day_params, period.first_day]
     if not is_latest:
-        around["after"] = _dated().filter(day__gt=period.last_day).order_by("day").values("day")[:1]
-    found = Paper.objects.order_by().annotate(**{name: Subquery(days) for name, days in around.items()})
-    row = next(iter(found.values(*around)[:1]), {})  # one row of any paper: no papers, no days
-    return row.get("before"), row.get("after")
+        params += [*day_params, *day_params, period.last_day]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        before, after = cursor.fetchone()
+    return _as_date(before), _as_date(after)
 
 
 def _day(day: date):
@@ -152,7 +193,7 @@ def _by_decayed_upvotes(period: Period) -> list:
     for day in period.days_list():
         factors[day] = decayed(1, (reference - periods.midnight(day + timedelta(days=1))).total_seconds(), length)
     ids = [row[0] for row in sorted(rows, key=lambda row: -row[1] * factors[row[2]])[:MAX_LISTED]]
-    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+    found = _entries(ids)
     return [found[i] for i in ids if i in found]
 
 
@@ -180,7 +221,7 @@ def paper_page(pk: int):
         shared_cache.set(key, ids, settings.SIMILAR_CACHE_SECONDS)
     if not ids:
         return paper, []
-    found = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
+    found = _entries(ids)
     return paper, [found[i] for i in ids if i in found]
 
 
@@ -211,10 +252,7 @@ def search(
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
         ids = [row[0] for row in cached["rows"]]
-        if entries:
-            by_id = {entry.id: entry for entry in _entries(Paper.objects.filter(id__in=ids))}
-        else:
-            by_id = Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
+        by_id = _entries(ids) if entries else Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
     papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 

@@ -28,7 +28,7 @@ from datetime import date
 import numpy as np
 from django.db import connection
 
-from papers.models import Paper, listing_day
+from papers.models import Paper, listing_day, listing_day_sql
 from ranking import fusion, semantic, store
 from ranking.fusion import floor_for, trending_prior
 from ranking.index import PaperIndex, get_index, index_papers
@@ -160,10 +160,7 @@ def _tsquery(query: ParsedQuery, joiner: str) -> tuple[str, list]:
 
 
 def _listing_day_sql() -> tuple[str, list]:
-    """``papers.models.listing_day`` as SQL (unqualified columns), as the index has it."""
-    query = Paper.objects.all().query
-    sql, params = listing_day().resolve_expression(query).as_sql(query.get_compiler(connection=connection), connection)
-    return sql.replace(f'"{Paper._meta.db_table}".', ""), list(params)
+    return listing_day_sql(connection)
 
 
 def _filters(query: ParsedQuery, first_day, last_day) -> tuple[str, list]:
