@@ -36,7 +36,8 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
     cursor.execute(
         """
         INSERT INTO subscriptions_subscriber (email, status, frequency, weekday, send_hour, timezone, authors,
-            created_at, confirmed_at, unsubscribed_at, suppressed_at, suppression_reason, confirmation_sent_at)
+            created_at, confirmed_at, unsubscribed_at, suppressed_at, suppression_reason, confirmation_sent_at,
+            confirmation_error, confirmation_attempts)
         SELECT 'reader' || n || '@example.org',
                (ARRAY['active','active','active','active','active','active','active','pending','paused',
                       'unsubscribed','bounced'])[1 + n %% 11],
@@ -44,7 +45,7 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
                now() - (n %% 200) * interval '1 day' - (n %% 1440) * interval '1 minute',
                CASE WHEN n %% 11 = 7 THEN NULL ELSE now() - (n %% 200) * interval '1 day' END,
                CASE WHEN n %% 11 = 9 THEN now() - (n %% 50) * interval '1 day' END,
-               NULL, '', now() - (n %% 200) * interval '1 day'
+               NULL, '', now() - (n %% 200) * interval '1 day', '', 0
         FROM generate_series(1, %s) AS n
         """,
         [subscribers],
@@ -99,8 +100,8 @@ def fill(cursor, *, subscribers: int, issues: int, per_issue: int) -> None:
     )
     cursor.execute(
         """
-        INSERT INTO digests_issue (frequency, period, created_at)
-        SELECT 'weekly', 'bench-W' || n, now() - (%s - n) * interval '1 week' FROM generate_series(1, %s) n
+        INSERT INTO digests_issue (frequency, period, created_at, pause_reason)
+        SELECT 'weekly', 'bench-W' || n, now() - (%s - n) * interval '1 week', '' FROM generate_series(1, %s) n
         """,
         [issues, issues],
     )

@@ -405,7 +405,7 @@ def _print_summary(summary: dict, show: bool) -> None:
                 f"    {r['query'][:50]:50} {r['before']['ndcg']:.3f} -> {r['after']['ndcg']:.3f}  "
                 f"P@5 {r['before']['p5']:.2f} -> {r['after']['p5']:.2f}"
             )
-            if os.environ.get("SHOW_LISTS") and r["after"]["ndcg"] < r["before"]["ndcg"] - 0.02:
+            if r["after"]["ndcg"] < r["before"]["ndcg"] - 0.02:  # what moved, [grade] before | after
                 for (gb, tb), (ga, ta) in zip(*r["lists"], strict=False):
                     print(f"        [{gb}] {tb:60} | [{ga}] {ta}")
 
@@ -441,9 +441,13 @@ def feedback_main(args) -> int:
         _print_summary(summary, args.show)
     worst = min(s["worst"] for s in results["votes"])
     no_set_worse = all(s["mean"]["after"]["ndcg"] >= s["mean"]["before"]["ndcg"] - 1e-9 for s in results["votes"])
+    gains = ", ".join(
+        f"{s['set']} {s['mean']['after']['ndcg'] - s['mean']['before']['ndcg']:+.3f}" for s in results["votes"]
+    )
     print(
         f"targets: no set worse on average: {'met' if no_set_worse else 'NOT met'}; no topic worse by more than "
-        f"0.05: {'met' if worst >= -0.05 else 'NOT met'} (worst {worst:+.3f})"
+        f"0.05: {'met' if worst >= -0.05 else 'NOT met'} (worst {worst:+.3f}); mean gain >= 0.05 where there is "
+        f"room: {gains}"
     )
     return 0
 

@@ -1,11 +1,15 @@
-"""Issues and deliveries for operators; every action calls a service."""
+"""Issues and deliveries for operators; every action calls a service, after a
+confirmation page that says how many people it touches."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 
 from digests import dispatch, tasks
 from digests.models import Delivery, Issue
 from subscriptions import suppression
+from subscriptions.models import Subscriber
 
 Status = Delivery.Status
 
@@ -21,6 +25,30 @@ class OperatorActions:
 
     def has_restore_address_permission(self, request):
         return request.user.has_perm("digests.restore_address")
+
+    def ask_first(self, request, queryset, question: str, button: str):
+        """The confirmation page of a bulk action; None once the operator said yes."""
+        if request.POST.get("post") == "yes":
+            return None
+        return TemplateResponse(
+            request,
+            "admin/digests/bulk_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Are you sure?",
+                "question": question,
+                "button": button,
+                "action": request.POST.get("action", ""),
+                "selected": queryset.values_list("pk", flat=True),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+
+def _people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
 
 
 @admin.register(Issue)
@@ -59,6 +87,14 @@ class IssueAdmin(OperatorActions, admin.ModelAdmin):
 
     @admin.action(description="Retry failed deliveries of the selected issues", permissions=["retry_deliveries"])
     def retry_failed_deliveries(self, request, queryset):
+        failed = Delivery.objects.filter(
+            issue__in=queryset, status=Status.FAILED, subscriber__status=Subscriber.Status.ACTIVE
+        ).count()
+        question = (
+            f"Send the failed deliveries of {queryset.count():,} issue(s) again? {_people(failed)} will get mail now."
+        )
+        if asked := self.ask_first(request, queryset, question, "Yes, send again"):
+            return asked
         total = sum(dispatch.retry_failed(issue, enqueue=tasks.enqueue_deliveries) for issue in queryset)
         self.message_user(request, f"{total} failed deliveries queued again.", messages.SUCCESS)
 
@@ -80,6 +116,10 @@ class DeliveryAdmin(OperatorActions, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed deliveries", permissions=["retry_deliveries"])
     def retry_selected_failed(self, request, queryset):
+        failed = queryset.filter(status=Status.FAILED, subscriber__status=Subscriber.Status.ACTIVE).count()
+        question = f"Send {failed:,} failed deliveries again? {_people(failed)} will get mail now."
+        if asked := self.ask_first(request, queryset, question, "Yes, send again"):
+            return asked
         selected = list(queryset.filter(status=Status.FAILED).values_list("id", flat=True))
         issues = Issue.objects.filter(deliveries__id__in=selected).distinct()
         total = sum(
@@ -89,6 +129,14 @@ class DeliveryAdmin(OperatorActions, admin.ModelAdmin):
 
     @admin.action(description="Suppress the addresses of the selected deliveries", permissions=["suppress_address"])
     def suppress_addresses(self, request, queryset):
+        reached = Subscriber.objects.filter(deliveries__in=queryset).exclude(
+            status__in=[Subscriber.Status.BOUNCED, Subscriber.Status.UNSUBSCRIBED]
+        )
+        question = (
+            f"Suppress the addresses of these deliveries? {_people(reached.distinct().count())} will get no more mail."
+        )
+        if asked := self.ask_first(request, queryset, question, "Yes, suppress"):
+            return asked
         emails = set(queryset.values_list("subscriber__email", flat=True))
         who = request.user.get_username()
         total = sum(suppression.suppress_address(email, reason=f"suppressed by {who}") for email in emails)
@@ -96,6 +144,12 @@ class DeliveryAdmin(OperatorActions, admin.ModelAdmin):
 
     @admin.action(description="Restore the addresses of the selected deliveries", permissions=["restore_address"])
     def restore_addresses(self, request, queryset):
+        suppressed = Subscriber.objects.filter(deliveries__in=queryset, status=Subscriber.Status.BOUNCED)
+        question = (
+            f"Restore the addresses of these deliveries? {_people(suppressed.distinct().count())} will get mail again."
+        )
+        if asked := self.ask_first(request, queryset, question, "Yes, restore"):
+            return asked
         emails = set(queryset.values_list("subscriber__email", flat=True))
         total = sum(suppression.restore_address(email) for email in emails)
         self.message_user(request, f"{total} addresses restored.", messages.SUCCESS)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
@@ -145,6 +147,40 @@ def presume_sent(row: Delivery, now: dt.datetime) -> bool:
     if counted:
         logger.warning("handed-over delivery counted as sent", extra={"delivery": row.id})
     return bool(counted)
+
+
+def record_sent_after_lost_commit(delivered: list[tuple[Delivery, dict]], *, wait: float) -> bool:
+    """The final dots went out but the COMMIT of their claims was lost with the database
+    connection (PostgreSQL restarted): the servers took these messages while their rows
+    may still say QUEUED. Mark them SENT, with what each copy showed, as soon as the
+    database is back (trying for ``wait`` seconds), so that the batch's retry does not send
+    them again."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db_connection.close()  # the old connection is dead; the next query opens a new one
+            now = timezone.now()
+            with transaction.atomic():
+                for row, carried in delivered:
+                    Delivery.objects.filter(id=row.id).exclude(status=Status.SENT).update(
+                        status=Status.SENT,
+                        sent_at=now,
+                        claimed_at=now,
+                        handed_over=False,
+                        last_error="",
+                        message_id=carried["message_id"],
+                        paper_ids=carried["paper_ids"],
+                        items=carried["items"],
+                        updated_at=now,
+                    )
+            logger.warning("recorded messages sent before the database went away", extra={"deliveries": len(delivered)})
+            return True
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                ids = [row.id for row, _carried in delivered]
+                logger.error("could not record messages the SMTP server took", extra={"deliveries": ids})
+                return False
+            time.sleep(0.5)
 
 
 def note_deferral(ids: list[int], reason: str) -> None:

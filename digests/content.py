@@ -27,6 +27,7 @@ from subscriptions.links import (
     unsubscribe_url,
     webview_url,
 )
+from subscriptions.topic_controls import controls_url
 
 EXCERPT_CHARS = 220
 SUBJECT_CHARS = 70  # what a phone shows of a subject line
@@ -82,6 +83,16 @@ def _phrase(names: list[str]) -> str:
     return f"{', '.join(names[:2])} and {len(names) - 2} more topics"
 
 
+def _controls(subscriber, topic_id, papers, test_copy: bool) -> str:
+    """The section's "less of this topic" / "mute a word" page ("" for a section that is
+    no followed topic: followed authors, liked papers)."""
+    if topic_id is None:
+        return ""
+    if test_copy:
+        return inert_url("preferences")
+    return controls_url(subscriber, topic_id, [p.paper_id for p in papers])
+
+
 def heading(count: int, frequency: str) -> str:
     """What the digest holds, said honestly: "2 strong matches this week"."""
     return f"{count} strong match{'es' if count != 1 else ''} {THIS_PERIOD.get(frequency, 'this time')}"
@@ -124,6 +135,7 @@ class PaperEntry:
     ``paper.title`` up as an attribute first, and on a dict that lookup raises and
     catches an AttributeError each time (bench/README.md, "Costs behind the code")."""
 
+    paper_id: int
     title: str
     url: str
     authors: str
@@ -166,6 +178,7 @@ def digest_context(
             excerpt_html = escape(excerpt)
         sections.setdefault(name, []).append(
             PaperEntry(
+                paper_id=paper.id,
                 title=" ".join(to_unicode(paper.title or "").split()),
                 url=paper.url,
                 authors=_authors(paper.authors),
@@ -177,7 +190,10 @@ def digest_context(
                 down_url=down_url,
             )
         )
-    topics = [{"name": name, "papers": papers} for name, papers in sections.items()]
+    topics = [
+        {"name": name, "papers": papers, "controls_url": _controls(subscriber, topic_ids.get(name), papers, test_copy)}
+        for name, papers in sections.items()
+    ]
     followed = sorted(topic_ids) or [t["name"] for t in topics]
     label = schedule.period_label(frequency, period)
     names = [t["name"] for t in topics]
@@ -202,6 +218,7 @@ def digest_context(
         else textwrap.shorten(first, 140, placeholder="…"),
         "subscriber_email": subscriber.email,
         "preferences_url": inert_url("preferences") if test_copy else preferences_url(subscriber),
+        "drop_topics": [{"name": t["name"], "url": t["controls_url"] + "#drop"} for t in topics if t["controls_url"]],
         "unsubscribe_url": inert_url("unsubscribe") if test_copy else unsubscribe_url(subscriber),
         "web_url": web,
         "why_text": (

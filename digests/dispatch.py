@@ -125,14 +125,21 @@ def _due_groups(*, frequency: str | None, now: dt.datetime, force: bool):
 
 def count_due(*, frequency: str | None = None, now: dt.datetime | None = None, force: bool = False) -> dict[str, int]:
     """How many subscribers ``dispatch_due`` with these arguments would mail now, per issue
-    ("weekly 2026-W48"): what an operator is asked to confirm. Changes nothing."""
+    ("weekly 2026-W48"): what an operator is asked to confirm. Changes nothing.
+
+    The schedules due for one issue are OR-ed into one count: one query per issue (and
+    one for the schedules), however many time zones and hours the subscribers chose."""
     now = now or timezone.now()
-    counts: dict[str, int] = {}
+    per_issue: dict[tuple[str, str], object] = {}
     for freq, period, due in _due_groups(frequency=frequency, now=now, force=force):
+        key = (freq, period)
+        per_issue[key] = per_issue[key] | due if key in per_issue else due
+    counts = {}
+    for (freq, period), due in sorted(per_issue.items()):
         already = Delivery.objects.filter(issue__frequency=freq, issue__period=period).values("subscriber_id")
-        label = f"{freq} {period}"
-        counts[label] = counts.get(label, 0) + due.exclude(id__in=already).count()
-    return {label: n for label, n in sorted(counts.items()) if n}
+        if n := due.exclude(id__in=already).count():
+            counts[f"{freq} {period}"] = n
+    return counts
 
 
 def _create_deliveries(

@@ -32,6 +32,7 @@ def rank_for_subscribers(subscribers, *, since=None, limit=None) -> dict[int, li
             authors=reader.authors,
             exclude_ids=sent[reader.id],
             votes=[Vote(paper_id, vote, topic_id, at) for paper_id, vote, topic_id, at in reader.votes],
+            example_paper_ids=reader.examples,
         )
         for reader in readers.values()
     ]

@@ -1,5 +1,6 @@
 """Digests' answers to what the subscriptions app announces."""
 
+from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -23,7 +24,10 @@ def suppress_queued_deliveries(sender, email, reason, **kwargs):
 def queue_welcome_issue(sender, subscriber, **kwargs):
     """Right after confirming: the welcome issue, sent by the workers once the confirmation
     commits (nothing strong this week: the row is skipped and nothing is sent)."""
-    tasks.enqueue_deliveries([welcome.welcome_delivery(subscriber).id])
+    row = welcome.welcome_delivery(subscriber)
+    # robust: a broker outage must not fail the confirmation; the dispatcher's rescue of
+    # stale QUEUED rows sends it later.
+    transaction.on_commit(lambda: tasks.deliver_batch.delay([row.id]), robust=True)
 
 
 @receiver(post_delete, sender=Subscriber, dispatch_uid="digests.forget_issue_counts_on_delete")

@@ -24,7 +24,8 @@ import smtplib
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 import emails
@@ -113,31 +114,18 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
     staged.clear()
     claimed: dict[int, dt.datetime] = {}
     outcomes: dict[int, str] = {}
+    dots: list[int] = []  # rows whose final dot was written
     try:
-        with transaction.atomic():
-            for item in group:
-                claimed_at = claims.claim(item.row, item.carried, handed_over=True)
-                if claimed_at is not None:
-                    claimed[item.row.id] = claimed_at
-            broken: list[tuple[Staged, BaseException]] = []
-            for item in group:
-                if item.row.id in claimed:
-                    try:
-                        smtp.send_final_dot(item.session)
-                    except (smtplib.SMTPException, OSError) as exc:
-                        broken.append((item, exc))
-            for item, exc in broken:  # no dot, no delivery: undo that claim before COMMIT
-                smtp.abandon(item.connection)
-                outcomes[item.row.id] = record_failure(item.row, exc, claimed_at=claimed.pop(item.row.id))
-            # ---- THE ONLY WINDOW LEFT ------------------------------------------------
-            # Between writing the dots and writing COMMIT: a few socket writes in a row,
-            # nothing waited for. A worker killed before a dot leaves no claim (the
-            # transaction dies with its connection) and no message (the server drops an
-            # unfinished one): the row is sent later. One killed after COMMIT went out
-            # leaves handed-over claims for messages the servers have: counted as sent
-            # when their lease runs out, never sent twice.
+        _claim_and_finish(group, claimed, outcomes, dots)
     except SoftTimeLimitExceeded:
         raise
+    except (OperationalError, InterfaceError):
+        if dots:  # the database went away after the dots: the servers may have the messages
+            _keep_what_servers_took(group, claimed)
+        else:  # before any dot: the servers drop the unfinished messages
+            for item in group:
+                smtp.abandon(item.connection)
+        raise  # nothing committed: the task retries the batch
     except Exception as exc:  # a claim or the COMMIT failed: nothing committed
         results = []
         for item in group:
@@ -163,6 +151,57 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
             accepted.append(row_id)
             results.append((item.row, "sent", item.connection))
     return results
+
+
+def _claim_and_finish(group: list[Staged], claimed: dict, outcomes: dict, dots: list[int]) -> None:
+    """The one transaction of ``hand_over``: the claims, then the final dots, then COMMIT."""
+    with transaction.atomic():
+        for item in group:
+            claimed_at = claims.claim(item.row, item.carried, handed_over=True)
+            if claimed_at is not None:
+                claimed[item.row.id] = claimed_at
+        broken: list[tuple[Staged, BaseException]] = []
+        for item in group:
+            if item.row.id in claimed:
+                dots.append(item.row.id)
+                try:
+                    smtp.send_final_dot(item.session)
+                except (smtplib.SMTPException, OSError) as exc:
+                    broken.append((item, exc))
+        for item, exc in broken:  # no dot, no delivery: undo that claim before COMMIT
+            smtp.abandon(item.connection)
+            outcomes[item.row.id] = record_failure(item.row, exc, claimed_at=claimed.pop(item.row.id))
+        # ---- THE ONLY WINDOW LEFT ------------------------------------------------
+        # Between writing the dots and writing COMMIT: a few socket writes in a row,
+        # nothing waited for. A worker killed before a dot leaves no claim (the
+        # transaction dies with its connection) and no message (the server drops an
+        # unfinished one): the row is sent later. One killed after COMMIT went out
+        # leaves handed-over claims for messages the servers have: counted as sent
+        # when their lease runs out, never sent twice. A database that goes away in
+        # this window (the COMMIT fails) is met by ``_keep_what_servers_took``.
+
+
+def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime]) -> None:
+    """After a lost COMMIT: read the answers to the dots that went out and record the
+    messages the servers took as SENT once the database is back (``claims``)."""
+    delivered = []
+    for item in group:
+        if item.row.id not in claimed:  # no dot went out for it
+            smtp.abandon(item.connection)
+            continue
+        try:
+            smtp.read_answer(item.session)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:  # refused after the dot, or silent: the retry sends it
+            logger.warning(
+                "no answer to a final dot after a lost commit", extra={"delivery": item.row.id, "error": repr(exc)}
+            )
+            continue
+        delivered.append((item.row, item.carried))
+    if delivered:
+        wait = max(1.0, min(60.0, settings.CELERY_TASK_SOFT_TIME_LIMIT / 2 - 1))
+        claims.record_sent_after_lost_commit(delivered, wait=wait)
 
 
 def can_open(connection) -> bool:

@@ -23,6 +23,7 @@ from ranking.lexical import LexicalIndex, stem_sequence, words
 log = logging.getLogger(__name__)
 
 _CACHE_SIZE = 4
+IDENTITY_CHUNK = 5_000  # title keys (and DOIs) per query for older rows of the same papers
 TOPIC_SCORE_BYTES = 16 << 20  # per index, for topics' score rows (three float32 rows each)
 _cache: OrderedDict[tuple, PaperIndex] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -234,18 +235,21 @@ def identity_of(title_key: str, doi: str) -> tuple[str, ...]:
 
 def _identities_before(since, identities) -> dict[int, tuple[str, ...]]:
     """Papers first seen before ``since`` with the identity of a paper in the index:
-    one query, once per index."""
+    one query per ``IDENTITY_CHUNK`` papers, once per index."""
     from django.db.models import Q
 
     from papers.models import Paper
 
     keys = {key for keys in identities for key in keys}
-    title_keys = [key[2:] for key in keys if key.startswith("t:")]
-    dois = [key[2:] for key in keys if key.startswith("d:")]
-    older = Paper.objects.filter(first_seen_at__lt=since).filter(Q(title_key__in=title_keys) | Q(doi__in=dois))
+    title_keys = sorted(key[2:] for key in keys if key.startswith("t:"))
+    dois = sorted(key[2:] for key in keys if key.startswith("d:"))
     found = {}
-    for paper_id, title_key, doi in older.values_list("id", "title_key", "doi"):
-        found[paper_id] = tuple(key for key in identity_of(title_key, doi) if key in keys)
+    step = IDENTITY_CHUNK  # SQLite caps a query's parameters
+    for start in range(0, max(len(title_keys), len(dois), 1), step):
+        wanted = Q(title_key__in=title_keys[start : start + step]) | Q(doi__in=dois[start : start + step])
+        older = Paper.objects.filter(first_seen_at__lt=since).filter(wanted)
+        for paper_id, title_key, doi in older.values_list("id", "title_key", "doi"):
+            found[paper_id] = tuple(key for key in identity_of(title_key, doi) if key in keys)
     return found
 
 

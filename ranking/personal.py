@@ -3,7 +3,8 @@
 Each of a reader's topics gets, from all their votes together, a Rocchio-style pair of
 centroids in the paper space: what they liked (👍 and example papers) and what they
 disliked (👎). A paper's relevance to the topic then moves by how close it is to
-each, on the paper-to-paper 0..1 similarity scale:
+each, on a 0..1 similarity scale (sentence-embedding cosine once what all the papers
+share is taken out; tf-idf cosine when ranking is lexical):
 
     relevance + LIKE_WEIGHT * trust(likes) * near_liked
               - DISLIKE_WEIGHT * trust(dislikes) * max(0, near_disliked - near_liked)
@@ -18,10 +19,10 @@ each, on the paper-to-paper 0..1 similarity scale:
 - ``trust`` = weight / (weight + PRIOR_VOTES): one vote moves a little, several agreeing
   votes more; with none, the ranking is the unpersonalised one. A vote's weight halves
   every ``HALF_LIFE_DAYS``: recent votes say more about what the reader wants now.
-- A strong match of a topic (relevance >= ``STRONG_MATCH``) stays above the floor
-  whatever the votes; a paper that matches a topic hardly at all (below
-  ``SOME_MATCH`` of the floor) is never lifted for it: votes reorder and decide the
-  borderline, they neither delete relevant papers nor invent relevance.
+- A paper that matches a topic hardly at all (below ``SOME_MATCH`` of the floor) is
+  never lifted for it, and the ranker keeps every strong match of the text alone
+  (``selection``) whatever the votes: votes reorder and decide the borderline, they
+  neither delete relevant papers nor invent relevance.
 
 Measured with ``bench/ranking_quality.py --feedback`` (see bench/README.md).
 """
@@ -37,11 +38,10 @@ from papers.models import Paper
 from ranking import semantic, store
 from ranking.fusion import paper_scale
 
-LIKE_WEIGHT = 0.15
+LIKE_WEIGHT = 0.2
 DISLIKE_WEIGHT = 0.3
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
-STRONG_MATCH = 0.5
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
 OTHER_SECTION_LIKE = 0.5
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
@@ -102,12 +102,14 @@ class VoteSimilarity:
         self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
         self.gram = np.eye(len(ids), dtype=np.float32)
         self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
+        self.known: set[int] = set()  # the voted papers that exist (a vote on any other is ignored)
         if not ids or not index.size:
             return
         outside = [i for i in ids if i not in index.row_of]
         loaded = {}
         if outside:
             loaded = {p.id: p for p in Paper.objects.filter(id__in=outside).only("id", "title", "abstract")}
+        self.known = {i for i in ids if i in index.row_of or i in loaded}
         for paper_id, col in self.column_of.items():
             row = index.row_of.get(paper_id)
             self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
@@ -193,7 +195,7 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
     out) moved by the reader's ``votes``; ``topic_ids`` are the rows' ``TopicRef.id``."""
     index = similarity.index
     liked_col = np.full(block.shape, -1, dtype=np.int64)
-    votes = [v for v in votes if int(v.paper_id) in similarity.column_of]
+    votes = [v for v in votes if int(v.paper_id) in similarity.known]
     if not votes or not block.size:
         return Personalised(block, liked_col)
     now = now or datetime.now(UTC)
@@ -207,7 +209,6 @@ def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity,
         sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
         moved = row + lift - sink
         moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
-        moved = np.where(row >= STRONG_MATCH, np.maximum(moved, floor), moved)  # a strong match stays
         relevance[t] = np.where(np.isfinite(row), moved, row)
         if liked:
             cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]

@@ -221,6 +221,7 @@ class _Choice:
     topic_row: int | None = None
     liked_row: int | None = None  # column of the liked paper it is like (VoteSimilarity)
     author: str | None = None
+    example: bool = False  # brought in by its likeness to one of the reader's example papers
 
 
 def rank_requests(requests: list[Request], *, since=None, limit: int = 10, config: FusionConfig | None = None):
@@ -265,25 +266,38 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     return result
 
 
-def _strong_topics(scores: TopicScores, cuts, rows, block) -> np.ndarray:
+def _strong_topics(scores: TopicScores, cuts, rows, block, by_text=None):
     """Per paper, which of the reader's topics (position in ``rows``) it is a strong
-    match for (``selection``; ``block`` is their relevance, votes applied), -1 for none."""
+    match for (``selection``; ``block`` is their relevance, votes applied), -1 for none.
+
+    ``by_text``: the papers strong by the text alone stay strong whatever the votes
+    (the cuts are the text's: votes bring in only what they lift over them)."""
     semantic_rows = None if scores.semantic is None else scores.semantic[rows]
     mask = selection.strong_mask(cuts, rows, block, scores.lexical[rows], semantic_rows)
+    if by_text is not None:
+        mask |= by_text
     return selection.best_strong_topic(mask, block)
+
+
+def _strong_by_text(scores: TopicScores, cuts, rows) -> np.ndarray:
+    semantic_rows = None if scores.semantic is None else scores.semantic[rows]
+    return selection.strong_mask(cuts, rows, scores.relevance[rows], scores.lexical[rows], semantic_rows)
 
 
 def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, config, cuts):
     size = index.size
     if size == 0:
         return []
+    kept = np.zeros(size, dtype=bool)
     if rows:
-        block = scores.relevance[rows]
-        if votes:
+        block, by_text = scores.relevance[rows], None
+        if votes:  # a strong match by the text stays one (and in) whatever the votes
             topic_ids = [scores.refs[row].id for row in rows]
             personal = personalise(block, topic_ids, votes, feedback, floor)
             block = personal.relevance
-        strong = _strong_topics(scores, cuts, rows, block)
+            by_text = _strong_by_text(scores, cuts, rows)
+            kept[by_text.any(axis=0)] = True
+        strong = _strong_topics(scores, cuts, rows, block, by_text)
         best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
         best = block[best_topic, np.arange(size)]
     else:
@@ -291,12 +305,15 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         best_topic = np.zeros(size, dtype=np.int64)
         best = np.full(size, -np.inf, dtype=np.float32)
     score = np.array(best, dtype=np.float64)
-    eligible = (best >= floor) & (strong >= 0)
+    eligible = (strong >= 0) & ((best >= floor) | kept)
     liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
     score = score + config.trending_weight * prior
 
     excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
-    eligible &= ~excluded
+    like_example, example_col = selection.like_examples(feedback, request.example_paper_ids)
+    example_only = like_example & ~eligible & ~excluded  # a strong match by its example paper alone
+    eligible = (eligible | like_example) & ~excluded
+    score = np.where(example_only, np.maximum(score, floor), score)
 
     chosen: list[_Choice] = []
     if request.authors:
@@ -316,14 +333,17 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         top = selection.interleave(
             candidates,
             score[candidates],
-            strong[candidates],
+            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),  # examples: a group of their own
             index.first_seen[candidates],
             room,
             lambda row, picked: same(row, picked_rows + picked),
         )
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
-            chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
+            if strong[row] >= 0:
+                chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
+            else:
+                chosen.append(_Choice(int(row), float(score[row]), liked_row=int(example_col[row]), example=True))
     return chosen
 
 
@@ -354,7 +374,8 @@ def _explain(index: PaperIndex, scores: TopicScores, feedback: VoteSimilarity, c
     if choice.liked_row is not None:
         title = feedback.titles[choice.liked_row]
         short = title if len(title) <= 70 else title[:67].rstrip() + "…"
-        parts.append(f"{'close' if parts else 'Close'} to “{short}”, which you liked")
+        said = "one of your example papers" if choice.example else "which you liked"
+        parts.append(f"{'close' if parts else 'Close'} to “{short}”, {said}")
     why = "; ".join(parts) if parts else "Relevant to your topics"
     return RankedPaper(paper, choice.score, topic, why, matched, topic_id)
 

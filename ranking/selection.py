@@ -17,6 +17,9 @@ benchmark paper that says "evaluating" and "benchmark" in other words than the
 model's) and drops those that merely share common words. Calibrated on the judged
 topics with ``bench/ranking_quality.py`` (results in bench/README.md).
 
+A paper is also a strong match when it is very like one of the reader's example papers
+(``EXAMPLE_LIKENESS``; "more like these"): those form a section of their own.
+
 Several topics share the digest fairly: each topic's strong matches are taken in
 turn (round robin, the topic with the best match first), and a paper that is a
 near-duplicate of one already picked (same title, or embeddings almost identical:
@@ -39,6 +42,7 @@ REFERENCE_FLOOR = 0.5
 # Lexical only (no sentence model): one signal, so no support from another; a lower
 # share, because word overlap alone separates relevant papers less sharply.
 LEXICAL_ONLY_SHARE = 0.35
+EXAMPLE_LIKENESS = 0.8  # similarity (0..1, VoteSimilarity.alike) to an example paper that makes a strong match
 DUPLICATE_COSINE = 0.92  # sentence embeddings: distinct papers here stay under 0.8
 DUPLICATE_TERMS = 0.8  # shared share of index terms (Jaccard), when ranking is lexical only
 
@@ -150,3 +154,18 @@ def near_duplicates(index):
         return False
 
     return same
+
+
+def like_examples(similarity, example_paper_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per paper: is it a strong match by its likeness to one of the reader's example
+    papers ("more like these"), and which example (its column in ``similarity``, the
+    call's ``VoteSimilarity``; -1 for none)."""
+    size = similarity.index.size
+    cols = [similarity.column_of[int(i)] for i in example_paper_ids if int(i) in similarity.column_of]
+    if not cols or not size:
+        return np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64)
+    block = similarity.alike[:, cols]
+    which = block.argmax(axis=1)
+    closest = block[np.arange(size), which]
+    strong = closest >= EXAMPLE_LIKENESS
+    return strong, np.where(strong, np.asarray(cols)[which], -1)

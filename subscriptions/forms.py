@@ -8,7 +8,7 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from subscriptions import notices, services
+from subscriptions import examples, notices, services
 from subscriptions.models import Subscriber
 
 WEEKDAY_CHOICES = list(enumerate(notices.WEEKDAYS))
@@ -65,6 +65,15 @@ class PreferencesFields(forms.Form):
         max_length=services.MAX_FOLLOWED_AUTHORS * (services.AUTHOR_MAX_LENGTH + 2) * 2,
         help_text="One per line or separated by commas.",
     )
+    example_papers = forms.CharField(
+        label="Papers like the ones you want (optional)",
+        widget=forms.Textarea(
+            attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off", "list": "catalogue-titles"}
+        ),
+        required=False,
+        max_length=4000,
+        help_text="One per line: an arXiv id, a link to the paper, or its title. We send more like these.",
+    )
     frequency = forms.ChoiceField(
         label="How often",
         choices=[(Subscriber.Frequency.WEEKLY, "Weekly"), (Subscriber.Frequency.DAILY, "Daily")],
@@ -111,6 +120,15 @@ class PreferencesFields(forms.Form):
             raise forms.ValidationError(f"Follow at most {services.MAX_FOLLOWED_AUTHORS} authors.")
         return authors
 
+    def clean_example_papers(self):
+        lines = services.split_lines(self.cleaned_data.get("example_papers", ""))
+        if len(lines) > examples.MAX_EXAMPLES:
+            raise forms.ValidationError(f"Give at most {examples.MAX_EXAMPLES} example papers.")
+        try:
+            return examples.resolve(lines)
+        except examples.UnknownExamples as error:
+            raise forms.ValidationError(str(error)) from None
+
     def clean_timezone(self):
         name = self.cleaned_data["timezone"].strip()
         if not services.is_valid_timezone(name):
@@ -119,13 +137,15 @@ class PreferencesFields(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if "topics" in cleaned and "authors" in cleaned and not cleaned["topics"] and not cleaned["authors"]:
-            self.add_error("topics", "Add at least one topic (or an author) to follow.")
+        followed = cleaned.get("topics") or cleaned.get("authors") or cleaned.get("example_papers")
+        if "topics" in cleaned and "authors" in cleaned and not followed and not self.has_error("example_papers"):
+            self.add_error("topics", "Add at least one topic (or an author, or an example paper) to follow.")
         return cleaned
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
-        return {key: data[key] for key in ("topics", "authors", "frequency", "weekday", "send_hour", "timezone")}
+        fields = ("topics", "authors", "frequency", "weekday", "send_hour", "timezone")
+        return {**{key: data[key] for key in fields}, "example_paper_ids": data.get("example_papers", [])}
 
 
 class SignupForm(PreferencesFields):
@@ -141,7 +161,17 @@ class SignupForm(PreferencesFields):
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
-    field_order = ["email", "topics", "authors", "frequency", "weekday", "send_hour", "timezone", "website"]
+    field_order = [
+        "email",
+        "topics",
+        "authors",
+        "example_papers",
+        "frequency",
+        "weekday",
+        "send_hour",
+        "timezone",
+        "website",
+    ]
 
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()
@@ -155,9 +185,16 @@ class PreviewForm(forms.Form):
 
     topics = forms.CharField(required=False, max_length=PreferencesFields.base_fields["topics"].max_length)
     authors = forms.CharField(required=False, max_length=PreferencesFields.base_fields["authors"].max_length)
+    example_papers = forms.CharField(
+        required=False, max_length=PreferencesFields.base_fields["example_papers"].max_length
+    )
 
     def clean_topics(self):
         return services.clean_topics(services.split_lines(self.cleaned_data.get("topics", "")))[: services.MAX_TOPICS]
+
+    def clean_example_papers(self):
+        lines = services.split_lines(self.cleaned_data.get("example_papers", ""))[: examples.MAX_EXAMPLES]
+        return examples.resolve_known(lines)
 
     def clean_authors(self):
         return services.clean_authors(services.split_lines(self.cleaned_data.get("authors", ""), commas=True))[

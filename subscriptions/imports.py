@@ -106,6 +106,8 @@ def decode(data: bytes | str) -> str:
 def _header(names: list[str] | None) -> dict[str, int]:
     if not names:
         raise ImportRefused([(1, "the file is empty: the first line must name the columns (email, topics, …).")])
+    if len(names) == 1 and ";" in names[0]:
+        raise ImportRefused([(1, "the columns are separated by semicolons: save the file as CSV with commas.")])
     columns: dict[str, int] = {}
     for index, name in enumerate(names):
         key = ALIASES.get(name.strip().lower(), name.strip().lower())

@@ -37,6 +37,9 @@ class Subscriber(models.Model):
     send_hour = models.PositiveSmallIntegerField(default=8, help_text="Local hour of day, 0-23.")
     timezone = models.CharField(max_length=64, default="UTC")
     authors = models.JSONField(default=list, blank=True, help_text="Followed author names.")
+    example_paper_ids = models.JSONField(
+        default=list, blank=True, help_text="Papers given as examples of what they want (paper ids): more like these."
+    )
     topics = models.ManyToManyField(Topic, through="Subscription", related_name="subscribers")
     created_at = models.DateTimeField(default=dj_timezone.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)

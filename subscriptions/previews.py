@@ -55,7 +55,7 @@ def _papers(rows) -> list[PreviewPaper]:
     return [PreviewPaper(*row) for row in rows]
 
 
-def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
+def preview_papers(topics, authors=(), example_paper_ids=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPaper]:
     """The papers these topics would bring this week, as the digest ranks them
     (``ranking.rank_topics``, as for a new subscriber).
 
@@ -66,10 +66,11 @@ def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPa
     """
     queries = services.clean_topics(topics)[: services.MAX_TOPICS]
     names = services.clean_authors(authors)[: services.MAX_FOLLOWED_AUTHORS]
-    if not queries and not names:
+    liked = [int(i) for i in example_paper_ids][:10]
+    if not queries and not names and not liked:
         return []
     since = week_start()
-    key = _cache_key("preview", queries, names, limit, since.isoformat())
+    key = _cache_key("preview", queries, names, limit, since.isoformat(), *(["examples", *liked] if liked else []))
     rows = shared_cache.get(key)
     if rows is not None:
         return _papers(rows)
@@ -79,7 +80,7 @@ def preview_papers(topics, authors=(), *, limit=PREVIEW_LIMIT) -> list[PreviewPa
     try:
         rows = shared_cache.get(key)  # the same words may have been ranked while this one waited
         if rows is None:
-            ranked = rank_topics(queries, authors=names, since=since, limit=limit)
+            ranked = rank_topics(queries, authors=names, since=since, limit=limit, example_paper_ids=liked)
             rows = [(r.paper.title, r.paper.url, r.why) for r in ranked]
             shared_cache.set(key, rows, settings.PREVIEW_CACHE_SECONDS)
     finally:

@@ -17,15 +17,17 @@ class Reader:
     id: int
     topics: list[tuple[int, str]] = field(default_factory=list)  # (topic id, query), in the order followed
     authors: list[str] = field(default_factory=list)
-    liked: list[int] = field(default_factory=list)  # paper ids
-    disliked: list[int] = field(default_factory=list)
+    examples: list[int] = field(default_factory=list)  # example papers' ids: "more like these"
     # (paper id, 1 or -1, the topic whose section it was given in or None, when), oldest first
     votes: list[tuple[int, int, int | None, datetime]] = field(default_factory=list)
 
 
 def readers(subscribers) -> dict[int, Reader]:
     """Each subscriber's topics and votes, in two queries (authors come with the objects)."""
-    found = {s.id: Reader(id=s.id, authors=list(s.authors or [])) for s in subscribers}
+    found = {
+        s.id: Reader(id=s.id, authors=list(s.authors or []), examples=list(s.example_paper_ids or []))
+        for s in subscribers
+    }
     if not found:
         return {}
     for subscriber_id, topic_id, query in (
@@ -40,7 +42,6 @@ def readers(subscribers) -> dict[int, Reader]:
         .values_list("subscriber_id", "paper_id", "vote", "topic_id", "created_at")
     ):
         reader = found[subscriber_id]
-        (reader.liked if vote > 0 else reader.disliked).append(paper_id)
         reader.votes.append((paper_id, vote, topic_id, created_at))
     return found
 

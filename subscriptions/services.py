@@ -178,14 +178,14 @@ def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -
     subscriber.send_hour = send_hour
 
 
-def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tuple[list[str], list[str]]:
+def _validate(*, topics, authors, frequency, weekday, timezone, send_hour, examples=()) -> tuple[list[str], list[str]]:
     """Clean topics and authors; raise ValueError on values a form should have caught."""
     problems = topic_errors(topics)
     if problems:
         raise ValueError(" ".join(problems))
     queries = clean_topics(topics)
     names = clean_authors(authors)
-    if not queries and not names:
+    if not queries and not names and not examples:
         raise ValueError("follow at least one topic or author")
     if len(queries) > MAX_TOPICS or len(names) > MAX_FOLLOWED_AUTHORS:
         raise ValueError(f"at most {MAX_TOPICS} topics and {MAX_FOLLOWED_AUTHORS} authors")
@@ -201,7 +201,15 @@ def _validate(*, topics, authors, frequency, weekday, timezone, send_hour) -> tu
 
 
 def subscribe(
-    *, email, topics, authors=(), frequency="weekly", weekday=0, timezone="UTC", send_hour=DEFAULT_SEND_HOUR
+    *,
+    email,
+    topics,
+    authors=(),
+    frequency="weekly",
+    weekday=0,
+    timezone="UTC",
+    send_hour=DEFAULT_SEND_HOUR,
+    example_paper_ids=(),
 ) -> str:
     """Start a double opt-in, or remind a known address how to manage it.
 
@@ -216,10 +224,11 @@ def subscribe(
     """
     email = email.strip().lower()
     when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
-    queries, names = _validate(topics=topics, authors=authors, **when)
+    examples = [int(i) for i in example_paper_ids]
+    queries, names = _validate(topics=topics, authors=authors, examples=examples, **when)
     with transaction.atomic():
         subscriber, created = Subscriber.objects.select_for_update().get_or_create(
-            email=email, defaults={**when, "authors": names}
+            email=email, defaults={**when, "authors": names, "example_paper_ids": examples}
         )
         if not created and subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
             _after_commit(tasks.send_manage_email, subscriber.id)
@@ -227,6 +236,7 @@ def subscribe(
         if not created:
             subscriber.status = Subscriber.Status.PENDING
             subscriber.authors = names
+            subscriber.example_paper_ids = examples
             _apply_preferences(subscriber, **when)
         subscriber.confirmation_sent_at = dj_timezone.now()
         subscriber.save()
@@ -280,17 +290,19 @@ def confirm(subscriber: Subscriber) -> bool:
 
 
 def update_preferences(
-    subscriber: Subscriber, *, topics, authors=(), frequency, weekday, timezone, send_hour=None
+    subscriber: Subscriber, *, topics, authors=(), frequency, weekday, timezone, send_hour=None, example_paper_ids=None
 ) -> Subscriber:
     """Store new preferences; ``send_hour`` None keeps the current hour."""
     send_hour = subscriber.send_hour if send_hour is None else send_hour
     when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
-    queries, names = _validate(topics=topics, authors=authors, **when)
+    examples = subscriber.example_paper_ids if example_paper_ids is None else [int(i) for i in example_paper_ids]
+    queries, names = _validate(topics=topics, authors=authors, examples=examples, **when)
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(id=subscriber.id)
         subscriber.authors = names
+        subscriber.example_paper_ids = examples
         _apply_preferences(subscriber, **when)
-        subscriber.save(update_fields=["authors", *when])
+        subscriber.save(update_fields=["authors", "example_paper_ids", *when])
         _set_topics(subscriber, queries)
     return subscriber
 

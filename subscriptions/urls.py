@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import data_views, views
+from subscriptions import data_views, topic_views, views
 
 app_name = "subscriptions"
 urlpatterns = [
@@ -12,5 +12,6 @@ urlpatterns = [
     path("manage/<str:token>/", views.preferences, name="preferences"),
     path("test-copy/<slug:link>/", views.inert_link, name="test-copy"),
     path("manage/<str:token>/my-data.json", data_views.my_data, name="my_data"),
+    path("manage/<str:token>/topic/<int:topic>/", topic_views.topic_page, name="topic"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from subscriptions import links, notices, previews, schedule, services
+from subscriptions import examples, links, notices, previews, schedule, services
 from subscriptions.forms import LostLinkForm, PreferencesFields, PreviewForm, SignupForm
 from subscriptions.models import Subscriber
 from subscriptions.tokens import CONFIRM_MAX_AGE, BadToken, ExpiredToken, read_token
@@ -91,7 +91,10 @@ def signup(request):
     if request.method == "GET":
         # ?topic=TEXT (repeatable): the public pages' "email me this" links land on a ready form.
         topics = services.clean_topics(request.GET.getlist("topic"))[: services.MAX_TOPICS]
-        form = SignupForm(initial={"topics": "\n".join(topics)} if topics else None)
+        # ?paper=ID (a paper page's "more like this by email"): the paper as an example.
+        papers = [p.strip()[:200] for p in request.GET.getlist("paper") if p.strip()][: examples.MAX_EXAMPLES]
+        initial = {"topics": "\n".join(topics), "example_papers": "\n".join(papers)}
+        form = SignupForm(initial=initial if topics or papers else None)
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
     if request.POST.get("action") == "preview":
@@ -101,9 +104,10 @@ def signup(request):
         preview_form.is_valid()
         topics = preview_form.cleaned_data.get("topics", [])
         authors = preview_form.cleaned_data.get("authors", [])
+        liked = preview_form.cleaned_data.get("example_papers", [])
         typed = {key: request.POST.get(key, "") for key in SignupForm.base_fields if key != "website"}
         try:
-            preview, status = previews.preview_papers(topics, authors), 200
+            preview, status = previews.preview_papers(topics, authors, liked), 200
         except previews.PreviewBusy:
             preview, status = None, 503
         return _signup_page(
@@ -140,7 +144,7 @@ def preview_json(request):
         return JsonResponse({"error": "bad query", "fields": form.errors.get_json_data()}, status=400)
     topics, authors = form.cleaned_data["topics"], form.cleaned_data["authors"]
     try:
-        papers = previews.preview_papers(topics, authors)
+        papers = previews.preview_papers(topics, authors, form.cleaned_data["example_papers"])
     except previews.PreviewBusy:
         # Shed load rather than queue without end: the page's script says so and the
         # next keystroke (or the button) asks again.
@@ -285,6 +289,7 @@ def preferences(request, token):
             initial={
                 "topics": "\n".join(t.query for t in subscriber.topics.all()),
                 "authors": "\n".join(subscriber.authors),
+                "example_papers": examples.shown(subscriber.example_paper_ids),
                 "frequency": subscriber.frequency,
                 "weekday": subscriber.weekday,
                 "send_hour": subscriber.send_hour,

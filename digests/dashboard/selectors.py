@@ -466,3 +466,13 @@ def failed_deliveries(issue) -> FailedCounts:
         all=Count("id"), active=Count("id", filter=Q(subscriber__status=Subscriber.Status.ACTIVE))
     )
     return FailedCounts(all=counts["all"], active=counts["active"])
+
+
+def held_deliveries(issue) -> int:
+    """What resuming a paused issue sends (``breaker.resume``): its queued and failed rows
+    to subscribers still active."""
+    return Delivery.objects.filter(
+        issue=issue,
+        status__in=[*PENDING_STATUSES[:1], Delivery.Status.FAILED],
+        subscriber__status=Subscriber.Status.ACTIVE,
+    ).count()

@@ -97,11 +97,15 @@ def render_preview(request, subscriber):
     """The preview page for one subscriber, logged; also usable as a Subscriber admin action's response."""
     rendered = content.preview_digest(subscriber)
     record(request, "Previewed the next digest from the dashboard.", subscriber)
-    return TemplateResponse(
+    response = TemplateResponse(
         request,
         "admin/dashboard_preview.html",
         _context(request, title=f"Next digest of {subscriber.email}", subscriber=subscriber, rendered=rendered),
     )
+    # The email's HTML in its sandboxed iframe inherits this page's Content-Security-Policy:
+    # let its own <style> blocks apply (as on the web version, digests.views); still no scripts.
+    response._csp_update = {"style-src": ["'unsafe-inline'"]}
+    return response
 
 
 def _send_test(request, data) -> Done:
@@ -324,9 +328,11 @@ def restore_view(request):
 
 def _resume_question(data, issue_id: int) -> str:
     issue = get_object_or_404(Issue, pk=issue_id)
+    held = selectors.held_deliveries(issue)
     return (
         f"Resume {issue}? It was paused because {issue.pause_reason or 'of an operator'}. "
-        "Its queued and failed deliveries are sent now: resume once the cause is fixed."
+        f"Its {held:,} queued and failed deliveries to active subscribers are sent now, "
+        f"so {held:,} {'person gets' if held == 1 else 'people get'} mail: resume once the cause is fixed."
     )
 
 
@@ -334,7 +340,7 @@ def _resume(request, data, issue_id: int) -> Done:
     issue = get_object_or_404(Issue, pk=issue_id)
     if issue.paused_at is None:
         raise Refused(NON_FIELD_ERRORS, f"{issue} is not paused: nothing changed.")
-    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)
+    sent = breaker.resume(issue, enqueue=tasks.enqueue_deliveries)  # sets updated_at: the counts follow
     return Done(
         f"{issue} is resumed: {sent:,} deliveries are being sent.",
         log=f"Resumed the issue paused by the circuit breaker ({issue.pause_reason}); {sent} deliveries enqueued.",

@@ -58,6 +58,43 @@
     syncChips();
   }
 
+  // --- Example papers: titles from the catalogue as you type, added one per line ---
+  var finder = document.getElementById("paper-finder");
+  var examples = form.querySelector("textarea[name=example_papers]");
+  if (finder && examples) {
+    finder.hidden = false;
+    var search = document.getElementById("paper-search");
+    var titles = document.getElementById("catalogue-titles");
+    var lookup = null;
+    search.addEventListener("input", function () {
+      clearTimeout(lookup);
+      var q = search.value.trim();
+      if (q.length < 3) return;
+      lookup = setTimeout(function () {
+        fetch(search.dataset.endpoint + "?" + new URLSearchParams({ q: q }).toString(), {
+          headers: { Accept: "application/json" }, credentials: "same-origin",
+        })
+          .then(function (r) { return r.ok ? r.json() : { papers: [] }; })
+          .then(function (data) {
+            var options = (data.papers || []).slice(0, 8).map(function (paper) {
+              var option = document.createElement("option");
+              option.value = paper.title;
+              return option;
+            });
+            titles.replaceChildren.apply(titles, options);
+          })
+          .catch(function () { /* no suggestions: typing a title or id still works */ });
+      }, 250);
+    });
+    document.getElementById("paper-add").addEventListener("click", function () {
+      var value = search.value.trim();
+      if (!value) return;
+      examples.value = (examples.value.trim() ? examples.value.trim() + "\n" : "") + value + "\n";
+      search.value = "";
+      schedulePreview(0);
+    });
+  }
+
   // --- Live preview ---
   var preview = document.getElementById("preview");
   if (!preview || !topics) return;
@@ -109,8 +146,11 @@
   }
 
   function runPreview() {
-    var query = new URLSearchParams({ topics: topics.value, authors: authors ? authors.value : "" }).toString();
-    if (!topics.value.trim() && !(authors && authors.value.trim())) {
+    var exampleText = examples ? examples.value : "";
+    var params = { topics: topics.value, authors: authors ? authors.value : "" };
+    if (exampleText.trim()) params.example_papers = exampleText;
+    var query = new URLSearchParams(params).toString();
+    if (!topics.value.trim() && !(authors && authors.value.trim()) && !exampleText.trim()) {
       lastQuery = null;
       if (inflight) inflight.abort();
       restore();
@@ -148,6 +188,7 @@
 
   topics.addEventListener("input", function () { syncChips(); schedulePreview(); });
   if (authors) authors.addEventListener("input", function () { schedulePreview(); });
+  if (examples) examples.addEventListener("input", function () { schedulePreview(); });
   var button = document.getElementById("preview-button");
   if (button) {
     button.addEventListener("click", function (event) {

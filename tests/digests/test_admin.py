@@ -51,11 +51,13 @@ def test_retry_failed_action(admin_client, rows, django_capture_on_commit_callba
 
     batches = []
     monkeypatch.setattr(tasks.deliver_batch, "delay", lambda ids: batches.append(ids))
+    selected = {"action": "retry_selected_failed", "_selected_action": [rows[1].id, rows[0].id]}
+    asked = admin_client.post(reverse("admin:digests_delivery_changelist"), selected)
+    assert asked.context["question"] == "Send 1 failed deliveries again? 1 person will get mail now."
+    assert Delivery.objects.get(id=rows[1].id).status == Status.FAILED  # nothing before the yes
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            reverse("admin:digests_delivery_changelist"),
-            {"action": "retry_selected_failed", "_selected_action": [rows[1].id, rows[0].id]},
-            follow=True,
+            reverse("admin:digests_delivery_changelist"), {**selected, "post": "yes"}, follow=True
         )
     assert "1 failed deliveries queued again." in response.content.decode()
     assert Delivery.objects.get(id=rows[1].id).status == Status.QUEUED
@@ -65,18 +67,25 @@ def test_retry_failed_action(admin_client, rows, django_capture_on_commit_callba
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
             reverse("admin:digests_issue_changelist"),
-            {"action": "retry_failed_deliveries", "_selected_action": [rows[0].issue_id]},
+            {"action": "retry_failed_deliveries", "_selected_action": [rows[0].issue_id], "post": "yes"},
         )
     assert Delivery.objects.get(id=rows[2].id).status == Status.QUEUED
 
 
 def test_suppress_and_restore_actions(admin_client, rows):
     url = reverse("admin:digests_delivery_changelist")
-    admin_client.post(url, {"action": "suppress_addresses", "_selected_action": [rows[3].id]})
+    asked = admin_client.post(url, {"action": "suppress_addresses", "_selected_action": [rows[3].id]})
+    assert asked.context["question"] == "Suppress the addresses of these deliveries? 1 person will get no more mail."
+    html = asked.content.decode()
+    assert f'name="_selected_action" value="{rows[3].id}"' in html and 'name="post" value="yes"' in html
+    assert Subscriber.objects.get(id=rows[3].subscriber_id).status != Subscriber.Status.BOUNCED
+    admin_client.post(url, {"action": "suppress_addresses", "_selected_action": [rows[3].id], "post": "yes"})
     subscriber = Subscriber.objects.get(id=rows[3].subscriber_id)
     assert subscriber.status == Subscriber.Status.BOUNCED and subscriber.suppression_reason == "suppressed by admin"
     assert Delivery.objects.get(id=rows[3].id).status == Status.SUPPRESSED
-    admin_client.post(url, {"action": "restore_addresses", "_selected_action": [rows[3].id]})
+    asked = admin_client.post(url, {"action": "restore_addresses", "_selected_action": [rows[3].id]})
+    assert asked.context["question"] == "Restore the addresses of these deliveries? 1 person will get mail again."
+    admin_client.post(url, {"action": "restore_addresses", "_selected_action": [rows[3].id], "post": "yes"})
     assert Subscriber.objects.get(id=rows[3].subscriber_id).status == Subscriber.Status.ACTIVE
 
 

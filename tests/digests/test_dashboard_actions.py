@@ -312,3 +312,26 @@ def test_a_failing_source_is_reported_to_the_operator(client, staff, settings, t
     shown = [str(message) for message in response.context["messages"]]
     assert any("missing.atom: no such file" in message for message in shown), shown
     assert ImportRun.objects.get().status == "failed"
+
+
+def test_the_due_count_matches_what_dispatch_then_makes_in_few_queries(django_assert_num_queries):
+    from digests import dispatch
+
+    zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]
+    for n in range(20):
+        Subscriber.objects.create(
+            email=f"r{n}@example.org",
+            status="active" if n % 5 else "paused",
+            frequency="weekly" if n % 3 else "daily",
+            weekday=n % 7,
+            send_hour=n % 24,
+            timezone=zones[n % len(zones)],
+            confirmed_at=timezone.now(),
+        )
+
+    with django_assert_num_queries(1 + 2):  # the schedules, then one count per issue (weekly, daily)
+        due = dispatch.count_due(force=True)
+    made = dispatch.dispatch_due(enqueue=lambda ids: 1, force=True)
+
+    assert sum(due.values()) == made.created == 16
+    assert sorted(due) == made.issues

@@ -42,6 +42,7 @@ def test_resuming_a_paused_issue_asks_first_then_sends_what_it_held(
 
     question = client.post(url, {})
     assert question.status_code == 200 and "Resume weekly 2026-W49?" in question.content.decode()
+    assert "so 3 people get mail" in question.context["summary"]
     assert Issue.objects.get().paused_at is not None  # nothing changes before the confirmation
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -29,6 +29,7 @@ ACTIONS = [
     ("/admin/dashboard/import/upload/", {"fmt": "auto"}),
     ("/admin/dashboard/dispatch/", {"frequency": "", "force": "on", "confirmed": "yes"}),
     ("/admin/dashboard/issues/{issue}/retry/", {"confirmed": "yes"}),
+    ("/admin/dashboard/issues/{issue}/resume/", {"confirmed": "yes"}),
     ("/admin/dashboard/suppress/", {"email": "reader@example.org", "reason": "test"}),
     ("/admin/dashboard/restore/", {"email": "reader@example.org"}),
     (
@@ -45,7 +46,9 @@ DOWNLOADS = ["/admin/dashboard/subscribers.csv", "/admin/dashboard/issues/{issue
 
 def _world():
     reader = Subscriber.objects.create(email="reader@example.org", status="active", confirmed_at=timezone.now())
-    issue = Issue.objects.create(frequency="weekly", period="2026-W48")
+    issue = Issue.objects.create(
+        frequency="weekly", period="2026-W48", paused_at=timezone.now(), pause_reason="5 refusals in a row"
+    )
     Delivery.objects.create(issue=issue, subscriber=reader, status="failed", last_error="451 try later")
     return reader, issue
 
@@ -96,6 +99,7 @@ def test_staff_without_permissions_get_403_on_every_action_over_http(live_server
     assert reader.status == "active"
     assert Subscriber.objects.count() == 1
     assert Delivery.objects.get().status == "failed"
+    assert Issue.objects.get().paused_at is not None
     assert mail.outbox == []
     assert not LogEntry.objects.exists()
 
@@ -103,7 +107,7 @@ def test_staff_without_permissions_get_403_on_every_action_over_http(live_server
     assert "may not run any action" in page
     for path, _ in ACTIONS:
         assert f'action="{path.format(issue=issue.id)}"' not in page
-    assert "Retry failed" not in page and "Suppress…" not in page
+    assert "Retry failed" not in page and "Suppress…" not in page and "Resume " not in page
 
 
 def _operators_group() -> Group:

@@ -78,3 +78,14 @@ def test_votes_come_with_their_section_and_date_in_a_fixed_number_of_queries(cli
     with django_assert_num_queries(4):  # fingerprint, topics, sent papers, votes
         result = rank_for_subscribers(readers)
     assert all("video-sparse" not in {r.paper.key for r in result[reader.id]} for reader in readers)
+
+
+def test_one_readers_votes_never_reach_another_in_the_same_batch(client, papers):
+    voter, quiet = subscribe("v@example.com", "video understanding"), subscribe("q@example.com", "video understanding")
+    topic = Topic.objects.get()
+    vote(client, voter, papers["video-sparse"], up=False, topic=topic)
+    vote(client, voter, papers["video-qa"], up=True, topic=topic)
+    alone = rank_for_subscribers([quiet])[quiet.id]
+    batched = rank_for_subscribers([voter, quiet])[quiet.id]
+    assert [(r.paper.key, r.score, r.why) for r in batched] == [(r.paper.key, r.score, r.why) for r in alone]
+    assert "video-sparse" in {r.paper.key for r in batched}

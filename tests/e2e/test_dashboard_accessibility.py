@@ -27,11 +27,13 @@ def _pages(issue_id: int) -> list[str]:
         "/admin/dashboard/import/upload/",
         "/admin/dashboard/dispatch/",
         f"/admin/dashboard/issues/{issue_id}/retry/",
+        f"/admin/dashboard/issues/{issue_id}/resume/",
         "/admin/dashboard/suppress/",
         "/admin/dashboard/restore/",
         "/admin/dashboard/subscribers/import/",
         f"/admin/dashboard/issues/{issue_id}/",
         f"/admin/dashboard/issues/{issue_id}/?show=failed",
+        f"/admin/dashboard/issues/{issue_id}/?show=due",
         f"/admin/dashboard/issues/{issue_id}/?show=due&q=nobody",
     ]
 
@@ -48,9 +50,13 @@ def _serious(page) -> list:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_server, scheme):
     build_showcase(timezone.now())
-    from digests.models import Delivery
+    from digests.models import Delivery, Issue
 
     failed_issue = Delivery.objects.filter(status="failed").values_list("issue_id", flat=True).first()
+    # The "needs attention" section too: a paused issue and a delivery waiting for a retry.
+    Issue.objects.filter(pk=failed_issue).update(paused_at=timezone.now(), pause_reason="554 5.7.1 refused x5")
+    waiting = Delivery.objects.filter(status="queued").order_by("id").first()
+    Delivery.objects.filter(pk=waiting.pk).update(attempts=2, last_error="451 4.3.0 later")
     reader = Delivery.objects.filter(status="sent").select_related("subscriber").first().subscriber
     get_user_model().objects.create_user(
         "operator", "op@example.org", "a-long-password", is_superuser=True, is_staff=True
@@ -68,9 +74,13 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     assert (background == "rgb(18, 18, 18)") == (scheme == "dark"), background  # the admin's own dark theme
 
     found = {}
-    for path in _pages(failed_issue):
+    being_sent = f"/admin/dashboard/issues/{waiting.issue_id}/?show=due"  # waiting and deferred badges
+    for path in [*_pages(failed_issue), being_sent]:
         page.goto(live_server.url + path)
         page.wait_for_load_state("load")
+        if path == "/admin/dashboard/":
+            expect(page.locator("[data-testid=paused-issue]")).to_be_visible()
+            expect(page.locator("[data-testid=deferred]")).to_be_visible()
         if violations := _serious(page):
             found[path] = violations
     # Pages reached through a form: a preview, a confirmation and a form shown back with errors.
@@ -98,6 +108,13 @@ def test_no_serious_accessibility_violations_on_dashboard_pages(page, live_serve
     expect(page.locator("[data-testid=confirm]")).to_be_visible()
     if violations := _serious(page):
         found["import confirmation"] = violations
+    page.goto(f"{live_server.url}/admin/digests/delivery/?status__exact=failed")
+    page.locator("input.action-select").first.check()
+    page.select_option("select[name=action]", "suppress_addresses")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator("[data-testid=confirm]")).to_contain_text("will get no more mail.")
+    if violations := _serious(page):
+        found["admin bulk action confirmation"] = violations
     page.goto(f"{live_server.url}/admin/dashboard/preview/?subscriber={reader.email}")
     page.get_by_role("button", name="Preview").click(timeout=60_000)  # ranks with the sentence model
     expect(page.locator("[data-testid=preview-subject], .dash-empty").first).to_be_visible(timeout=60_000)

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_cache")]
 FILES = Path(__file__).parents[1] / "subscriptions" / "csv"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -86,6 +87,8 @@ def test_from_a_number_to_the_people_behind_it(operator_page, live_server):
     expect(page.locator("[data-testid=record] tbody tr")).to_have_count(2)
     expect(page.locator("[data-testid=record]")).to_contain_text("554 5.7.1 Rejected as spam")
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-issue-history.png"), full_page=True)
     page.get_by_label("Address contains").fill("reader2")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("[data-testid=record] tbody tr")).to_have_count(1)

@@ -11,6 +11,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ SUBSCRIBERS = 150
 PAPERS = 200
 
 
-def _start_drills(drills: str, out_path):
+def _start_drills(drills: str, out_path, *extra: str):
     command = [
         sys.executable,
         "-m",
@@ -38,6 +39,7 @@ def _start_drills(drills: str, out_path):
         "200",
         "--json",
         str(out_path),
+        *extra,
     ]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -84,6 +86,43 @@ def test_fault_drills_lose_nothing_and_send_nothing_twice(tmp_path):
     assert by_number["4"]["notes"][0].startswith("restarted at "), by_number["4"]["notes"]
     last_lines = [out.rstrip().splitlines()[-1] for out in outputs]
     assert last_lines == ["missing 0 duplicated 0", "missing 0 duplicated 0"], outputs
+
+
+@pytest.mark.pipeline
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.timeout(600)
+def test_postgres_going_away_and_smtp_refusing_lose_nothing(tmp_path):
+    """Drills 6 and 7, smaller: the scratch database's connections are ended and refused for
+    5 s (the real server is not restarted: other databases on it stay untouched), and the
+    SMTP server refuses connections for 20 s instead of two minutes."""
+    proc = _start_drills("6,7", tmp_path / "outages.json", "--postgres", "backends", "--smtp-refuse", "20")
+    output = _finish(proc)
+    results = json.loads((tmp_path / "outages.json").read_text())
+    assert [r["drill"][0] for r in results] == ["6", "7"]
+    for result in results:
+        detail = f"{result['drill']}: {result['notes']}"
+        assert result["missing"] == 0 and result["duplicated"] == 0 and result["problems"] == 0, detail
+        assert result["delivered_once"] == result["due"] == SUBSCRIBERS, detail
+    postgres, smtp = results
+    assert "connections ended, database refused connections for 5 s" in postgres["notes"][0], postgres["notes"]
+    assert "SMTP refused connections for 20 s" in smtp["notes"][0], smtp["notes"]
+    assert output.rstrip().splitlines()[-1] == "missing 0 duplicated 0"
+
+
+def test_sink_refuses_connections_for_a_while_and_keeps_its_counts(tmp_path):
+    message = b"Subject: drill\r\n\r\nbody\r\n"
+    sink = SinkProcess(tmp_path, smtp_port=_free_port(), control_port=_free_port())
+    with sink:
+        with smtplib.SMTP(HOST, sink.smtp_port, timeout=10) as smtp:
+            smtp.sendmail("from@example.com", ["a@example.com"], message)
+        sink.refuse_connections(1.5)
+        with pytest.raises(ConnectionRefusedError):
+            smtplib.SMTP(HOST, sink.smtp_port, timeout=5)
+        time.sleep(2.5)
+        with smtplib.SMTP(HOST, sink.smtp_port, timeout=10) as smtp:
+            smtp.sendmail("from@example.com", ["b@example.com"], message)
+        assert sink.stats()["accepted"] == {"a@example.com": 1, "b@example.com": 1}
 
 
 def _free_port() -> int:

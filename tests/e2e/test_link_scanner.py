@@ -2,14 +2,17 @@
 the pages those open, with GET and HEAD. Nothing may change: no vote, no confirmation,
 no unsubscribe, no mail sent."""
 
+import datetime as dt
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
 from django.core import mail
+from django.utils import timezone
 
 from digests import delivery
 from digests.models import Delivery, Issue
+from papers.models import Paper
 from subscriptions import services
 from subscriptions.models import Feedback, Subscriber
 from tests.digests.helpers import make_papers
@@ -57,23 +60,39 @@ def test_scanning_every_email_and_page_changes_nothing(client, django_capture_on
     assert database_state() == before and len(mail.outbox) == 1
     assert Subscriber.objects.get().status == Subscriber.Status.PENDING
 
-    services.confirm(reader)
+    with django_capture_on_commit_callbacks(execute=True):  # confirming: the welcome issue
+        services.confirm(reader)
+    (welcome,) = mail.outbox[1:]
     with django_capture_on_commit_callbacks(execute=True):  # signing up again: the manage email
         services.subscribe(email="reader@example.org", topics=["graph networks"])
     manage = mail.outbox[-1]
+    for n, title in enumerate(
+        ["Protein folding kinetics from cryo-EM maps", "Speech recognition for whispered speech"]
+    ):
+        Paper.objects.create(  # new since the welcome issue, for the weekly one
+            key=f"2612.{n:05d}",
+            title=title,
+            abstract=f"{title}. " * 5,
+            authors=["Mira Okonkwo"],
+            upvotes=50,
+            first_seen_at=timezone.now() - dt.timedelta(hours=1),
+        )
     issue = Issue.objects.create(frequency="weekly", period="2026-W48")
     row = Delivery.objects.create(issue=issue, subscriber=reader)
     delivery.deliver_batch([row.id])
     digest = mail.outbox[-1]
+    assert digest is not manage and digest is not welcome  # the weekly issue has papers of its own
     # Give the reader a vote to lose, then scan.
     Feedback.objects.create(subscriber=reader, paper=papers["protein folding"][0], vote=1)
     sent = len(mail.outbox)
 
     before = database_state()
-    scanned = scan(client, [manage, digest])
+    scanned = scan(client, [welcome, manage, digest])
     kinds = {urlsplit(url).path.split("/")[1] for url in scanned}
     assert {"f", "manage", "unsubscribe", "d"} <= kinds, kinds
-    assert sum("/f/" in url for url in scanned) >= 4  # 👍 and 👎 of each paper
+    assert sum("/f/" in url for url in scanned) >= 8  # 👍 and 👎 of each paper of both issues
+    assert sum("/d/" in url for url in scanned) == 2  # their web versions
+    assert links_in(welcome) <= set(scanned) | {u for u in links_in(welcome) if not u.startswith(SITE)}
     assert database_state() == before
     assert len(mail.outbox) == sent
     assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE

@@ -160,3 +160,30 @@ def test_signup_page_on_a_phone_by_keyboard(site, browser):
     expect(chip).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#preview-status")).to_have_attribute("aria-live", "polite")
     context.close()
+
+
+def test_follow_papers_like_one_from_its_page_and_the_catalogue(site, browser):
+    page = browser.new_page()
+    paper = Paper.objects.get(key="2611.00001")
+    page.goto(f"{site}/papers/{paper.pk}/")
+    page.get_by_role("link", name="Subscribe").last.click()
+    examples = page.get_by_label("Papers like the ones you want (optional)")
+    expect(examples).to_have_value(f"/papers/{paper.pk}/")
+
+    finder = page.get_by_label("Find a paper in our catalogue")
+    finder.fill("reinforcement learning")
+    expect(page.locator("#catalogue-titles option")).to_have_count(1, timeout=15_000)
+    assert (
+        page.locator("#catalogue-titles option").get_attribute("value")
+        == "Tool-using agents via reinforcement learning"
+    )
+    finder.fill("Tool-using agents via reinforcement learning")
+    page.get_by_role("button", name="Add").click()
+    expect(examples).to_have_value(f"/papers/{paper.pk}/\nTool-using agents via reinforcement learning\n")
+
+    page.get_by_label("Your email address").fill("ex@example.org")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    other = Paper.objects.get(key="2611.00002")
+    assert Subscriber.objects.get().example_paper_ids == [paper.pk, other.pk]
+    page.close()

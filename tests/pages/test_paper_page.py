@@ -43,7 +43,7 @@ def test_the_page_has_links_maths_similar_papers_and_a_subscribe_call(client, pa
     assert "/static/vendor/katex/katex.min.js" in html and "/static/js/math.js" in html
     assert "<script>" not in html and " onclick=" not in html  # no inline script: CSP-friendly
     assert 'class="paper"' not in html  # the numbered list style gave the title a stray "1" badge
-    assert 'href="/subscribe/?topic=Attention%20in%20O%28n%20logn%29' in html
+    assert 'href="/subscribe/?paper=2603.10002"' in html  # the paper as an example: more like it
     similar = html[html.index('id="similar-title"') :]
     assert f'href="/papers/{paper.pk}/"' not in similar  # never itself
 

@@ -43,6 +43,23 @@ def test_a_dislike_never_removes_the_topics_strong_matches(papers):
     assert len(result["critic"]) >= len(result["plain"]) - 1
 
 
+def test_many_dislikes_of_its_neighbours_never_remove_a_strong_match(papers):
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    disliked = [papers[key].id for key in ("video-sparse", "video-qa", "recsys")]
+    critic = Request(key="critic", topics=[TopicRef(VIDEO, 1)], votes=[Vote(i, -1, 1) for i in disliked])
+    result = rank(plain, critic)
+    kept = {"video-memory", "video-egocentric"} & set(keys(result["plain"]))
+    assert kept and kept <= set(keys(result["critic"]))
+
+
+def test_however_heavy_the_dislikes_the_texts_strong_matches_stay(papers, monkeypatch):
+    monkeypatch.setattr(personal, "DISLIKE_WEIGHT", 5.0)
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    critic = Request(key="critic", topics=[TopicRef(VIDEO, 1)], votes=[Vote(papers["video-sparse"].id, -1, 1)])
+    result = rank(plain, critic)
+    assert set(keys(result["plain"])) - {"video-sparse"} <= set(keys(result["critic"]))
+
+
 def test_a_dislike_counts_in_the_section_it_was_given_in(papers):
     """A 👎 in the speech section on a translation paper says "not for speech": the
     translation topic's papers keep their place and score."""
@@ -132,13 +149,14 @@ def test_a_recent_dislike_sinks_more_than_an_old_one(papers):
     assert result["new"][near] < result["plain"][near]
 
 
-def test_many_dislikes_keep_a_strong_match_above_the_floor():
-    """The guarantee itself, on made-up numbers: whatever the votes, a strong match
-    stays eligible and a paper matching nothing is never lifted."""
+def test_a_paper_matching_nothing_is_never_lifted():
+    """On made-up numbers: a paper like the liked one is lifted, unless it hardly
+    matches the topic at all."""
 
     class Similarity:
         index = type("Index", (), {"size": 3, "row_of": {}})()
         column_of = {10: 0, 11: 1}
+        known = {10, 11}
         cosine = np.array([[0.9, 0.0], [0.0, 1.0], [0.1, 1.0]], dtype=np.float32)
         alike = cosine
         gram = np.eye(2, dtype=np.float32)
@@ -148,6 +166,27 @@ def test_many_dislikes_keep_a_strong_match_above_the_floor():
     block = np.array([[0.9, 0.16, 0.01]], dtype=np.float32)
     votes = [Vote(10, -1, 1), Vote(11, 1, 1)]
     moved = personal.personalise(block, [1], votes, Similarity(), floor=0.15).relevance[0]
-    assert moved[0] >= 0.15  # strong match, very like the disliked paper: still in
+    assert moved[0] < block[0, 0]  # very like the disliked paper: lower
     assert moved[1] > block[0, 1]  # like the liked paper: lifted
     assert moved[2] <= block[0, 2]  # like the liked paper, but matches nothing: not lifted
+
+
+def test_older_rows_of_the_same_papers_are_found_a_chunk_at_a_time(db, monkeypatch):
+    from ranking import index
+
+    monkeypatch.setattr(index, "IDENTITY_CHUNK", 1)
+    by_title = make_paper(key="title:old", title="Token Merging for Video", abstract="video", days_ago=60)
+    by_doi = make_paper(key="doi:10.2/y", title="Old Title", abstract="video", doi="10.2/y", days_ago=60)
+    make_paper(key="2612.1", title="Token Merging for Video", abstract="video")
+    make_paper(key="2612.2", title="New Title", abstract="video", doi="10.2/y")
+    make_paper(key="2612.3", title="Unrelated", abstract="video")
+    built = index.get_index(datetime.now(UTC) - timedelta(days=7))
+    assert set(built.identities_elsewhere) == {by_title.id, by_doi.id}
+    assert built.rows_same_as([by_title.id, by_doi.id]).sum() == 2
+
+
+def test_a_vote_on_a_paper_that_no_longer_exists_is_ignored(papers):
+    plain = Request(key="plain", topics=[TopicRef(VIDEO, 1)])
+    ghost = Request(key="ghost", topics=[TopicRef(VIDEO, 1)], votes=[Vote(10**9, -1, 1), Vote(10**9 + 1, 1)])
+    result = rank(plain, ghost)
+    assert [(r.paper.key, r.score) for r in result["ghost"]] == [(r.paper.key, r.score) for r in result["plain"]]

@@ -71,3 +71,19 @@ def test_hsts_header_says_preload_only_when_asked(settings):
     assert Client().get("/healthz", secure=True)["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     settings.SECURE_HSTS_PRELOAD = True
     assert "preload" in Client().get("/healthz", secure=True)["Strict-Transport-Security"]
+
+
+def _policy(response) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+
+
+def test_the_digest_in_a_preview_keeps_its_styles_but_gets_no_scripts(admin_client):
+    from subscriptions.models import Subscriber, Subscription, Topic
+
+    reader = Subscriber.objects.create(email="reader@example.org", status=Subscriber.Status.ACTIVE)
+    Subscription.objects.create(subscriber=reader, topic=Topic.objects.create(query="protein folding"))
+    preview = admin_client.post("/admin/dashboard/preview/", {"subscriber": "reader@example.org"})
+    assert preview.status_code == 200 and b"srcdoc=" in preview.content
+    policy = _policy(preview)
+    assert policy["style-src"] == "'self' 'unsafe-inline'" and policy["script-src"] == "'self'"
+    assert "unsafe" not in _policy(admin_client.get("/admin/dashboard/"))["style-src"]

@@ -103,3 +103,14 @@ def test_lost_link_cannot_flood_a_mailbox(client, subscribed, django_capture_on_
     assert _lost_link(client, "someone@example.org", django_capture_on_commit_callbacks).status_code == 429
     bad = client.post("/manage/", {"email": "not an address"})
     assert bad.status_code == 400 and b"Enter a valid email address" in bad.content
+
+
+def test_rotating_the_secret_key_keeps_old_links_only_while_they_are_fallbacks(client, subscribed, settings):
+    subscriber, _ = subscribed
+    manage = path_of(preferences_url(subscriber))
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert client.get(manage).status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []  # the old key leaked: every link signed with it stops working
+    assert client.get(manage).status_code == 400

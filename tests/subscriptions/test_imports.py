@@ -89,6 +89,7 @@ def test_planning_writes_nothing(known):
         (b"", (1, "the file is empty")),
         (b"email,colour\nx@example.org,red\n", (1, "unknown column 'colour'")),
         (b"email\nx@example.org\n", (1, "missing column 'topics'")),
+        (b"email;topics\nx@example.org;robots\n", (1, "the columns are separated by semicolons")),
         (b"email,topics\n", (0, "The file has no subscriber rows.")),
         (b"email,topics\nx@example.org,caf\xe9\n", (2, "not UTF-8 text")),
     ],
@@ -141,3 +142,32 @@ def test_the_export_reads_two_queries_per_page(django_assert_num_queries):
         rows = list(exports.subscriber_rows(page=2))
 
     assert len(rows) == 6
+
+
+def test_topics_a_signup_would_refuse_are_refused_by_line():
+    content = "email,topics\ngood@example.org,graph neural networks\nwords@example.org,the; of and\n"
+
+    with pytest.raises(imports.ImportRefused) as refused:
+        imports.import_subscribers(content.encode(), consent_confirmed=False)
+
+    assert [line for line, _ in refused.value.problems] == [3]
+    assert refused.value.problems[0][1].startswith("words@example.org: ")
+    assert not refused.value.problems[0][1].endswith("..")
+    assert not Subscriber.objects.exists()
+
+
+def test_an_import_makes_no_query_per_row():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lines = ["email,topics,consent"]
+    lines += [f"p{n}@example.org,topic {n % 50}; shared topic,{'yes' if n % 2 else 'no'}" for n in range(3000)]
+
+    with CaptureQueriesContext(connection) as queries:
+        plan = imports.import_subscribers("\n".join(lines).encode(), consent_confirmed=True)
+
+    # Bulk inserts in batches: about 15 queries on PostgreSQL; SQLite's limit on bound
+    # parameters makes its batches of subscribers smaller (about 70 queries).
+    assert len(queries) < 100
+    assert (len(plan.confirmed), len(plan.invited)) == (1500, 1500)
+    assert Subscription.objects.count() == 6000
