@@ -28,6 +28,8 @@ if os.environ.get("BENCH_RESTORE_INTERVAL"):
         **app.conf.broker_transport_options,
         "unacked_restore_interval": float(os.environ["BENCH_RESTORE_INTERVAL"]),
         "unacked_restore_throttle": 1,
+        # A worker killed mid-sweep leaves the sweep's mutex for its expiry (300 s by default).
+        "unacked_mutex_expire": 3,
     }
 
 _spent: dict[str, float] = {}

@@ -2,7 +2,7 @@ from django.db import models
 from django.utils import timezone
 
 # One permission per dashboard action (least privilege); the "Digest operators" group
-# (migration 0005) holds them all. They hang on Issue because a permission needs a model.
+# (migration 0006) holds them all. They hang on Issue because a permission needs a model.
 OPERATOR_PERMISSIONS = [
     ("preview_digest", "Can preview a subscriber's next digest"),
     ("send_test_digest", "Can send a test digest to any address"),

@@ -111,7 +111,7 @@ def test_staff_without_permissions_get_403_on_every_action_over_http(live_server
 
 
 def _operators_group() -> Group:
-    """The group as migration 0005 makes it (a transactional test's flush removed the migration's rows)."""
+    """The group as migration 0006 makes it (a transactional test's flush removed the migration's rows)."""
     from django.apps import apps
 
     importlib.import_module("digests.migrations.0006_operator_permissions").create_group(apps, None)

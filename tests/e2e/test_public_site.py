@@ -131,9 +131,8 @@ def test_a_paper_page_renders_its_maths(page):
     expect(page.get_by_role("link", name="Project page")).to_have_attribute("href", "https://longctx.example.org/")
     expect(page.get_by_role("heading", name="Similar papers")).to_be_visible()
     page.get_by_role("complementary", name="Get papers like this in your inbox").get_by_role("link").click()
-    expect(page.get_by_label("Topics you follow")).to_have_value(
-        "attention in o(n logn) time for long context language models"  # topics are kept lower-case
-    )
+    # The paper comes along as an example of what to follow ("more like this").
+    expect(page.get_by_label("Papers like the ones you want (optional)")).to_have_value("2603.10002")
     no_sideways_scrolling(page)
     assert page.outside == [] and page.errors == []
 
