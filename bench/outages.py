@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,24 +55,30 @@ def database_goes_away(database: str, *, down_for: float) -> str:
 
 
 def _pg_ctl_command() -> list[str]:
-    data_directory, version = (
-        row[0]
-        for row in _admin(
-            "SELECT setting FROM pg_settings WHERE name IN ('data_directory', 'server_version_num') ORDER BY name"
-        )
+    rows = _admin(
+        "SELECT setting FROM pg_settings WHERE name IN ('data_directory', 'server_version_num') ORDER BY name"
     )
-    pg_ctl = Path(f"/usr/lib/postgresql/{int(version) // 10000}/bin/pg_ctl")
+    data_directory, version = (row[0] for row in rows)
+    major = int(version) // 10000
+    pg_ctl = Path(f"/usr/lib/postgresql/{major}/bin/pg_ctl")
     binary = str(pg_ctl) if pg_ctl.exists() else shutil.which("pg_ctl") or "pg_ctl"
-    return ["runuser", "-u", "postgres", "--", binary, "-D", data_directory, "restart", "-m", "fast", "-w"]
+    # The restarted server must not write to (and hold open) this process's pipes: -l.
+    log_dir = Path("/var/log/postgresql")
+    server_log = log_dir / f"postgresql-{major}-main.log" if log_dir.is_dir() else Path("/tmp/postgresql-restart.log")
+    pg_ctl_args = ["-D", data_directory, "-l", str(server_log), "restart", "-m", "fast", "-w"]
+    return ["runuser", "-u", "postgres", "--", binary, *pg_ctl_args]
 
 
 def server_restarts() -> str:
     """The whole PostgreSQL server restarted (every database on it)."""
     command = _pg_ctl_command()
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    with tempfile.TemporaryFile() as output:
+        done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=120)  # noqa: S603
+        output.seek(0)
+        said = output.read().decode(errors="replace")
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {done.stdout}{done.stderr}")
+        raise RuntimeError(f"{' '.join(command)} failed: {said}")
     return f"server restarted in {time.monotonic() - started:.1f} s"
 
 

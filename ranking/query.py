@@ -60,6 +60,9 @@ class ParsedQuery:
         return singles, phrases
 
 
+NAME_WORDS_MAX = 3  # "Mira Okonkwo", "Ana Lucia Costa"; more capitalised words are the topic's
+
+
 def _capitalised(word: str) -> bool:
     return word[:1].isupper()
 
@@ -76,7 +79,7 @@ def quote_author_names(text: str) -> str:
         negated, prefix, quoted, bare = match.groups()
         end = i + 1
         if prefix and prefix.lower() in ("author", "au") and bare and not negated:
-            while end < len(tokens) and _follows_name(tokens[end]):
+            while end < len(tokens) and end - i < NAME_WORDS_MAX and _follows_name(tokens[end]):
                 end += 1
         if end > i + 1:
             names = [bare, *(tokens[j].group(4) for j in range(i + 1, end))]

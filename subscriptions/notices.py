@@ -21,10 +21,13 @@ def send_confirmation_email(subscriber: Subscriber) -> None:
     emails.build_message(rendered, to=subscriber.email).send()
 
 
-def send_manage_email(subscriber: Subscriber) -> None:
+def send_manage_email(subscriber: Subscriber, *, asked_for_link: bool = False) -> None:
+    """The manage link, after a signup of a known address or a "Lost your link?" request."""
     rendered = emails.render(
         "manage",
         {
+            "asked_for_link": asked_for_link,
+            "subscribed": subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED),
             "preferences_url": preferences_url(subscriber),
             "unsubscribe_url": unsubscribe_url(subscriber),
             "topics": [t.query for t in subscriber.topics.all()],

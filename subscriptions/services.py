@@ -347,7 +347,8 @@ def send_manage_link(email: str) -> bool:
     subscriber = Subscriber.objects.filter(email=(email or "").strip().lower()).only("id", "status").first()
     if subscriber is None or subscriber.status == Subscriber.Status.PENDING:
         return False  # a pending address has its confirmation link; nothing to manage yet
-    _after_commit(tasks.send_manage_email, subscriber.id)
+    subscriber_id = subscriber.id
+    transaction.on_commit(lambda: tasks.send_manage_email.delay(subscriber_id, asked_for_link=True), robust=True)
     return True
 
 

@@ -59,9 +59,9 @@ def retry_failed_confirmations() -> int:
 
 
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=30, retry_backoff_max=600, max_retries=5)
-def send_manage_email(subscriber_id: int) -> str:
+def send_manage_email(subscriber_id: int, asked_for_link: bool = False) -> str:
     subscriber = Subscriber.objects.filter(id=subscriber_id).first()
     if subscriber is None:
         return "gone"
-    notices.send_manage_email(subscriber)
+    notices.send_manage_email(subscriber, asked_for_link=asked_for_link)
     return "sent"

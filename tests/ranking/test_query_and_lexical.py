@@ -85,3 +85,5 @@ def test_a_full_name_after_author_is_one_author():
     assert query.excluded_words == ("survey",)
     assert parse_query("author:okonkwo protein").words == ("protein",)  # lower case: the name is one word
     assert parse_query('author:"Mira Okonkwo" Folding').words == ("Folding",)
+    assert parse_query("author:Ana Lucia Costa").authors == ("ana lucia costa",)
+    assert parse_query("author:Ana Lucia Costa Transformers").words == ("Transformers",)  # names stop at 3 words

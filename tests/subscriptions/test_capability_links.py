@@ -89,8 +89,19 @@ def test_lost_link_answers_the_same_whatever_the_address(client, subscribed, dja
     assert len(set(answers.values())) == 1
     (sent,) = mail.outbox
     assert sent.to == ["ada@example.org"]
+    assert "asked for a link to this address's Paper Digest preferences" in sent.body
+    assert "tried to sign up" not in sent.body and "You are subscribed" in sent.body
     manage = re.search(r"http://testserver(/manage/\S+/)", sent.body).group(1)
     assert manage == path_of(preferences_url(subscriber))
+
+
+def test_lost_link_of_an_unsubscribed_address_says_so(client, subscribed, django_capture_on_commit_callbacks):
+    subscriber, _ = subscribed
+    services.unsubscribe(subscriber)
+    _lost_link(client, "ada@example.org", django_capture_on_commit_callbacks)
+    (sent,) = mail.outbox
+    assert "This address is not subscribed at the moment" in sent.body
+    assert "You are" not in sent.body
 
 
 def test_lost_link_cannot_flood_a_mailbox(client, subscribed, django_capture_on_commit_callbacks, settings):
