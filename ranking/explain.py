@@ -28,13 +28,16 @@ def topic_stems(query: str) -> frozenset[str]:
     return frozenset(stem(w) for w in _TOKEN.findall(fold(parsed.free_text)) if w not in STOPWORDS)
 
 
-def _tokens(text: str) -> list[tuple[int, int, str | None]]:
-    """(start, end, stem) of each word of ``text``; stem None for a stopword."""
+@lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[tuple[int, int, str | None], ...]:
+    """(start, end, stem) of each word of ``text``; stem None for a stopword. Kept per text:
+    one paper's title and abstract are explained for every reader it matches, each time
+    for another topic (so ``matched_phrase``'s own cache, per topic and text, rarely hits)."""
     found = []
     for match in _TOKEN.finditer(text):
         word = fold(match.group()).lower()
         found.append((match.start(), match.end(), None if word in STOPWORDS else stem(word)))
-    return found
+    return tuple(found)
 
 
 @lru_cache(maxsize=20_000)
