@@ -9,6 +9,8 @@ default does; the test reads what Postfix wrote into the Maildirs.
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import re
 import shutil
 import subprocess
@@ -144,6 +146,9 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
 
     # Exactly once: one message in every Maildir, no Message-ID twice, every row SENT.
     files = postfix.delivered_files()
+    twice = {address: [_message_id(path) for path in found] for address, found in files.items() if len(found) > 1}
+    # (The Message-IDs say who sent a copy again: one ID twice is the MTA redelivering, two IDs are us.)
+    assert not twice, f"delivered more than once: {twice}\n{postfix.log_tail(6000)}"
     assert {address: len(found) for address, found in files.items()} == dict.fromkeys(addresses, 1)
     messages = {address: found[0] for address, found in postfix.messages().items()}
     ids = Counter(m["Message-ID"] for m in messages.values())
@@ -237,3 +242,8 @@ def test_starttls_to_postfix_with_a_self_signed_certificate_trusts_only_email_ss
         assert "ESMTPS" in received  # the message came over TLS
     finally:
         server.destroy()
+
+
+def _message_id(path) -> str:
+    with path.open("rb") as handle:
+        return str(email.message_from_binary_file(handle, policy=email.policy.default)["Message-ID"])
