@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -12,21 +11,6 @@ from tests.digests.dashboard_samples import build_showcase, build_small
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_cache")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture
-def staff_page(page, live_server):
-    """A browser page logged in to the admin through its login form."""
-    get_user_model().objects.create_user(
-        "operator", "op@example.org", "a-long-password", is_staff=True, is_superuser=True
-    )
-    page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text("operator")
-    return page
 
 
 def test_the_dashboard_in_a_browser_with_a_screenshot(staff_page, live_server):

@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -16,17 +15,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
-def operator_page(page, live_server):
-    get_user_model().objects.create_user(
-        "operator", "op@example.org", "a-long-password", is_staff=True, is_superuser=True
-    )
-    page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/dashboard/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
-    expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
-    return page
+def operator_page(staff_page, live_server):
+    staff_page.goto(f"{live_server.url}/admin/dashboard/")
+    expect(staff_page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+    return staff_page
 
 
 def _downloaded_csv(page, click) -> list[dict]:
