@@ -14,13 +14,16 @@ Needs Debian's ``postfix`` package and root (Postfix's daemons switch to the
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from email import policy
 from pathlib import Path
@@ -57,6 +60,7 @@ class PrivatePostfix:
         self.maildirs = self.root / "mail"
         self.log = self.root / "postfix.log"
         self._mailboxes: list[str] = []
+        self._frozen: set[int] = set()
         self._tls = tls
         self._write_config()
         self.set_mailboxes(mailboxes)
@@ -154,7 +158,44 @@ class PrivatePostfix:
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.1)
 
+    def _daemons(self, name: str) -> list[int]:
+        """PIDs of this instance's ``name`` processes (children of its master)."""
+        master = self.root / "queue" / "pid" / "master.pid"
+        if not master.exists():
+            return []
+        master_pid = master.read_text().split()[0]
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, ...
+                comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+            except (OSError, IndexError):
+                continue  # the process ended
+            if comm == name and fields[1] == master_pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def freeze_smtpd(self, seconds: float) -> list[int]:
+        """Stop (SIGSTOP) every smtpd process now serving a client for ``seconds``, then let
+        them go on (SIGCONT): a server too loaded to answer, whose connections stay open.
+        What a frozen smtpd has read, it queues once it runs again. Returns their PIDs."""
+        pids = self._daemons("smtpd")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        self._frozen.update(pids)
+        timer = threading.Timer(seconds, self._thaw, args=(pids,))
+        timer.daemon = True
+        timer.start()
+        return pids
+
+    def _thaw(self, pids) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            self._frozen.discard(pid)
+
     def destroy(self) -> None:
+        self._thaw(list(self._frozen))
         self.stop()
         keep = os.environ.get("POSTFIX_TEST_LOG_DIR")  # drills in a loop keep every run's log
         if keep and self.log.exists():
