@@ -106,9 +106,12 @@ def _stage(row: Delivery, message, session, connection, carried: dict, staged: l
     return None
 
 
-def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery, str, object]]:
+def hand_over(
+    staged: list[Staged], accepted: list[int], *, answer_by: float | None = None
+) -> list[tuple[Delivery, str, object]]:
     """Claim the staged rows and write their final dots in one transaction, committed right
-    after the last dot; then read the servers' answers. Sent rows go to ``accepted`` (for
+    after the last dot; then read the servers' answers (waiting until ``answer_by``, a
+    ``time.monotonic()`` value, at the latest). Sent rows go to ``accepted`` (for
     ``claims.record_sent``). Returns (row, BatchResult field, its connection) for each, and
     empties ``staged``."""
     group = list(staged)
@@ -122,7 +125,7 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
         raise
     except (OperationalError, InterfaceError):
         if dots:  # the database went away after the dots: the servers may have the messages
-            _keep_what_servers_took(group, claimed)
+            _keep_what_servers_took(group, claimed, _Answers(answer_by))
         else:  # before any dot: the servers drop the unfinished messages
             for item in group:
                 smtp.abandon(item.connection)
@@ -134,7 +137,7 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
             results.append((item.row, record_failure(item.row, exc, claimed_at=None), item.connection))
         return results
     results = []
-    answers = _Answers()
+    answers = _Answers(answer_by)
     for item in group:
         row_id = item.row.id
         if row_id in outcomes:
@@ -158,10 +161,14 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
 class _Answers:
     """Reads the answers to a group's final dots, all within one ``EMAIL_DATA_END_TIMEOUT``
     from the dots, not ``EMAIL_TIMEOUT`` (RFC 5321 4.5.3.2.6). The servers work on them
-    side by side, so waiting for each in turn does not multiply the wait."""
+    side by side, so waiting for each in turn does not multiply the wait. ``answer_by``
+    ends it sooner: inside the task's time limit, so that a silent server's messages are
+    retried rather than cut short by the limit (then they would count as sent)."""
 
-    def __init__(self):
+    def __init__(self, answer_by: float | None = None):
         self.deadline = time.monotonic() + settings.EMAIL_DATA_END_TIMEOUT
+        if answer_by is not None:
+            self.deadline = min(self.deadline, answer_by)
 
     def read(self, item: Staged) -> None:
         wait = max(self.deadline - time.monotonic(), 0.1)  # an answer already here is read at once
@@ -205,11 +212,10 @@ def _claim_and_finish(group: list[Staged], claimed: dict, outcomes: dict, dots: 
         # this window (the COMMIT fails) is met by ``_keep_what_servers_took``.
 
 
-def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime]) -> None:
+def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime], answers: _Answers) -> None:
     """After a lost COMMIT: read the answers to the dots that went out and record the
     messages the servers took as SENT once the database is back (``claims``)."""
     delivered = []
-    answers = _Answers()
     for item in group:
         if item.row.id not in claimed:  # no dot went out for it
             smtp.abandon(item.connection)

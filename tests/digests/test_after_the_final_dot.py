@@ -104,10 +104,10 @@ def test_the_wait_for_the_answers_of_a_group_is_one_deadline_not_one_per_connect
     spent = []
     real_hand_over = sending.hand_over
 
-    def timed_hand_over(staged, accepted):  # the dots and their answers
+    def timed_hand_over(staged, accepted, **kwargs):  # the dots and their answers
         started = time.monotonic()
         try:
-            return real_hand_over(staged, accepted)
+            return real_hand_over(staged, accepted, **kwargs)
         finally:
             spent.append(time.monotonic() - started)
 
@@ -117,3 +117,17 @@ def test_the_wait_for_the_answers_of_a_group_is_one_deadline_not_one_per_connect
     result = delivery.deliver_batch([r.id for r in rows[:4]], connection=_connection(sink, 0.2))
     assert len(spent) == 1 and 1.5 <= spent[0] < 2.5, spent
     assert sorted(result.retry) == sorted(r.id for r in rows[:4])
+
+
+def test_inside_a_task_the_wait_ends_before_its_time_limit_and_the_message_is_retried(rows, sink, settings):
+    """A server silent after the dot until the task's soft time limit would leave the row
+    handed over, to be counted as sent unseen; it is retried instead (RFC 1047: at worst a
+    second copy with the same Message-ID)."""
+    settings.EMAIL_DATA_END_TIMEOUT = 60
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = delivery.ANSWER_MARGIN_SECONDS + 3
+    sink.script("r0@example.org", slow_answer(20))
+    started = time.monotonic()
+    result = delivery.deliver_batch([rows[0].id], connection=_connection(sink))
+    assert time.monotonic() - started < 10
+    assert result.retry == [rows[0].id]
+    assert Delivery.objects.get(id=rows[0].id).status == Status.QUEUED
