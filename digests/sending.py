@@ -8,7 +8,11 @@ drops a transaction whose client died, so a worker killed before the dot leaves
 nothing behind (the row is sent later), and one killed after the commit leaves a
 message the server has: that claim is counted as sent when its lease runs out, never
 sent again. What is left is the gap between two socket writes (the dot, then COMMIT),
-and a server that goes silent after the dot (RFC 1047), which is retried.
+and a server that queues the message and then drops the connection before its 250
+reaches us, or stays silent for ``EMAIL_DATA_END_TIMEOUT`` (RFC 1047): no client can
+tell that from a lost message, so it is sent again, once, with the same Message-ID.
+The answer is waited for that long, not ``EMAIL_TIMEOUT`` (a slow server would get a
+second copy), and a message the server answered 250 is never sent again.
 
 With other backends (an ESP's API, the outbox) the window is the classic one: the
 provider has accepted the message and the worker dies before the ``SENT`` commit; that
