@@ -115,7 +115,7 @@ def test_the_wait_for_the_answers_of_a_group_is_one_deadline_not_one_per_connect
     for address in READERS[:4]:
         sink.script(address, slow_answer(4))
     result = delivery.deliver_batch([r.id for r in rows[:4]], connection=_connection(sink, 0.2))
-    assert len(spent) == 1 and 1.5 <= spent[0] < 2.5, spent
+    assert len(spent) == 1 and 1.5 <= spent[0] < 4.0, spent  # four waits would be 6 s
     assert sorted(result.retry) == sorted(r.id for r in rows[:4])
 
 
