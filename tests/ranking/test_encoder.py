@@ -53,6 +53,23 @@ def test_a_text_gets_the_same_vector_alone_or_in_any_batch(model, reference):
     assert np.abs(together - reversed_order).max() < 1e-5
 
 
+def test_padding_columns_change_no_vector(model):
+    """The graph runs its dense layers on the kept tokens only and gathers them back for
+    attention (ranking.bert_graph): however much a batch is padded, each text's vector is
+    what it is alone."""
+    texts = ["graph neural networks", "video understanding with transformers", "rl"]
+    ids = [model.tokenizer.encode(t).ids for t in texts]
+    alone = model.encode(texts)
+    for width in (max(map(len, ids)), 40):
+        batch = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros_like(batch)
+        for row, tokens in enumerate(ids):
+            batch[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
+        (got,) = model.session.run(None, {"input_ids": batch, "attention_mask": mask})
+        assert np.abs(got - alone).max() < 1e-5
+
+
 def test_short_texts_are_not_padded_to_the_longest_one(model, monkeypatch):
     widths = []
     run = model.session.run
