@@ -244,22 +244,29 @@ class Encoder:
         self.dimensions = int(self.session.get_outputs()[0].shape[1])
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 embeddings, one row per text, in the order given."""
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        """Unit-length float32 embeddings, one row per text, in the order given.
+
+        Texts that tokenise alike are encoded once: the model is uncased and the tokenizer
+        folds accents and spacing, so "Graph  Neural Networks" and "graph neural networks"
+        are the same input, and readers' topics differ that way more often than in words."""
         if not texts:
-            return out
+            return np.zeros((0, self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([str(t) for t in texts], add_special_tokens=True)
-        for rows in batches([len(e.ids) for e in encodings]):
-            length = max(len(encodings[r].ids) for r in rows)
+        row_of: dict[tuple[int, ...], int] = {}  # each distinct token sequence: its row in ``unique``
+        for encoding in encodings:
+            row_of.setdefault(tuple(encoding.ids), len(row_of))
+        unique = [list(tokens) for tokens in row_of]
+        where = [row_of[tuple(encoding.ids)] for encoding in encodings]
+        vectors = np.zeros((len(unique), self.dimensions), dtype=np.float32)
+        for rows in batches([len(tokens) for tokens in unique]):
+            length = max(len(unique[r]) for r in rows)
             ids = np.zeros((len(rows), length), dtype=np.int64)
             mask = np.zeros((len(rows), length), dtype=np.int64)
             for i, row in enumerate(rows):
-                tokens = encodings[row].ids
-                ids[i, : len(tokens)] = tokens
-                mask[i, : len(tokens)] = 1
-            (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-            out[rows] = vectors
-        return out
+                ids[i, : len(unique[row])] = unique[row]
+                mask[i, : len(unique[row])] = 1
+            (vectors[rows],) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return vectors[where]
 
 
 def batches(lengths: list[int]) -> list[list[int]]:
