@@ -224,7 +224,7 @@ class Encoder:
     use it. Pre-packing is off: onnxruntime would otherwise copy every weight matrix
     into a private layout, while without it the matrices stay in the mapped ``.weights``
     file, whose pages every process on the machine shares (bench/README.md, "embedding",
-    has the cost in speed).
+    has the cost in speed). The threads spin only briefly (same place).
     """
 
     def __init__(self, graph: Path, folder: Path, threads: int = 0):
@@ -239,6 +239,11 @@ class Encoder:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
         options.add_session_config_entry("session.disable_prepacking", "1")
+        # The pool's threads wait for the next operator by spinning at most 100 us, and not
+        # at all between runs: spinning took a core from the other processes of a shared
+        # machine (and from this one's own ranking between encodes) for nothing.
+        options.add_session_config_entry("session.intra_op.spin_duration_us", "100")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.graph = graph
         self.dimensions = int(self.session.get_outputs()[0].shape[1])
