@@ -363,8 +363,15 @@ def seeded_with_examples(topics) -> list[dict]:
 def _before_after(query, before, after, judged) -> dict:
     return {
         "query": query,
-        "before": {"ndcg": ndcg_at_k(before, judged), "p5": precision_at_5(before, judged)},
-        "after": {"ndcg": ndcg_at_k(after, judged), "p5": precision_at_5(after, judged)},
+        **{
+            side: {
+                "ndcg": ndcg_at_k(ranked, judged),
+                "p5": precision_at_5(ranked, judged),
+                "precision": precision(ranked, judged),
+                "shown": len(ranked[:K]),
+            }
+            for side, ranked in (("before", before), ("after", after))
+        },
         "lists": [[(judged.get(t, 0), t[:60]) for t in side] for side in (before, after)],
     }
 
@@ -377,8 +384,11 @@ def _path(url: str) -> str:
 
 def _summary(name: str, rows: list[dict]) -> dict:
     mean = {
-        side: {m: sum(r[side][m] for r in rows) / len(rows) for m in ("ndcg", "p5")} for side in ("before", "after")
+        side: {m: sum(r[side][m] for r in rows) / len(rows) for m in ("ndcg", "p5", "precision")}
+        for side in ("before", "after")
     }
+    for side in ("before", "after"):
+        mean[side]["shown"] = sum(r[side]["shown"] for r in rows)
     deltas = [r["after"]["ndcg"] - r["before"]["ndcg"] for r in rows]
     return {
         "set": name,
@@ -396,7 +406,9 @@ def _print_summary(summary: dict, show: bool) -> None:
     print(
         f"{summary['set']:6} {summary['topics']:3} topics  "
         f"nDCG@10 {m['before']['ndcg']:.3f} -> {m['after']['ndcg']:.3f}  "
-        f"P@5 {m['before']['p5']:.2f} -> {m['after']['p5']:.2f}  better {summary['better']}, worse "
+        f"P@5 {m['before']['p5']:.2f} -> {m['after']['p5']:.2f}  precision {m['before']['precision']:.2f} -> "
+        f"{m['after']['precision']:.2f} ({m['before']['shown']} -> {m['after']['shown']} shown)  "
+        f"better {summary['better']}, worse "
         f"{summary['worse']}, worst {summary['worst']:+.3f}"
     )
     if show:
