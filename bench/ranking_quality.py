@@ -451,16 +451,19 @@ def feedback_main(args) -> int:
     print("two relevance-2 example papers, scored over the other papers, text alone -> with examples:")
     for summary in results["examples"]:
         _print_summary(summary, args.show)
-    worst = min(s["worst"] for s in results["votes"])
-    no_set_worse = all(s["mean"]["after"]["ndcg"] >= s["mean"]["before"]["ndcg"] - 1e-9 for s in results["votes"])
-    gains = ", ".join(
-        f"{s['set']} {s['mean']['after']['ndcg'] - s['mean']['before']['ndcg']:+.3f}" for s in results["votes"]
-    )
-    print(
-        f"targets: no set worse on average: {'met' if no_set_worse else 'NOT met'}; no topic worse by more than "
-        f"0.05: {'met' if worst >= -0.05 else 'NOT met'} (worst {worst:+.3f}); mean gain >= 0.05 where there is "
-        f"room: {gains}"
-    )
+    for kind, summaries in results.items():
+        if not summaries:
+            continue
+        worst = min(s["worst"] for s in summaries)
+        no_set_worse = all(s["mean"]["after"]["ndcg"] >= s["mean"]["before"]["ndcg"] - 1e-9 for s in summaries)
+        gains = ", ".join(
+            f"{s['set']} {s['mean']['after']['ndcg'] - s['mean']['before']['ndcg']:+.3f}" for s in summaries
+        )
+        print(
+            f"targets ({kind}): no set worse on average: {'met' if no_set_worse else 'NOT met'}; no topic worse by "
+            f"more than 0.05: {'met' if worst >= -0.05 else 'NOT met'} (worst {worst:+.3f}); mean gain >= 0.05 where "
+            f"there is room: {gains}"
+        )
     return 0
 
 

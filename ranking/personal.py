@@ -23,13 +23,15 @@ share is taken out; tf-idf cosine when ranking is lexical):
   never lifted for it, and the ranker keeps every strong match of the text alone
   (``selection``) whatever the votes: votes decide the borderline, they neither delete
   relevant papers nor invent relevance.
-- The ranker (``ranker._choose``) applies the lift only to papers the text alone does
-  not make strong, and shows what the lift makes strong after the text's own strong
-  matches of that topic; a 👎 can still sink a strong match below its neighbours.
-  Measured on the judged topics, lifting the text's strong matches as well reordered
-  near-ties about as often against the judges as with them (one topic lost 0.136
-  nDCG@10 to two example papers), while what the votes bring in from under the cut is
-  where the gain is.
+- Votes decide the borderline; they barely reorder what the text is sure of. The
+  ranker (``ranker._choose``) orders the text's strong matches of a topic by the text,
+  lowered by the dislikes in full and raised by only ``STRONG_LIKE_SHARE`` of the
+  lift (enough to break a near-tie), and shows what the votes alone make strong after
+  them (each paper's score still says the whole lift). Measured on the judged topics
+  (``bench/ranking_quality.py --feedback``): with the full lift among the strong
+  matches, likes reordered near-ties about as often against the judges as with them
+  (one topic lost 0.136 nDCG@10 to two example papers, another 0.087 to votes),
+  while what the votes bring in from under the cut is where the gain is.
 
 Measured with ``bench/ranking_quality.py --feedback`` (see bench/README.md).
 """
@@ -47,6 +49,7 @@ from ranking.fusion import paper_scale
 
 LIKE_WEIGHT = 0.3
 DISLIKE_WEIGHT = 0.5
+STRONG_LIKE_SHARE = 0.1  # of the lift that counts among the text's strong matches (ordering only)
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted

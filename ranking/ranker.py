@@ -21,7 +21,7 @@ from ranking.explain import topic_reason
 from ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior, with_feedback
 from ranking.index import PaperIndex, get_index
 from ranking.lexical import stem, words, written_words
-from ranking.personal import Vote, VoteSimilarity, evidence_of, personalise
+from ranking.personal import STRONG_LIKE_SHARE, Vote, VoteSimilarity, evidence_of, personalise
 from ranking.query import ParsedQuery, author_matches, category_matches, parse_query
 
 log = logging.getLogger(__name__)
@@ -297,9 +297,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
             personal = personalise(block, topic_ids, votes, feedback, floor)
             by_text = _strong_by_text(scores, cuts, rows)
             kept[by_text.any(axis=0)] = True
-            # The text's strong matches keep the text's order, which a dislike can lower
-            # and a like never raises: votes decide the borderline (``personal``).
-            ordered = np.where(by_text, np.minimum(personal.relevance, block), personal.relevance)
+            ordered = selection.order_with_votes(block, personal.relevance, by_text, STRONG_LIKE_SHARE)
             block = personal.relevance
         strong = _strong_topics(scores, cuts, rows, block, by_text)
         best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
