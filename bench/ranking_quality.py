@@ -48,6 +48,10 @@ digest's own code (``digests.matching.rank_for_subscribers``):
 - example papers: a subscriber seeded with the topic's first two relevance-2 papers
   (in the judgement file's order) as examples, against the text alone, both scored
   over the other papers.
+
+Both print, per set, precision and the papers shown before and after (votes may bring
+papers in from under the text's cut) and the issue's targets: no set worse on average,
+no topic worse by more than 0.05, a mean gain of 0.05 where there is room.
 """
 
 from __future__ import annotations
