@@ -333,21 +333,22 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     room = limit - len(chosen)
     if room > 0 and candidates.size:
         # Each topic's strong matches in turn (selection.interleave), near-duplicates left
-        # out; within a topic, what only the reader's votes or examples make strong comes
-        # after what the text makes strong (a paper like an example counts for the topic
-        # it matches best).
+        # out; within a topic, what only the reader's votes make strong comes after what
+        # the text makes strong. Papers like an example paper take their turn as a group
+        # of their own, and are listed after the topics' papers.
         same = selection.near_duplicates(index)
         picked_rows = [c.row for c in chosen]
         by_evidence = ~kept[candidates] if rows and votes else None
         top = selection.interleave(
             candidates,
             order[candidates],
-            np.where(strong[candidates] >= 0, strong[candidates], best_topic[candidates]),
+            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),
             index.first_seen[candidates],
             room,
             lambda row, picked: same(row, picked_rows + picked),
             later=by_evidence,
         )
+        top = [row for row in top if strong[row] >= 0] + [row for row in top if strong[row] < 0]
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             if strong[row] >= 0:

@@ -18,9 +18,9 @@ model's) and drops those that merely share common words. Calibrated on the judge
 topics with ``bench/ranking_quality.py`` (results in bench/README.md).
 
 A paper is also a strong match when it is very like one of the reader's example papers
-(``EXAMPLE_LIKENESS``; "more like these"): in the list, such a paper counts for the
-topic it matches best, after that topic's strong matches by the text (the digest
-shows it in a section of its own).
+(``EXAMPLE_LIKENESS``; "more like these"): those take their turn as a group of their
+own, and are listed after the topics' papers (the digest shows them in a section of
+their own).
 
 Several topics share the digest fairly: each topic's strong matches are taken in
 turn (round robin, the topic with the best match first), and a paper that is a

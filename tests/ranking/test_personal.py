@@ -236,3 +236,17 @@ def test_a_vote_on_a_paper_that_no_longer_exists_is_ignored(papers):
     ghost = Request(key="ghost", topics=[TopicRef(VIDEO, 1)], votes=[Vote(10**9, -1, 1), Vote(10**9 + 1, 1)])
     result = rank(plain, ghost)
     assert [(r.paper.key, r.score) for r in result["ghost"]] == [(r.paper.key, r.score) for r in result["plain"]]
+
+
+def test_papers_like_the_examples_keep_their_turn_and_come_after_the_topics(borderline):
+    """A paper strong only by its likeness to an example paper (no topic) is listed
+    after the topics' papers, and keeps a turn of its own when the topic alone could
+    fill the digest."""
+    examples = [borderline["video-sparse"].id, borderline["video-qa"].id]
+    for limit in (10, 2):
+        ranked = rank_topics([VIDEO], example_paper_ids=examples, limit=limit)
+        own = [r.topic is None for r in ranked]
+        assert own == sorted(own)  # the topic's papers first, then those like the examples
+    full = rank_topics([VIDEO], example_paper_ids=examples, limit=10)
+    short = rank_topics([VIDEO], example_paper_ids=examples, limit=2)
+    assert any(r.topic is None for r in short) == any(r.topic is None for r in full)
