@@ -131,6 +131,9 @@ def test_a_like_lifts_papers_in_its_own_section_fully_and_in_others_at_half_weig
         scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
         near_centroid = personal.VoteSimilarity.near_centroid
 
+        def liked_words(self, cols, weights):  # no words in common: the centroids alone
+            return np.zeros(self.index.size, dtype=np.float32)
+
     block = np.array([[0.3], [0.3]], dtype=np.float32)
     moved = personal.personalise(block, [1, 2], [Vote(10, 1, 1)], Similarity(), floor=0.15).relevance
     own, other = moved[0, 0] - 0.3, moved[1, 0] - 0.3
@@ -209,6 +212,9 @@ def test_a_paper_matching_nothing_is_never_lifted():
         scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
         near_centroid = personal.VoteSimilarity.near_centroid
 
+        def liked_words(self, cols, weights):  # no words in common: the centroids alone
+            return np.zeros(self.index.size, dtype=np.float32)
+
     block = np.array([[0.9, 0.16, 0.01]], dtype=np.float32)
     votes = [Vote(10, -1, 1), Vote(11, 1, 1)]
     moved = personal.personalise(block, [1], votes, Similarity(), floor=0.15).relevance[0]
@@ -250,3 +256,34 @@ def test_papers_like_the_examples_keep_their_turn_and_come_after_the_topics(bord
     full = rank_topics([VIDEO], example_paper_ids=examples, limit=10)
     short = rank_topics([VIDEO], example_paper_ids=examples, limit=2)
     assert any(r.topic is None for r in short) == any(r.topic is None for r in full)
+
+
+def test_the_liked_papers_words_reach_papers_that_use_them(borderline):
+    """Relevance feedback on the words: the liked papers' heaviest words, as a query,
+    score a paper that uses them (tracking events across frames to answer questions)
+    above one of another subject, and a paper outside the index (an earlier issue's)
+    gives its words too."""
+    from ranking.index import get_index
+
+    index = get_index(None)
+    liked = [borderline["video-qa"].id, borderline["video-sparse"].id]
+    similarity = personal.VoteSimilarity(index, liked, index.embeddings is not None)
+    words = similarity.liked_words([0, 1], np.array([1.0, 1.0]))
+    row = {key: index.row_of[paper.id] for key, paper in borderline.items()}
+    assert words[row["frames"]] > words[row["recsys"]] + 0.1
+    assert words[row["clips"]] > words[row["translation-document"]] + 0.1
+    assert words.min() >= 0.0 and words.max() <= 1.0 + 1e-6
+    assert not similarity.liked_words([], np.array([])).any()
+
+    old = make_paper(
+        key="old-video",
+        title=borderline["video-qa"].title,
+        abstract=borderline["video-qa"].abstract,
+        days_ago=60,
+    )
+    recent = get_index(datetime.now(UTC) - timedelta(days=7))
+    assert old.id not in recent.row_of
+    outside = personal.VoteSimilarity(recent, [old.id], recent.embeddings is not None)
+    found = outside.liked_words([0], np.array([1.0]))
+    near = {key: recent.row_of[paper.id] for key, paper in borderline.items() if paper.id in recent.row_of}
+    assert found[near["frames"]] > found[near["recsys"]]
