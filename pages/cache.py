@@ -19,6 +19,8 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,11 +49,26 @@ def public_page(view=None, *, seconds: int | None = None, guard=None):
         browsers = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
         if request.method == "GET" and response.status_code == 200 and browsers and settings.PAGE_CACHE_SECONDS:
             patch_cache_control(response, public=True, max_age=browsers)
+            response.public_page = Mark(guard)
         return response
 
-    wrapper.public_page = True
-    wrapper.public_page_guard = guard
     return wrapper
+
+
+class Kept(NamedTuple):
+    """A kept answer: the version it was made at, what to send, and the guard to check."""
+
+    version: int
+    status: int
+    headers: list
+    content: bytes
+    guard: Callable | None
+
+
+class Mark(NamedTuple):
+    """What ``public_page`` leaves on an answer the middleware may keep."""
+
+    guard: Callable | None
 
 
 def is_enabled() -> bool:
@@ -71,20 +88,21 @@ def lookup(key: str):
     version = found.get(VERSION_KEY)
     if version is None:
         version = _start_version()
-    entry = found.get(key)
-    return version, (entry if entry is not None and entry[0] == version else None)
+    kept = found.get(key)
+    return version, (kept if isinstance(kept, Kept) and kept.version == version else None)
 
 
 def keep(key: str, version, response) -> None:
-    """Keep a 200 answer made at ``version`` (its headers and body), unless it set a cookie
-    or varies by one: those are not the same for everyone."""
-    if version is None or response.status_code != 200 or response.streaming or response.cookies:
+    """Keep an answer ``public_page`` marked, made at ``version`` (its headers and body),
+    unless it set a cookie or varies by one: those are not the same for everyone."""
+    marked = getattr(response, "public_page", None)
+    if version is None or marked is None or response.status_code != 200 or response.streaming or response.cookies:
         return
-    vary = response.get("Vary", "")
-    if "cookie" in vary.lower():
+    if "cookie" in response.get("Vary", "").lower():
         return
-    headers = [(name, value) for name, value in response.items()]
-    shared_cache.set(key, (version, response.status_code, headers, response.content), settings.PAGE_KEEP_SECONDS)
+    headers = list(response.items())
+    kept = Kept(version, response.status_code, headers, response.content, marked.guard)
+    shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
 
 
 def _start_version():

@@ -92,15 +92,33 @@ def test_a_search_finds_papers_imported_after_it_was_made(client, papers, django
     assert "Sparse Mixture of Experts at Scale" in client.get("/search", {"q": "mixture of experts"}).content.decode()
 
 
-def test_only_get_requests_of_public_pages_are_kept(client, papers, monkeypatch):
-    kept = []
-    monkeypatch.setattr(page_cache, "keep", lambda key, version, response: kept.append(response))
+def _kept(url: str):
+    from django.core.cache import cache
+    from django.test import RequestFactory
+
+    return cache.get(page_cache.page_key(RequestFactory().get(url)))
+
+
+def test_only_get_answers_of_public_pages_are_kept(client, papers):
     client.head("/papers/date/2026-03-11/")
-    client.get("/subscribe/")
-    client.post("/", {})
-    assert kept == []
+    assert _kept("/papers/date/2026-03-11/") is None
+    for url in ("/subscribe/", "/papers/date/2026-13-01/", "/feeds/search.atom"):
+        client.get(url)
+        assert _kept(url) is None, url  # not public, not found, refused
     client.get("/papers/date/2026-03-11/")
-    assert len(kept) == 1
+    assert _kept("/papers/date/2026-03-11/").status == 200
+
+
+def test_kept_pages_on_redis_as_in_production(client, papers, settings, clean_redis, redis_url):
+    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": redis_url}}
+    first = client.get("/papers/date/2026-03-11/")
+    assert _kept("/papers/date/2026-03-11/").content == first.content
+    assert client.get("/papers/date/2026-03-11/").content == first.content
+    before = _kept("/papers/date/2026-03-11/").version
+    page_cache.bump()
+    assert page_cache.version() == before + 1
+    clean_redis.flushdb()  # the version lost with everything: a new one from the clock, never an older one
+    assert page_cache.version() > before
 
 
 def test_no_page_is_kept_when_page_caching_is_off(client, papers, settings, django_assert_num_queries):
