@@ -52,25 +52,36 @@ def abstract_links(paper):
 _PK = 987654321
 
 
+def _escape(value: str) -> str:
+    """``escape``, skipped for text with nothing to escape (most titles, names and links:
+    a day page made ``escape`` 700 times, a fifth of its CPU); five substring tests cost
+    a third of one ``escape``."""
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return escape(value)
+    return value
+
+
 def entry(paper, *, level: int = 2, why: str = "", url_pattern: str = "") -> str:
     """One paper of a list: upvotes, title (to its page), authors, a two-line snippet, links.
     Every value goes through ``escape``."""
     title = text.plain_text(paper.title)
+    safe_title = _escape(title)
+    label = safe_title if len(title) <= 80 else _escape(title[:80])
     votes, plural = paper.upvotes, "" if paper.upvotes == 1 else "s"
     url = url_pattern.replace(str(_PK), str(paper.pk))
     parts = [
         f'<li class="entry"><div class="entry-votes" title="{votes} upvote{plural}"><span aria-hidden="true">▲</span> '
         f'{votes}<span class="visually-hidden"> upvote{plural}</span></div><div class="entry-body">'
-        f'<h{level} class="entry-title"><a href="{url}">{escape(title)}</a></h{level}>'
+        f'<h{level} class="entry-title"><a href="{url}">{safe_title}</a></h{level}>'
     ]
     if paper.authors:
-        parts.append(f'<p class="entry-authors">{escape(short_authors(paper.authors))}</p>')
+        parts.append(f'<p class="entry-authors">{_escape(short_authors(paper.authors))}</p>')
     if paper.abstract:
-        parts.append(f'<p class="entry-snippet">{escape(text.snippet(paper.abstract))}</p>')
+        parts.append(f'<p class="entry-snippet">{_escape(text.snippet(paper.abstract))}</p>')
     if why:
-        parts.append(f'<p class="entry-why">Matches: {escape(why)}</p>')
+        parts.append(f'<p class="entry-why">Matches: {_escape(why)}</p>')
     links = "".join(
-        f'<a href="{escape(link.url)}" rel="noopener" aria-label="{link.label}: {escape(title[:80])}">{link.label}</a>'
+        f'<a href="{_escape(link.url)}" rel="noopener" aria-label="{link.label}: {label}">{link.label}</a>'
         for link in text.arxiv_links(paper)
     )
     if links:
