@@ -49,7 +49,11 @@ def get(key: str):
 
 
 def set(key: str, value, seconds: float) -> None:  # noqa: A001 (the cache's own verb)
-    set_many({key: value}, seconds)
+    """Store ``value`` for ``seconds`` (one command: ``set_many`` is a Redis pipeline)."""
+    try:
+        cache.set(key, value, seconds)
+    except Exception:
+        logger.warning("cache unwritable", exc_info=True)
 
 
 def set_many(values: dict, seconds: float) -> None:
