@@ -84,7 +84,11 @@ def page_key(request) -> str:
 def lookup(key: str):
     """(version, kept page or None) in one cache read; the version is started when missing
     (None when the cache cannot be read: nothing is then kept)."""
-    found = shared_cache.get_many([VERSION_KEY, key])
+    try:
+        found = cache.get_many([VERSION_KEY, key])
+    except Exception:  # the cache is down: the page is made and not kept (one warning, not two)
+        logger.warning("cache unreadable", exc_info=True)
+        return None, None
     version = found.get(VERSION_KEY)
     if version is None:
         version = _start_version()

@@ -127,3 +127,11 @@ def test_no_page_is_kept_when_page_caching_is_off(client, papers, settings, djan
     assert "public" not in first.get("Cache-Control", "")
     with django_assert_num_queries(2):
         client.get("/papers/date/2026-03-11/")
+
+
+def test_pages_are_made_as_usual_when_the_cache_is_down(client, papers, settings, caplog):
+    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    for _ in range(2):
+        response = client.get("/papers/date/2026-03-11/")
+        assert response.status_code == 200 and "Video Generation with Latent Diffusion" in response.content.decode()
+    assert "cache unreadable" in caplog.text
