@@ -136,7 +136,9 @@ def _row(line: int, cells: dict[str, str]) -> Row:
     if consent not in YES | NO:
         raise ValueError(f"consent must be yes or no, not {consent!r}.")
     try:
-        services._validate(topics=topics, authors=[], frequency=frequency, weekday=0, timezone=tz_name, send_hour=0)
+        services.validate_preferences(
+            topics=topics, authors=[], frequency=frequency, weekday=0, timezone=tz_name, send_hour=0
+        )
     except ValueError as exc:
         raise ValueError(f"{email}: {str(exc).rstrip('.')}.") from None
     return Row(line, email, topics, frequency, tz_name, consent in YES)

@@ -178,7 +178,9 @@ def _apply_preferences(subscriber, *, frequency, weekday, timezone, send_hour) -
     subscriber.send_hour = send_hour
 
 
-def _validate(*, topics, authors, frequency, weekday, timezone, send_hour, examples=()) -> tuple[list[str], list[str]]:
+def validate_preferences(
+    *, topics, authors, frequency, weekday, timezone, send_hour, examples=()
+) -> tuple[list[str], list[str]]:
     """Clean topics and authors; raise ValueError on values a form should have caught."""
     problems = topic_errors(topics)
     if problems:
@@ -225,7 +227,7 @@ def subscribe(
     email = email.strip().lower()
     when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
     examples = [int(i) for i in example_paper_ids]
-    queries, names = _validate(topics=topics, authors=authors, examples=examples, **when)
+    queries, names = validate_preferences(topics=topics, authors=authors, examples=examples, **when)
     with transaction.atomic():
         subscriber, created = Subscriber.objects.select_for_update().get_or_create(
             email=email, defaults={**when, "authors": names, "example_paper_ids": examples}
@@ -296,7 +298,7 @@ def update_preferences(
     send_hour = subscriber.send_hour if send_hour is None else send_hour
     when = {"frequency": frequency, "weekday": weekday, "timezone": timezone, "send_hour": send_hour}
     examples = subscriber.example_paper_ids if example_paper_ids is None else [int(i) for i in example_paper_ids]
-    queries, names = _validate(topics=topics, authors=authors, examples=examples, **when)
+    queries, names = validate_preferences(topics=topics, authors=authors, examples=examples, **when)
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(id=subscriber.id)
         subscriber.authors = names
