@@ -135,3 +135,8 @@ def test_pages_are_made_as_usual_when_the_cache_is_down(client, papers, settings
         response = client.get("/papers/date/2026-03-11/")
         assert response.status_code == 200 and "Video Generation with Latent Diffusion" in response.content.decode()
     assert "cache unreadable" in caplog.text
+
+
+def test_a_host_not_allowed_is_refused_before_any_page_is_looked_up(client, papers):
+    client.get("/papers/date/2026-03-11/")  # kept for testserver
+    assert client.get("/papers/date/2026-03-11/", HTTP_HOST="evil.example").status_code == 400
