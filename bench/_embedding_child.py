@@ -189,6 +189,7 @@ def pool_passes(processes: int, *, topics: int, now, seed: int) -> dict:
     from datetime import timedelta
 
     from django.conf import settings
+    from django.core.cache import cache
     from django.db import connections
 
     from bench.vocabulary import HEAD_TOPICS, all_long_tail_topics
@@ -206,6 +207,7 @@ def pool_passes(processes: int, *, topics: int, now, seed: int) -> dict:
     result = {"processes": processes}
     for name in ("cold", "warm"):
         semantic._query_cache.clear()
+        cache.clear()  # this process's (locmem) cache kept the last embeddings the serial passes made
         if name == "cold":
             forget_topic_embeddings(queries)
             paper_index.clear_cache()
