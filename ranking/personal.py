@@ -26,8 +26,8 @@ apart from the liked ones but that uses their words comes closer.
   every ``HALF_LIFE_DAYS``: recent votes say more about what the reader wants now.
 - A paper that matches a topic hardly at all (below ``SOME_MATCH`` of the floor) is
   never lifted for it, and the ranker keeps every strong match of the text alone
-  (``selection``) whatever the votes: votes decide the borderline, they neither delete
-  relevant papers nor invent relevance.
+  (``selection``) whatever the votes: they neither delete relevant papers nor invent
+  relevance.
 - Votes decide the borderline; they barely reorder what the text is sure of. The
   ranker (``ranker._choose``) orders the text's strong matches of a topic by the text,
   lowered by the dislikes in full and raised by only ``STRONG_LIKE_SHARE`` of the
