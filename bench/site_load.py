@@ -21,6 +21,7 @@ Targets: home, day and paper pages p95 < 100 ms; search p95 < 300 ms; no errors.
     .venv/bin/python -m bench.site_load [--clients 50] [--seconds 30] [--papers 100000]
     .venv/bin/python -m bench.site_load --keep            # keep the scratch database (prints its URL)
     .venv/bin/python -m bench.site_load --database URL    # reuse a kept one: no data made, nothing dropped
+    .venv/bin/python -m bench.site_load --mix home=1      # one kind of page only (here: a kept page)
 
 The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E``.
 """
@@ -57,9 +58,30 @@ def parse_args(argv=None):
     parser.add_argument("--gunicorn-threads", type=int, default=None, help="override gunicorn.conf.py's")
     parser.add_argument("--search-cache-seconds", type=int, default=300, help="SEARCH_CACHE_SECONDS of the server")
     parser.add_argument("--alone", type=int, default=10, help="requests of each kind one at a time before the load")
+    parser.add_argument(
+        "--mix",
+        type=_mix,
+        default=MIX,
+        help="the pages' shares under load, e.g. home=1 for kept pages only (default: " + _mix_text(MIX) + ")",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
     parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
     return parser.parse_args(argv)
+
+
+def _mix_text(mix: dict) -> str:
+    return ",".join(f"{kind}={weight}" for kind, weight in mix.items())
+
+
+def _mix(text: str) -> dict:
+    """``home=20,day=25,...``: kinds of ``MIX`` and their weights."""
+    mix = {}
+    for part in text.split(","):
+        kind, _, weight = part.partition("=")
+        if kind.strip() not in MIX or not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"{part!r}: want KIND=WEIGHT, KIND one of {', '.join(MIX)}")
+        mix[kind.strip()] = int(weight)
+    return mix
 
 
 class Paths:
@@ -93,9 +115,9 @@ class Paths:
         return "/feeds/trending.atom" if rng.random() < 0.5 else f"/feeds/search.atom?q={query}"
 
 
-async def load(port: int, paths: Paths, *, clients: int, seconds: float, seed: int) -> dict:
-    kinds, weights = list(MIX), list(MIX.values())
-    results = {kind: {"latencies": [], "errors": 0, "statuses": {}} for kind in kinds}
+async def load(port: int, paths: Paths, *, clients: int, seconds: float, seed: int, mix: dict = MIX) -> dict:
+    kinds, weights = list(mix), list(mix.values())
+    results = {kind: {"latencies": [], "errors": 0, "statuses": {}} for kind in MIX}
     deadline = time.perf_counter() + seconds
     budget = [MAX_REQUESTS]
 
@@ -308,6 +330,8 @@ def report(args, results: dict, cold: list, alone: dict, cpu: float, inside: dic
     )
     errors = 0
     for kind, record in results.items():
+        if kind not in args.mix:
+            continue
         latencies = [1000 * s for s in record["latencies"]]
         count = len(latencies) + sum(v for k, v in record["statuses"].items() if not isinstance(k, int))
         errors += record["errors"]
@@ -340,7 +364,9 @@ def main(argv=None) -> int:
             alone = one_at_a_time(port, paths, args.alone, server)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
             cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
-            results = asyncio.run(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed))
+            results = asyncio.run(
+                load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed, mix=args.mix)
+            )
             cpu = server_cpu_seconds(server) - cpu_before
         finally:
             h.stop_process(server)

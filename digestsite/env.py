@@ -152,7 +152,7 @@ def env_cache(name: str) -> dict:
     if value is None:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if value.startswith(("redis://", "rediss://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": value}
+        return {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": value}
     try:
         return _env.cache_url_config(value)
     except Exception as exc:

@@ -76,6 +76,9 @@ MIDDLEWARE = [
     "digestsite.uploads.RequestSizeLimitMiddleware",  # before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Kept public pages (the same for everyone) are served from here, before the session,
+    # CSRF and authentication work below: pages.cache.
+    "pages.middleware.PublicPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -319,7 +322,10 @@ TRENDING_CACHE_SECONDS = env_int("TRENDING_CACHE_SECONDS", 60, minimum=0)
 SEARCH_RATE_PER_IP = env_rate("SEARCH_RATE_PER_IP", "60/m")
 API_RATE_PER_IP = env_rate("API_RATE_PER_IP", "120/m")
 SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 300, minimum=0)
-PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)  # the latest day, days, weeks, months
+# Public pages are kept until the papers change (pages.cache), at most PAGE_KEEP_SECONDS;
+# browsers and proxies may keep them PAGE_CACHE_SECONDS (0: no page is kept anywhere).
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
+PAGE_KEEP_SECONDS = env_int("PAGE_KEEP_SECONDS", 3600, minimum=1)
 SIMILAR_CACHE_SECONDS = env_int("SIMILAR_CACHE_SECONDS", 3600, minimum=0)
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])

@@ -12,13 +12,13 @@ from django.contrib.syndication.views import Feed
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
 from django.utils.feedgenerator import Atom1Feed
 
 from pages import periods, selectors
+from pages.cache import public_page
 from pages.forms import SearchForm
 from pages.text import plain_text
-from pages.views import cached_page, conditional, limited
+from pages.views import api_over_limit, conditional, limited
 
 FEED_CACHE_SECONDS = 300
 TRENDING_DAYS = 3
@@ -105,17 +105,13 @@ def _query(text: str) -> str:
     return urlencode({"q": text})
 
 
-def _cached(response):
-    patch_cache_control(response, public=True, max_age=FEED_CACHE_SECONDS)
-    return response
-
-
+@public_page(seconds=FEED_CACHE_SECONDS)
 @conditional
-@cached_page(seconds=FEED_CACHE_SECONDS)
 def trending_feed(request):
-    return _cached(TrendingFeed()(request))
+    return TrendingFeed()(request)
 
 
+@public_page(seconds=FEED_CACHE_SECONDS, guard=api_over_limit)
 @conditional
 def search_feed(request):
     if limited(request, "api-ip", settings.API_RATE_PER_IP):
@@ -123,9 +119,4 @@ def search_feed(request):
     form = SearchForm(request.GET)
     if not form.is_valid() or not form.query():
         return HttpResponseBadRequest("Give a search as ?q=TEXT (at most 300 characters).", content_type="text/plain")
-    return _search_feed(request)
-
-
-@cached_page(seconds=FEED_CACHE_SECONDS)
-def _search_feed(request):
-    return _cached(SearchFeed()(request))
+    return SearchFeed()(request)

@@ -27,12 +27,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from digestsite import cache as shared_cache
+from pages import cache as page_cache
 from pages import periods
 from pages.periods import DAILY, Period
 from papers.models import Paper, listing_day, listing_day_sql
-from ranking.api import search_papers, similar_paper_ids
+from ranking.api import search_papers, similar_paper_ids, stored_similar_ids
 
 MAX_LISTED = 100
+SIMILAR_SHOWN = 6
 LIST_FIELDS = (
     "id",
     "title",
@@ -208,16 +210,64 @@ def latest_days(days: int) -> list:
 
 
 def paper_page(pk: int):
-    """The paper and its similar papers (``Entry`` items), the latter's ids cached for
-    ``SIMILAR_CACHE_SECONDS`` per paper (and version of it): two queries when cached,
-    three on PostgreSQL otherwise (the neighbours' embeddings)."""
+    """The paper and its similar papers (at most ``SIMILAR_SHOWN``): two indexed queries
+    when its neighbours are stored (``ranking.api.stored_similar_ids``; the paper and the
+    shown ones are one query). A paper without stored neighbours (no embedding, or its
+    import's task has not run yet) has them searched for (``similar_paper_ids``), kept
+    ``SIMILAR_CACHE_SECONDS`` per paper and version of it: two queries when kept, three
+    on PostgreSQL otherwise."""
+    ids = stored_similar_ids(pk)
+    if ids is None:
+        return _paper_with_searched_neighbours(pk)
+    paper, found = _paper_and_entries(pk, ids)
+    if paper is None:
+        return None, []
+    return paper, [found[i] for i in ids if i in found][:SIMILAR_SHOWN]
+
+
+# The paper page's columns in the model's field order (``Paper.from_db`` takes them so).
+_PAGE_FIELDS = [f.attname for f in Paper._meta.concrete_fields if f.attname in PAPER_FIELDS]
+_JSON_FIELDS = ("authors", "categories")
+
+
+def _paper_and_entries(pk: int, ids: list[int]) -> tuple[Paper | None, dict[int, Entry]]:
+    """A paper and the entries of ``ids`` in one query (SQL: the ORM's compiling cost a
+    paper page more CPU than the query)."""
+    wanted = [int(pk), *(int(i) for i in ids)]
+    columns = ", ".join(_PAGE_FIELDS)
+    placeholders = ", ".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {_TABLE} WHERE id IN ({placeholders})", wanted)  # noqa: S608
+        rows = cursor.fetchall()
+    paper, entries = None, {}
+    for row in rows:
+        values = dict(zip(_PAGE_FIELDS, row, strict=True))
+        for name in _JSON_FIELDS:
+            values[name] = _json(values[name])
+        if values["id"] == pk:
+            paper = Paper.from_db(connection.alias, _PAGE_FIELDS, [values[name] for name in _PAGE_FIELDS])
+        else:
+            entries[values["id"]] = Entry(
+                values["id"],
+                values["title"],
+                (values["abstract"] or "")[:ABSTRACT_START_CHARS],
+                values["authors"],
+                values["upvotes"],
+                values["arxiv_id"],
+                values["abs_url"],
+                values["pdf_url"],
+            )
+    return paper, entries
+
+
+def _paper_with_searched_neighbours(pk: int):
     paper = Paper.objects.only(*PAPER_FIELDS).filter(pk=pk).order_by().first()
     if paper is None:
         return None, []
     key = f"pages:similar:{paper.pk}:{paper.updated_at.timestamp()}"
     ids = shared_cache.get(key)
     if ids is None:
-        ids = similar_paper_ids(paper, limit=6)
+        ids = similar_paper_ids(paper, limit=SIMILAR_SHOWN)
         shared_cache.set(key, ids, settings.SIMILAR_CACHE_SECONDS)
     if not ids:
         return paper, []
@@ -237,12 +287,13 @@ def search(
     text: str, *, day: date | None = None, since: date | None = None, limit: int = SEARCH_LIMIT, entries: bool = False
 ) -> SearchPage:
     """Ranked search results (only ``day``'s papers, or those since ``since``, when given),
-    cached per query for ``SEARCH_CACHE_SECONDS`` as ids: a cached search is one query,
+    cached per query for ``SEARCH_CACHE_SECONDS`` as ids, until the papers change (the
+    pages version, ``pages.cache``): a cached search is one query,
     for the papers' display fields (``Entry`` items with ``entries``, for a list; else
     papers, for feeds and the API)."""
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
-    key = f"pages:search:{digest}"
+    key = f"pages:search:{page_cache.version()}:{digest}"
     cached = shared_cache.get(key)
     if cached is None:
         found = search_papers(text, limit=limit, first_day=day or since, last_day=day)

@@ -4,19 +4,16 @@ is in ``pages.selectors``."""
 
 from __future__ import annotations
 
-import functools
-
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.middleware.http import ConditionalGetMiddleware
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_cache_control
 from django.utils.decorators import decorator_from_middleware
-from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from pages import periods, selectors
+from pages.cache import public_page
 from pages.forms import ApiForm, SearchForm
 from pages.periods import DAILY, MONTHLY, WEEKLY
 from subscriptions import views as subscription_views
@@ -25,29 +22,12 @@ API_CACHE_SECONDS = 60
 conditional = decorator_from_middleware(ConditionalGetMiddleware)  # ETag from the body, 304 on a match
 
 
-def cached_page(view=None, *, seconds: int | None = None):
-    """The response as it was made in the last ``seconds`` (``PAGE_CACHE_SECONDS`` by default)
-    for the same URL: pages the same for everyone (no form, no cookie), kept in the shared
-    cache; browsers and proxies may keep them as long."""
-    if view is None:
-        return functools.partial(cached_page, seconds=seconds)
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        keep = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
-        if not keep or request.method != "GET":
-            return view(request, *args, **kwargs)
-        return cache_page(keep, key_prefix="pages")(view)(request, *args, **kwargs)
-
-    return wrapper
-
-
 def limited(request, group: str, rate: str) -> bool:
     return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
 
 
 @require_http_methods(["GET", "POST"])
-@cached_page
+@public_page
 def home(request):
     """The latest day that has papers. A POST is the signup form as it was posted here before
     it moved to /subscribe/: old pages and links keep working."""
@@ -68,19 +48,19 @@ def _period_page(request, kind: str, first_day):
 
 
 @require_GET
-@cached_page
+@public_page
 def day(request, day):
     return _period_page(request, DAILY, periods.parse_day(day))
 
 
 @require_GET
-@cached_page
+@public_page
 def week(request, week):
     return _period_page(request, WEEKLY, periods.parse_week(week))
 
 
 @require_GET
-@cached_page
+@public_page
 def month(request, month):
     return _period_page(request, MONTHLY, periods.parse_month(month))
 
@@ -91,7 +71,7 @@ def papers_index(request):
 
 
 @require_GET
-@cached_page
+@public_page
 def paper(request, pk):
     """A paper's own page: where digests link when a feed gave no link of its own."""
     paper, similar = selectors.paper_page(pk)
@@ -100,23 +80,30 @@ def paper(request, pk):
     return render(request, "pages/paper.html", {"paper": paper, "similar": similar})
 
 
+def search_over_limit(request) -> bool:
+    """A search (not the empty form) beyond its client's rate limit (counted)."""
+    return bool(SearchForm(request.GET).query()) and limited(request, "search-ip", settings.SEARCH_RATE_PER_IP)
+
+
 @require_GET
+@public_page(guard=search_over_limit)
 def search(request):
+    """The same for everyone who asks the same (after their rate limit): kept per URL."""
     form = SearchForm(request.GET)
     text = form.query()
     if text and limited(request, "search-ip", settings.SEARCH_RATE_PER_IP):
         return render(request, "pages/search.html", {"form": form, "text": text, "limited": True}, status=429)
-    return _search_page(request, form, text)
-
-
-@cached_page
-def _search_page(request, form, text: str):
-    """The same for everyone who asks the same (after their rate limit): kept per URL."""
     results = selectors.search(text, entries=True) if text else None
     return render(request, "pages/search.html", {"form": form, "text": text, "results": results})
 
 
+def api_over_limit(request) -> bool:
+    """Beyond the client's rate limit of the API and the search feed (counted)."""
+    return limited(request, "api-ip", settings.API_RATE_PER_IP)
+
+
 @require_GET
+@public_page(seconds=API_CACHE_SECONDS, guard=api_over_limit)
 @conditional
 def api_papers(request):
     """``{"papers": [...]}``: a search (``q``), a day's papers (``date``), or both; the latest
@@ -126,12 +113,5 @@ def api_papers(request):
     form = ApiForm(request.GET)
     if not form.is_valid():
         return JsonResponse(form.errors_json(), status=400)
-    return _api_answer(request, form.cleaned_data)
-
-
-@cached_page(seconds=API_CACHE_SECONDS)
-def _api_answer(request, query: dict):
-    data = selectors.api_papers(**query, base_url=settings.SITE_URL)
-    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
-    patch_cache_control(response, public=True, max_age=API_CACHE_SECONDS)
-    return response
+    data = selectors.api_papers(**form.cleaned_data, base_url=settings.SITE_URL)
+    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})

@@ -17,6 +17,10 @@
 - ``search_papers(text, ...)`` and ``similar_paper_ids(paper)``: the public site's search and
   "similar papers" (``ranking.search``: full-text candidates on PostgreSQL, reranked by the
   same hybrid ranker).
+- ``stored_similar_ids(paper_id)``: a paper's similar papers as stored after its import
+  (``ranking.neighbours``; one query), None when it has no list (no embedding, or not yet:
+  then ``similar_paper_ids``). ``store_neighbours(paper_ids)`` computes and stores them (a
+  task after each import; ``ranking.signals.neighbours_stored`` says when they changed).
 
 How: each distinct topic is scored once against every paper (BM25F over title and
 abstract, fused with sentence-embedding similarity when the model is available; see
@@ -26,7 +30,7 @@ authors come first and feedback moves each reader's ranking.
 
 from __future__ import annotations
 
-from ranking import semantic, store
+from ranking import neighbours, semantic, store
 from ranking.explain import snippet as snippet_pieces
 from ranking.index import floor_to_hour
 from ranking.personal import Vote
@@ -50,7 +54,9 @@ __all__ = [
     "search_papers",
     "similar_paper_ids",
     "snippet_pieces",
+    "store_neighbours",
     "store_topic_embeddings",
+    "stored_similar_ids",
     "topic_problem",
 ]
 
@@ -94,3 +100,15 @@ def store_topic_embeddings(queries) -> int:
 def forget_topic_embeddings(queries) -> None:
     """Drop what is stored for topics nobody follows any more."""
     store.forget_queries({parsed(query).free_text for query in queries} - {""})
+
+
+def stored_similar_ids(paper_id: int) -> list[int] | None:
+    """Ids of the papers nearest to this one, closest first, as stored after its import
+    (more than a page shows: one may have been deleted since); None when it has no list."""
+    return neighbours.stored_ids(paper_id)
+
+
+def store_neighbours(paper_ids) -> int:
+    """Find and store the neighbours of these (new or changed) papers, and put them into
+    older papers' lists they belong in; returns how many lists were written."""
+    return neighbours.update(paper_ids)

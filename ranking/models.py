@@ -28,3 +28,21 @@ class QueryEmbedding(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class PaperNeighbours(models.Model):
+    """A paper's nearest papers by sentence embedding, closest first, computed when it is
+    stored (``ranking.neighbours``), so that a paper page reads them instead of searching.
+
+    ``ids`` and ``cosines`` are parallel lists (at most ``neighbours.KEPT``, only those close
+    enough to show). ``farthest`` is the cosine a new paper must beat to enter the list:
+    the last one's when the list is full, else the lowest worth showing.
+    """
+
+    paper = models.OneToOneField("papers.Paper", on_delete=models.CASCADE, primary_key=True, related_name="neighbours")
+    ids = models.JSONField(default=list)
+    cosines = models.JSONField(default=list)
+    farthest = models.FloatField()
+
+    def __str__(self):
+        return f"neighbours of paper {self.paper_id}"

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from papers.models import Paper
-from ranking.api import embed_papers
+from ranking.api import embed_papers, store_neighbours
 from tests.pages.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -45,17 +45,27 @@ def test_listing_pages(client, crowded, django_assert_num_queries, url, queries)
         assert client.get(url).status_code == 200
 
 
-def test_paper_page_is_two_queries_once_its_neighbours_are_cached(client, crowded, django_assert_num_queries, settings):
+def test_a_paper_page_is_two_queries_with_its_neighbours_stored(client, crowded, django_assert_num_queries):
+    store_neighbours(list(Paper.objects.values_list("id", flat=True)))  # as the import's task leaves them
     url = crowded["2603.10001"].get_absolute_url()
-    if connection.vendor == "postgresql":  # the paper, its neighbours' embeddings, the six shown
-        with django_assert_num_queries(3):
+    with django_assert_num_queries(2):  # its stored neighbours' ids; the paper and the six shown
+        first = client.get(url).content
+    assert first.count(b'class="entry"') == 6
+    with django_assert_num_queries(0):  # the page itself, kept until the papers change
+        assert client.get(url).content == first
+
+
+def test_a_paper_page_without_stored_neighbours_searches_for_them(client, crowded, django_assert_num_queries, settings):
+    url = crowded["2603.10001"].get_absolute_url()
+    if connection.vendor == "postgresql":  # no stored list; the paper, its neighbours' embeddings, the six shown
+        with django_assert_num_queries(4):
             first = client.get(url).content
     else:  # the paper index's fingerprint and build, the paper's embedding: not pinned
         first = client.get(url).content
-    with django_assert_num_queries(0):  # the page itself, for PAGE_CACHE_SECONDS
+    with django_assert_num_queries(0):  # the page itself, kept until the papers change
         assert client.get(url).content == first
     settings.PAGE_CACHE_SECONDS = 0
-    with django_assert_num_queries(2):  # the paper, its cached neighbours' display fields
+    with django_assert_num_queries(3):  # no stored list; the paper, its cached neighbours' display fields
         assert client.get(url).content == first
 
 
@@ -68,7 +78,7 @@ def test_a_search_is_a_fixed_number_of_queries(client, crowded, django_assert_nu
         client.get("/search", {"q": "video understanding"})
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
         client.get("/search", {"q": "robots"})  # one word: no second pass
-    with django_assert_num_queries(0):  # the same page again, for PAGE_CACHE_SECONDS
+    with django_assert_num_queries(0):  # the same page again, kept until the papers change
         client.get("/search", {"q": "video understanding"})
     settings.PAGE_CACHE_SECONDS = 0
     with django_assert_num_queries(1):  # the same search again: the cached ranking, the shown papers

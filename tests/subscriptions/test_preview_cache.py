@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def redis_cache(settings, clean_redis, redis_url):
     """Django's default cache on the test Redis, as in production (CACHE_URL=redis://...)."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": redis_url}}
     assert cache.set("probe", 1) is None and cache.get("probe") == 1
     return clean_redis
 
