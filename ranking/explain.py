@@ -40,24 +40,30 @@ def _tokens(text: str) -> tuple[tuple[int, int, str | None], ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=8192)
+def _joins(text: str) -> bytes:
+    """Per gap between two neighbouring words of ``text`` (``_tokens``), 1 where it joins
+    them into one phrase (spaces, hyphens). Kept per text, as ``_tokens``, in a byte each."""
+    tokens = _tokens(text)
+    return bytes(bool(_JOINS_A_PHRASE.match(text[a[1] : b[0]])) for a, b in zip(tokens, tokens[1:], strict=False))
+
+
 @lru_cache(maxsize=20_000)
-def matched_phrase(query: str, text: str) -> str:
-    """The longest run of ``text`` made of the topic's words (stopwords allowed inside),
-    as the paper writes it: "structured state space models" for "state space models".
-    The run with the most distinct topic words wins, the earliest among equals; ""
-    when the text has none of them."""
+def _best_run(query: str, text: str) -> tuple[str, int]:
+    """``matched_phrase`` and how many distinct topic words it has. Only the positions of
+    the topic's words start a run; the gaps come from ``_joins``, not a regex each time."""
     stems = topic_stems(query)
     if not stems or not text:
-        return ""
-    tokens = _tokens(text)
+        return "", 0
+    tokens, joins = _tokens(text), _joins(text)
+    starts = [position for position, token in enumerate(tokens) if token[2] in stems]
     best, best_key = "", (0, 0)
-    i = 0
-    while i < len(tokens):
-        if tokens[i][2] not in stems:
-            i += 1
+    following = 0  # the first position not yet inside a run
+    for i in starts:
+        if i < following:
             continue
         j, last, seen = i, i, {tokens[i][2]}
-        while j + 1 < len(tokens) and _JOINS_A_PHRASE.match(text[tokens[j][1] : tokens[j + 1][0]]):
+        while j + 1 < len(tokens) and joins[j]:
             nxt = tokens[j + 1][2]
             if nxt is not None and nxt not in stems:
                 break
@@ -68,8 +74,16 @@ def matched_phrase(query: str, text: str) -> str:
         key = (len(seen), -(last - i + 1))  # the most topic words, in the fewest words
         if key > best_key:
             best, best_key = text[tokens[i][0] : tokens[last][1]], key
-        i = last + 1
-    return best
+        following = last + 1
+    return best, best_key[0]
+
+
+def matched_phrase(query: str, text: str) -> str:
+    """The longest run of ``text`` made of the topic's words (stopwords allowed inside),
+    as the paper writes it: "structured state space models" for "state space models".
+    The run with the most distinct topic words wins, the earliest among equals; ""
+    when the text has none of them."""
+    return _best_run(query, text)[0]
 
 
 def _sentences(text: str) -> list[str]:
@@ -135,12 +149,12 @@ def topic_reason(topic: str, matched: list[str], close: bool, title: str, abstra
     ``matched``: the topic words the index found (``ranker.matched_words``); those shown
     with an acronym ("MLLM (multimodal large language models)") are said as such."""
     stems = topic_stems(topic)
-    in_title, in_abstract = matched_phrase(topic, title), matched_phrase(topic, abstract)
-
-    def covers(phrase):
-        return len({t[2] for t in _tokens(phrase)} & stems)
-
-    phrase, where = (in_title, "title") if covers(in_title) >= covers(in_abstract) else (in_abstract, "abstract")
+    # A run's count of distinct topic words is how much of the topic it covers.
+    (in_title, title_covers), (in_abstract, abstract_covers) = _best_run(topic, title), _best_run(topic, abstract)
+    if title_covers >= abstract_covers:
+        phrase, where, covered = in_title, "title", title_covers
+    else:
+        phrase, where, covered = in_abstract, "abstract", abstract_covers
     parts = [f"its {where} says “{phrase}”"] if phrase else []
     for word in matched:
         acronym, _, meaning = word.partition(" (")
@@ -150,6 +164,6 @@ def topic_reason(topic: str, matched: list[str], close: bool, title: str, abstra
             parts.append(f"“{acronym}” stands for “{meaning.rstrip(')')}”")
     if not parts:
         return f"Close in meaning to your topic “{topic}”"
-    if close and covers(phrase) * 2 < len(stems):
+    if close and covered * 2 < len(stems):
         parts.append("it is close in meaning")
     return f"Matches your topic “{topic}”: " + ", and ".join(parts)

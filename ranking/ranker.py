@@ -418,15 +418,12 @@ def matched_words(index: PaperIndex, query: ParsedQuery, row: int, paper_text: s
     key = (query.text, row)
     shown = index.matched.get(key)
     if shown is None:
-        present = set(index.lexical.has_terms(row, list(query.terms)))
-        found: dict[str, str] = {}  # stem -> the word as the reader wrote it
-        for word in written_words(" ".join([*query.words, *query.phrases])):
-            term = stem(word.lower())
-            if term in present:
-                found.setdefault(term, word)
-        written = set(index.sequences[row].split())
+        present = set(index.lexical.has_terms(row, query.terms))
+        found = {term: word for term, word in _topic_words(query.free_text) if term in present}
+        sequence = index.sequences[row]  # stems of the title and abstract, space-padded
+        written = {term for term in found if f" {term} " in sequence}
         shown = list(found.values())
-        if not written.issuperset(found):
+        if len(written) < len(found):
             shown = _with_acronyms(index, row, found, written, paper_text)
         if len(index.matched) >= MATCHED_WORDS_KEPT:
             index.matched.clear()
@@ -434,9 +431,20 @@ def matched_words(index: PaperIndex, query: ParsedQuery, row: int, paper_text: s
     return list(shown)
 
 
+@lru_cache(maxsize=50_000)
+def _topic_words(free_text: str) -> tuple[tuple[str, str], ...]:
+    """(stem, the word as the reader wrote it) of each word of a topic, the first word
+    of each stem: worked out once per topic, not for every paper it is explained on."""
+    found: dict[str, str] = {}
+    for word in written_words(free_text):
+        found.setdefault(stem(word.lower()), word)
+    return tuple(found.items())
+
+
 def _with_acronyms(index: PaperIndex, row: int, found: dict[str, str], written: set[str], paper_text: str):
     """``found`` (stem -> topic word) shown with the acronyms of this paper that explain
-    the words it does not write: each acronym with every topic word of its definition."""
+    the words it does not write (``written``: those of ``found`` it does write): each
+    acronym with every topic word of its definition."""
     acronyms = index.lexical.acronyms
     unwritten = {term for term in found if term not in written}
     explained: dict[str, list[str]] = {}  # acronym as written -> stems of topic words it stands for
