@@ -147,7 +147,6 @@ class LexicalIndex:
         # query is the sum over the query's terms.
         self.weights = sparse.csr_matrix(pseudo_tf @ sparse.diags(self.idf))
         self.weights_by_term = self.weights.T.tocsr()
-        self.weights_by_term.sort_indices()  # each term's papers in order (has_terms searches them)
 
     def _field_terms(self, text: str, own_acronyms) -> list[str]:
         """A field's index terms: its words, neighbouring pairs and both forms of the
@@ -207,18 +206,10 @@ class LexicalIndex:
         return self.weights_by_term.indices[start:end]
 
     def has_terms(self, row: int, terms) -> list[str]:
-        """Those of ``terms`` (stems) that paper ``row`` contains: a binary search in each
-        term's sorted list of papers (a topic has a few terms, a paper hundreds)."""
-        indptr, papers = self.weights_by_term.indptr, self.weights_by_term.indices
-        found = []
-        for term in terms:
-            column = self.vocabulary.get(term)
-            if column is not None:
-                start, end = int(indptr[column]), int(indptr[column + 1])
-                at = start + int(papers[start:end].searchsorted(row))
-                if at < end and papers[at] == row:
-                    found.append(term)
-        return found
+        """Those of ``terms`` (stems) that paper ``row`` contains."""
+        start, end = self.weights.indptr[row], self.weights.indptr[row + 1]
+        present = set(self.weights.indices[start:end].tolist())
+        return [t for t in terms if self.vocabulary.get(t) in present]
 
     def text_vector(self, text: str) -> sparse.csr_matrix:
         """A (1 x terms) tf-idf vector of any text, over this index's vocabulary (with the
