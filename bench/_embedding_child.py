@@ -74,9 +74,10 @@ def topics(count: int) -> list[str]:
 
 
 def abstracts() -> list[str]:
-    """Titles and abstracts of the bundled sample papers, as papers are embedded (x5: 200)."""
+    """Titles and abstracts of the bundled sample papers, as papers are embedded (x5: 200).
+    Each copy is numbered: the encoder encodes a text it was given twice only once."""
     papers = json.loads((REPO / "papers" / "sample_data" / "sample_papers.json").read_text())
-    return [f"{p['title'].strip()}. {p['abstract'].strip()}" for p in papers] * 5
+    return [f"{p['title'].strip()} ({copy}). {p['abstract'].strip()}" for copy in range(1, 6) for p in papers]
 
 
 def throughput(args) -> dict:

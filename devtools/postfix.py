@@ -14,18 +14,25 @@ Needs Debian's ``postfix`` package and root (Postfix's daemons switch to the
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from email import policy
 from pathlib import Path
 
 POSTFIX = "/usr/sbin/postfix"
 MAILDIR_OWNER = "65534"  # nobody / nogroup
+# The queue ID Postfix's smtpd gave a message, from the Received header it added.
+_QUEUE_ID = re.compile(rb"\(Postfix\) with E?SMTPS?A? id (\w+)")  # the first is the newest hop
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.M | re.I)
 
 
 def free_port() -> int:
@@ -53,6 +60,7 @@ class PrivatePostfix:
         self.maildirs = self.root / "mail"
         self.log = self.root / "postfix.log"
         self._mailboxes: list[str] = []
+        self._frozen: set[int] = set()
         self._tls = tls
         self._write_config()
         self.set_mailboxes(mailboxes)
@@ -150,8 +158,49 @@ class PrivatePostfix:
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.1)
 
+    def _daemons(self, name: str) -> list[int]:
+        """PIDs of this instance's ``name`` processes (children of its master)."""
+        master = self.root / "queue" / "pid" / "master.pid"
+        if not master.exists():
+            return []
+        master_pid = master.read_text().split()[0]
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, ...
+                comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+            except (OSError, IndexError):
+                continue  # the process ended
+            if comm == name and fields[1] == master_pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def freeze_smtpd(self, seconds: float) -> list[int]:
+        """Stop (SIGSTOP) every smtpd process now serving a client for ``seconds``, then let
+        them go on (SIGCONT): a server too loaded to answer, whose connections stay open.
+        What a frozen smtpd has read, it queues once it runs again. Returns their PIDs."""
+        pids = self._daemons("smtpd")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        self._frozen.update(pids)
+        timer = threading.Timer(seconds, self._thaw, args=(pids,))
+        timer.daemon = True
+        timer.start()
+        return pids
+
+    def _thaw(self, pids) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            self._frozen.discard(pid)
+
     def destroy(self) -> None:
+        self._thaw(list(self._frozen))
         self.stop()
+        keep = os.environ.get("POSTFIX_TEST_LOG_DIR")  # drills in a loop keep every run's log
+        if keep and self.log.exists():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log, Path(keep) / f"{self.root.name}.log")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -168,6 +217,30 @@ class PrivatePostfix:
             new = self.maildirs / self.domain / address.split("@")[0] / "new"
             out[address] = sorted(new.iterdir()) if new.exists() else []
         return out
+
+    def copies(self, address: str) -> list[dict]:
+        """Each copy in ``address``'s Maildir: its file, Message-ID and the queue ID Postfix's
+        smtpd gave it. One queue ID twice is Postfix delivering one queued message twice
+        (its delivery agent or queue manager stopped between the Maildir write and
+        noting it); two queue IDs are two SMTP transactions, that is the client sending again."""
+        out = []
+        for path in self.delivered_files().get(address.lower(), []):
+            head = path.read_bytes().split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0] + b"\n"
+            queue_id, message_id = _QUEUE_ID.search(head), _MESSAGE_ID.search(head)
+            out.append({
+                "file": path.name,
+                "message_id": message_id.group(1).decode() if message_id else "",
+                "queue_id": queue_id.group(1).decode() if queue_id else "",
+            })  # fmt: skip
+        return out
+
+    def copies_report(self, address: str) -> str:
+        """The copies of ``address`` and every log line about their queue IDs."""
+        copies = self.copies(address)
+        ids = {c["queue_id"] for c in copies if c["queue_id"]}
+        log = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        lines = [line for line in log if any(f" {qid}:" in line for qid in ids)]
+        return f"{address}: {copies}\n" + "\n".join(lines)
 
     def delivered_count(self) -> int:
         return sum(len(files) for files in self.delivered_files().values())

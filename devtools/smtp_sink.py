@@ -5,8 +5,10 @@ counts, keeps and refuses messages as it is told.
   ``by_recipient()``), answers chosen recipients with scripted replies (``script``,
   ``script_rcpt``) and can hold messages after the n-th, at ``RCPT`` or after their
   final dot (``hold_after``, ``release``), which lets a test kill a worker while it is
-  provably waiting on the server.
-- In a process of its own, for benchmarks that measure real socket I/O:
+  provably waiting on the server. Scripted DATA answers can also be faults of the
+  window after the final dot (RFC 1047): ``KEEP_THEN_DROP`` (the server has the message,
+  the client never hears so), ``ANSWER_THEN_DROP`` and ``slow_answer(seconds)``.
+- In a process of its own (``devtools.smtp_sink_process``), for benchmarks that measure real socket I/O:
   ``python -m devtools.smtp_sink --smtp-port P --control-port C [--no-pipelining]``,
   steered over a tiny HTTP control port (``SinkProcess`` is its client):
   ``GET /summary`` (totals, cheap for polling), ``GET /stats`` (per-recipient counts of
@@ -21,27 +23,32 @@ It reads the DATA phase in blocks (``BulkDataSMTP``) and advertises PIPELINING (
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import email
-import json
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, syntax
 
 HOST = "127.0.0.1"
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
+
+# Scripted DATA answers (``script``) that are faults after the final dot: the server keeps
+# the message, then drops the connection without answering (a server killed between
+# queueing the message and its 250: RFC 1047), or after answering 250.
+KEEP_THEN_DROP = "keep, then drop the connection unanswered"
+ANSWER_THEN_DROP = "keep, answer 250, then drop the connection"
+_SLOW = "keep, answer 250 after "
+
+
+def slow_answer(seconds: float) -> str:
+    """A scripted DATA answer: keep the message, answer 250 only after ``seconds`` (a loaded
+    server; the client may give up first, and the message is delivered all the same)."""
+    return f"{_SLOW}{seconds}"
 
 
 def _message_id(content: bytes) -> str:
@@ -190,6 +197,12 @@ class SinkHandler:
         recipients = [address.lower() for address in envelope.rcpt_tos]
         content = envelope.original_content or b""
         refusal = self._refusal(session, recipients)
+        if refusal and refusal.startswith("keep, "):  # a fault after the dot: the message is delivered
+            self._accept(recipients, content)
+            if refusal.startswith(_SLOW):
+                await asyncio.sleep(float(refusal[len(_SLOW) :]))
+                return "250 2.0.0 OK"
+            return refusal  # BulkDataSMTP answers and drops as it says
         if refusal:
             return refusal
         if self._holding("data"):
@@ -312,6 +325,11 @@ class BulkDataSMTP(SMTP):
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
+        if status in (KEEP_THEN_DROP, ANSWER_THEN_DROP):
+            if status == ANSWER_THEN_DROP:
+                await self.push("250 2.0.0 OK")
+            self.transport.close()
+            return
         await self.push("250 OK" if status is None else status)
 
 
@@ -356,165 +374,17 @@ class SmtpSink(SinkHandler):
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-# -- the sink in a process of its own ------------------------------------------------------------
+def __getattr__(name: str):
+    """``SinkProcess`` and ``control_server`` live in ``devtools.smtp_sink_process`` (imported lazily:
+    it imports this module)."""
+    if name in ("SinkProcess", "control_server", "main"):
+        from devtools import smtp_sink_process
 
-
-def control_server(handler: SinkHandler, port: int, *, extra_actions=None) -> ThreadingHTTPServer:
-    """The control API; ``extra_actions`` maps more POST paths to callables taking the payload."""
-    extra_actions = extra_actions or {}
-
-    class Control(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # quiet
-            pass
-
-        def _reply(self, status: int, body: bytes, content_type="application/json"):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            answers = {"/summary": handler.summary, "/stats": handler.stats}
-            if self.path in answers:
-                self._reply(200, json.dumps(answers[self.path]()).encode())
-            elif self.path == "/sample":
-                self._reply(200, handler.sample or b"", "message/rfc822")
-            else:
-                self._reply(404, b"{}")
-
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = json.loads(self.rfile.read(length) or b"{}")
-            actions = {"/configure": lambda: handler.configure(**payload), "/reset": handler.reset}
-            actions.update({path: (lambda act=act: act(**payload)) for path, act in extra_actions.items()})
-            if self.path not in actions:
-                self._reply(404, b"{}")
-                return
-            try:
-                actions[self.path]()
-            except (TypeError, ValueError) as exc:
-                self._reply(400, json.dumps({"error": str(exc)}).encode())
-                return
-            self._reply(200, json.dumps(handler.summary()).encode())
-
-    return ThreadingHTTPServer((HOST, port), Control)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="A loopback SMTP sink in its own process.")
-    parser.add_argument("--smtp-port", type=int, required=True)
-    parser.add_argument("--control-port", type=int, required=True)
-    parser.add_argument("--no-pipelining", action="store_true", help="do not advertise PIPELINING")
-    args = parser.parse_args(argv)
-
-    handler = SinkHandler(pipelining=not args.no_pipelining, keep=False)  # counts only: runs take 100,000s
-    server = {"controller": BulkController(handler, hostname=HOST, port=args.smtp_port)}
-    server["controller"].start()
-    lock = threading.Lock()
-
-    def refuse(*, seconds: float):
-        """Close the SMTP port (connections are refused, open ones dropped) for ``seconds``;
-        the counts live on. Returns once the port is closed."""
-        with lock:
-            server["controller"].stop()
-
-        def reopen():
-            time.sleep(float(seconds))
-            with lock:
-                server["controller"] = BulkController(handler, hostname=HOST, port=args.smtp_port)
-                server["controller"].start()
-
-        threading.Thread(target=reopen, daemon=True).start()
-
-    http = control_server(handler, args.control_port, extra_actions={"/refuse": refuse})
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        stop.wait()
-    finally:
-        http.shutdown()
-        with lock:
-            if server["controller"]._thread is not None:
-                server["controller"].stop()
-
-
-class SinkProcess:
-    """Client of the sink running in its own process (``main``), with its log in ``workdir``."""
-
-    def __init__(self, workdir: Path, *, smtp_port: int, control_port: int, pipelining: bool = True):
-        self.workdir = Path(workdir)
-        self.smtp_port = smtp_port
-        self.control_port = control_port
-        self.pipelining = pipelining  # advertised, as real MTAs do
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def email_url(self) -> str:
-        return f"smtp://{HOST}:{self.smtp_port}"
-
-    def start(self, *, timeout: float = 20) -> SinkProcess:
-        command = [sys.executable, "-m", "devtools.smtp_sink", "--smtp-port", str(self.smtp_port)]
-        command += ["--control-port", str(self.control_port), *([] if self.pipelining else ["--no-pipelining"])]
-        log = (self.workdir / "smtp-sink.log").open("ab")
-        repo = Path(__file__).resolve().parents[1]
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=repo, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.summary()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the SMTP sink did not start within {timeout}s (see {self.workdir / 'smtp-sink.log'})")
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _call(self, path: str, payload: dict | None = None):
-        url = f"http://{HOST}:{self.control_port}{path}"
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")  # noqa: S310
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
-            body = response.read()
-        return body if path == "/sample" else json.loads(body)
-
-    def summary(self) -> dict:
-        return self._call("/summary")
-
-    def stats(self) -> dict:
-        return self._call("/stats")
-
-    def sample(self) -> bytes:
-        return self._call("/sample")
-
-    def reset(self) -> dict:
-        return self._call("/reset", {})
-
-    def configure(self, *, fail_every: int = 0, reject=(), reject_at: str = "rcpt", delay_ms: float = 0) -> dict:
-        payload = {"fail_every": fail_every, "reject": list(reject), "reject_at": reject_at, "delay_ms": delay_ms}
-        return self._call("/configure", payload)
-
-    def refuse_connections(self, seconds: float) -> dict:
-        """The SMTP port closes now (connections refused) and opens again after ``seconds``."""
-        return self._call("/refuse", {"seconds": seconds})
+        return getattr(smtp_sink_process, name)
+    raise AttributeError(name)
 
 
 if __name__ == "__main__":
+    from devtools.smtp_sink_process import main
+
     main()

@@ -38,6 +38,10 @@ Status = Delivery.Status
 # A batch takes send slots from the shared rate limiter this many at a time. Slots a
 # batch ends without using are lost (the rate is never exceeded, only briefly underused).
 SEND_SLOTS_PER_CALL = 10
+# The answers to a group's final dots are waited for until this share of the task's soft
+# time limit at the latest (``sending.hand_over``); what has not answered by then is
+# retried. Claiming stops at half of it, so a group's answers have at least 0.4 of it.
+ANSWERS_BY_SHARE = 0.9
 # Over SMTP, rows whose message the server accepted are marked SENT this many at a time
 # (one UPDATE). Until then each is a handed-over claim, which is never sent again: had the
 # worker died first, it would be counted as sent when its lease ran out.
@@ -91,6 +95,7 @@ class _Batch:
 
     def __init__(self, delivery_ids, *, connection, limiter):
         self.now = timezone.now()
+        self.answer_by = monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT * ANSWERS_BY_SHARE
         self.result = BatchResult()
         rows = Delivery.objects.filter(id__in=list(delivery_ids)).select_related("issue", "subscriber").order_by("id")
         self.rows = list(rows)
@@ -239,7 +244,7 @@ class _Batch:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        for row, outcome, lane in sending.hand_over(self.staged, self.accepted):
+        for row, outcome, lane in sending.hand_over(self.staged, self.accepted, answer_by=self.answer_by):
             self._count(row, outcome, lane)
         if len(self.accepted) >= RECORD_SENT_EVERY:
             claims.record_sent(self.accepted)

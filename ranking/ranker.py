@@ -21,7 +21,7 @@ from ranking.explain import topic_reason
 from ranking.fusion import FusionConfig, floor_for, fuse, semantic_scale, trending_prior, with_feedback
 from ranking.index import PaperIndex, get_index
 from ranking.lexical import stem, words, written_words
-from ranking.personal import Vote, VoteSimilarity, evidence_of, personalise
+from ranking.personal import STRONG_LIKE_SHARE, Vote, VoteSimilarity, evidence_of, personalise
 from ranking.query import ParsedQuery, author_matches, category_matches, parse_query
 
 log = logging.getLogger(__name__)
@@ -291,20 +291,24 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     kept = np.zeros(size, dtype=bool)
     if rows:
         block, by_text = scores.relevance[rows], None
+        ordered = block  # what orders the strong matches
         if votes:  # a strong match by the text stays one (and in) whatever the votes
             topic_ids = [scores.refs[row].id for row in rows]
             personal = personalise(block, topic_ids, votes, feedback, floor)
-            block = personal.relevance
             by_text = _strong_by_text(scores, cuts, rows)
             kept[by_text.any(axis=0)] = True
+            ordered = selection.order_with_votes(block, personal.relevance, by_text, STRONG_LIKE_SHARE)
+            block = personal.relevance
         strong = _strong_topics(scores, cuts, rows, block, by_text)
         best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
         best = block[best_topic, np.arange(size)]
+        order = ordered[best_topic, np.arange(size)] + config.trending_weight * prior
     else:
         strong = np.full(size, -1, dtype=np.int64)
         best_topic = np.zeros(size, dtype=np.int64)
         best = np.full(size, -np.inf, dtype=np.float32)
-    score = np.array(best, dtype=np.float64)
+        order = best + config.trending_weight * prior
+    score = np.array(best, dtype=np.float64)  # the reader's relevance, votes included
     eligible = (strong >= 0) & ((best >= floor) | kept)
     liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
     score = score + config.trending_weight * prior
@@ -314,6 +318,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     example_only = like_example & ~eligible & ~excluded  # a strong match by its example paper alone
     eligible = (eligible | like_example) & ~excluded
     score = np.where(example_only, np.maximum(score, floor), score)
+    order = np.where(example_only, np.maximum(order, floor), order)
 
     chosen: list[_Choice] = []
     if request.authors:
@@ -327,17 +332,23 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     candidates = np.flatnonzero(eligible)
     room = limit - len(chosen)
     if room > 0 and candidates.size:
-        # Each topic's strong matches in turn (selection.interleave), near-duplicates left out.
+        # Each topic's strong matches in turn (selection.interleave), near-duplicates left
+        # out; within a topic, what only the reader's votes make strong comes after what
+        # the text makes strong. Papers like an example paper take their turn as a group
+        # of their own, and are listed after the topics' papers.
         same = selection.near_duplicates(index)
         picked_rows = [c.row for c in chosen]
+        by_evidence = ~kept[candidates] if rows and votes else None
         top = selection.interleave(
             candidates,
-            score[candidates],
-            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),  # examples: a group of their own
+            order[candidates],
+            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),
             index.first_seen[candidates],
             room,
             lambda row, picked: same(row, picked_rows + picked),
+            later=by_evidence,
         )
+        top = [row for row in top if strong[row] >= 0] + [row for row in top if strong[row] < 0]
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             if strong[row] >= 0:

@@ -18,7 +18,9 @@ model's) and drops those that merely share common words. Calibrated on the judge
 topics with ``bench/ranking_quality.py`` (results in bench/README.md).
 
 A paper is also a strong match when it is very like one of the reader's example papers
-(``EXAMPLE_LIKENESS``; "more like these"): those form a section of their own.
+(``EXAMPLE_LIKENESS``; "more like these"): those take their turn as a group of their
+own, and are listed after the topics' papers (the digest shows them in a section of
+their own).
 
 Several topics share the digest fairly: each topic's strong matches are taken in
 turn (round robin, the topic with the best match first), and a paper that is a
@@ -101,20 +103,24 @@ def best_strong_topic(mask: np.ndarray, relevance: np.ndarray) -> np.ndarray:
     return np.where(mask.any(axis=0), best, -1)
 
 
-def interleave(rows: np.ndarray, scores: np.ndarray, groups: np.ndarray, newest: np.ndarray, room: int, same):
+def interleave(
+    rows: np.ndarray, scores: np.ndarray, groups: np.ndarray, newest: np.ndarray, room: int, same, later=None
+):
     """Up to ``room`` of ``rows``: each group (topic) in turn, its best first, the group
     with the best paper first; a row ``same(row, picked)`` calls a near-duplicate of a
-    picked one is skipped. ``scores``, ``groups``, ``newest`` are per row of ``rows``."""
+    picked one is skipped. ``scores``, ``groups``, ``newest`` (and ``later``: booleans,
+    rows that come after the group's others whatever their score) are per row of ``rows``."""
     if room <= 0 or len(rows) == 0:
         return []
     # Sorted by group, and within a group best first (among equals the newest); only
     # the first few of each group can be shown, so only those reach the Python loop.
-    order = np.lexsort((-newest, -scores, groups))
+    tier = np.zeros(len(rows), dtype=np.int8) if later is None else np.asarray(later, dtype=np.int8)
+    order = np.lexsort((-newest, -scores, tier, groups))
     starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
     ends = np.r_[starts[1:], len(order)]
     keep = room * 2 + 4  # room for a few near-duplicates skipped
     queues = [deque(order[start : min(end, start + keep)].tolist()) for start, end in zip(starts, ends, strict=True)]
-    queues.sort(key=lambda queue: (-scores[queue[0]], -newest[queue[0]]))
+    queues.sort(key=lambda queue: (tier[queue[0]], -scores[queue[0]], -newest[queue[0]]))
     picked: list[int] = []
     while len(picked) < room and any(queues):
         for queue in queues:
@@ -169,3 +175,12 @@ def like_examples(similarity, example_paper_ids) -> tuple[np.ndarray, np.ndarray
     closest = block[np.arange(size), which]
     strong = closest >= EXAMPLE_LIKENESS
     return strong, np.where(strong, np.asarray(cols)[which], -1)
+
+
+def order_with_votes(text: np.ndarray, voted: np.ndarray, strong_by_text: np.ndarray, like_share: float) -> np.ndarray:
+    """What orders a reader's papers once their votes moved ``text`` (relevance by the
+    text) to ``voted``: a paper the text makes strong keeps the text's relevance, lowered
+    by what the dislikes took in full and raised by only ``like_share`` of what the
+    likes added (a near-tie broken, a clear gap kept); the others, what the votes say."""
+    raised = np.maximum(voted - text, 0.0) * like_share
+    return np.where(strong_by_text, np.minimum(voted, text) + raised, voted)

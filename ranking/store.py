@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from django.db import connection, transaction
 
 from papers.models import Paper
 from ranking import semantic
@@ -99,7 +100,19 @@ def store_query_vectors(vectors: dict[str, np.ndarray]) -> None:
         (QueryEmbedding(key=query_key(text), vector=semantic.to_bytes(vector)) for text, vector in vectors.items()),
         key=lambda row: row.key,
     )
-    QueryEmbedding.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    if not rows:
+        return
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        QueryEmbedding.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        return
+    # A transaction of its own that does not wait for the disk: an embedding lost in a crash
+    # is computed again when it is next needed, and a ranking batch that stores new topics
+    # no longer waits for a WAL flush each time. Inside a caller's transaction the caller's
+    # writes decide, so there it is left alone.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        QueryEmbedding.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
 
 
 def forget_queries(texts) -> None:

@@ -9,8 +9,6 @@ default does; the test reads what Postfix wrote into the Maildirs.
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import re
 import shutil
 import subprocess
@@ -82,6 +80,7 @@ def mail_through(settings, postfix, dkim_key):
     """Settings for sending through the private Postfix, DKIM-signed for digest.test."""
     settings.EMAIL_BACKEND = "emails.smtp.SmtpBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", postfix.port, 10
+    settings.EMAIL_DATA_END_TIMEOUT = 120  # a test that would wait longer has failed anyway
     settings.EMAIL_EHLO_NAME = "mail.digest.test"
     settings.MAIL_DOMAIN = "digest.test"
     settings.SENDER_NAME = SENDER_NAME
@@ -118,7 +117,7 @@ def _verify_dkim(files, record: str) -> list[str]:
 
 
 def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it_restarts_mid_send(
-    mail_through, postfix, dkim_key, tmp_path
+    mail_through, postfix, dkim_key, tmp_path, lost_answers
 ):
     addresses = _readers(300)
     postfix.set_mailboxes(addresses)
@@ -144,12 +143,22 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     assert restarted.is_set()
     postfix.wait_until_delivered(300)
 
-    # Exactly once: one message in every Maildir, no Message-ID twice, every row SENT.
+    # Exactly once, but for the two windows no SMTP client can close (bench/README.md,
+    # "Exactly once through a Postfix restart"): a message Postfix queued as it was stopped,
+    # before its 250 reached us (RFC 1047: we send it again, once, and say so), and one its
+    # delivery agent wrote to the Maildir as it was stopped, before Postfix noted it (Postfix
+    # delivers it again: the same queue ID twice). Anything else is a copy too many.
     files = postfix.delivered_files()
-    twice = {address: [_message_id(path) for path in found] for address, found in files.items() if len(found) > 1}
-    # (The Message-IDs say who sent a copy again: one ID twice is the MTA redelivering, two IDs are us.)
-    assert not twice, f"delivered more than once: {twice}\n{postfix.log_tail(6000)}"
-    assert {address: len(found) for address, found in files.items()} == dict.fromkeys(addresses, 1)
+    assert all(files.values()), [a for a, found in files.items() if not found]
+    resends, redeliveries, unexplained = _extra_copies(
+        postfix, lost_answers(), [a for a, f in files.items() if len(f) > 1]
+    )
+    print(
+        f"extra copies: {resends} sent again after a lost answer (RFC 1047), {redeliveries} delivered again by Postfix"
+    )
+    assert not unexplained, "delivered more than once:\n" + "\n".join(
+        [*(_row_report(a) + "\n" + postfix.copies_report(a) for a in unexplained), postfix.log_tail(3000)]
+    )
     messages = {address: found[0] for address, found in postfix.messages().items()}
     ids = Counter(m["Message-ID"] for m in messages.values())
     assert len(ids) == 300 and max(ids.values()) == 1
@@ -178,9 +187,10 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     assert _verify_dkim([tampered], dkim_key[1])[0].startswith("fail")
 
     # A second --now sends nothing.
+    delivered = postfix.delivered_count()
     call_command("send_digests", "--now")
     time.sleep(1)
-    assert postfix.delivered_count() == 300 and postfix.queue_is_empty()
+    assert postfix.delivered_count() == delivered == 300 + resends + redeliveries and postfix.queue_is_empty()
 
     # Connections carry many messages each (an issue's rows are batched together). Sessions
     # cut by the restart leave no "disconnect" line, so only the whole ones are counted.
@@ -189,6 +199,40 @@ def test_an_issue_reaches_every_reader_exactly_once_through_postfix_even_when_it
     assert len(sessions) <= 40 and max(sessions) >= 20, sessions
     log = postfix.log.read_text(errors="replace")
     assert "improper command pipelining" not in log and "bare <LF>" not in log  # the strict settings saw nothing
+
+
+def test_a_postfix_slower_to_answer_a_final_dot_than_the_socket_timeout_still_gets_each_message_once(
+    mail_through, postfix, settings, monkeypatch, caplog
+):
+    """RFC 5321 4.5.3.2.6: the answer to a final dot may take minutes (the server is queueing
+    the message). Postfix's smtpd processes are stopped (SIGSTOP) right before a group's dots
+    for longer than EMAIL_TIMEOUT, then go on: they queue what they read. A client that gave
+    up after EMAIL_TIMEOUT sent those messages again, and both copies arrived."""
+    from emails import smtp
+
+    settings.EMAIL_TIMEOUT = 2
+    settings.EMAIL_DATA_END_TIMEOUT = 60
+    addresses = _readers(40)
+    postfix.set_mailboxes(addresses)
+    postfix.start()
+    real_dot, dots, frozen = smtp.send_final_dot, [], []
+
+    def dot(session):
+        dots.append(session)
+        if len(dots) == 9:  # the third group's first dot: its four connections wait on frozen smtpds
+            frozen.extend(postfix.freeze_smtpd(seconds=5))
+        real_dot(session)
+
+    monkeypatch.setattr(smtp, "send_final_dot", dot)
+    call_command("send_digests", "--now")
+    postfix.wait_until_delivered(40)
+    assert len(frozen) >= 4  # every connection of the group was waiting on a frozen smtpd
+    files = postfix.delivered_files()
+    twice = [address for address, found in files.items() if len(found) > 1]
+    assert not twice, "\n".join(postfix.copies_report(a) for a in twice)
+    assert {a: len(f) for a, f in files.items()} == dict.fromkeys(addresses, 1)
+    assert set(Delivery.objects.values_list("status", "attempts")) == {(Delivery.Status.SENT, 1)}
+    assert not [r for r in caplog.records if r.getMessage().startswith("no answer to a final dot")]
 
 
 def test_a_sender_postfix_refuses_suppresses_nobody_and_pauses_the_issue_until_resumed(mail_through, postfix, settings):
@@ -244,6 +288,38 @@ def test_starttls_to_postfix_with_a_self_signed_certificate_trusts_only_email_ss
         server.destroy()
 
 
-def _message_id(path) -> str:
-    with path.open("rb") as handle:
-        return str(email.message_from_binary_file(handle, policy=email.policy.default)["Message-ID"])
+@pytest.fixture
+def lost_answers(caplog):
+    """Per recipient, the errors of the final dots whose answer never came (``digests.sending``)."""
+
+    def collect() -> dict[str, list[str]]:
+        lost = [r for r in caplog.records if r.getMessage().startswith("no answer to a final dot")]
+        emails = dict(Delivery.objects.filter(id__in={r.delivery for r in lost}).values_list("id", "subscriber__email"))
+        out: dict[str, list[str]] = {}
+        for record in lost:  # a row can lose the answer to each of its attempts
+            out.setdefault(emails[record.delivery], []).append(record.error)
+        return out
+
+    return collect
+
+
+def _extra_copies(postfix: PrivatePostfix, lost: dict[str, list[str]], twice: list[str]):
+    """Sorts the copies beyond the first: sent again by us after a final dot whose answer was
+    lost with the connection (a new queue ID), delivered again by Postfix (a queue ID seen
+    before), or unexplained (a resend with no lost answer, or after waiting too little)."""
+    resends = redeliveries = 0
+    unexplained = []
+    for address in twice:
+        queue_ids = [copy["queue_id"] for copy in postfix.copies(address)]
+        ours = len(set(queue_ids)) - 1
+        dropped = [e for e in lost.get(address, []) if "timed out" not in e]  # a timeout is not RFC 1047
+        if ours > len(dropped):
+            unexplained.append(address)
+        resends += ours
+        redeliveries += len(queue_ids) - len(set(queue_ids))
+    return resends, redeliveries, unexplained
+
+
+def _row_report(address: str) -> str:
+    row = Delivery.objects.get(subscriber__email=address)
+    return f"{address}: row {row.id} {row.status}, attempts {row.attempts}, last error {row.last_error!r}"

@@ -53,6 +53,41 @@ def test_a_text_gets_the_same_vector_alone_or_in_any_batch(model, reference):
     assert np.abs(together - reversed_order).max() < 1e-5
 
 
+def test_padding_columns_change_no_vector(model):
+    """The graph runs its dense layers on the kept tokens only and gathers them back for
+    attention (ranking.bert_graph): however much a batch is padded, each text's vector is
+    what it is alone."""
+    texts = ["graph neural networks", "video understanding with transformers", "rl"]
+    ids = [model.tokenizer.encode(t).ids for t in texts]
+    alone = model.encode(texts)
+    for width in (max(map(len, ids)), 40):
+        batch = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros_like(batch)
+        for row, tokens in enumerate(ids):
+            batch[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
+        (got,) = model.session.run(None, {"input_ids": batch, "attention_mask": mask})
+        assert np.abs(got - alone).max() < 1e-5
+
+
+def test_texts_that_tokenise_alike_are_encoded_once_and_share_their_vector(model, monkeypatch):
+    rows = []
+    run = model.session.run
+
+    def recording(outputs, feed):
+        rows.append(len(feed["input_ids"]))
+        return run(outputs, feed)
+
+    monkeypatch.setattr(model.session, "run", recording)
+    texts = ["Graph Neural Networks", "video", "graph  neural networks", "Gráph neural networks ", "graph networks"]
+    got = model.encode(texts)
+    assert sum(rows) == 3  # the three spellings of one topic are one input to the model
+    assert np.array_equal(got[0], got[2]) and np.array_equal(got[0], got[3])
+    assert not np.allclose(got[0], got[4])
+    monkeypatch.setattr(model.session, "run", run)
+    assert np.abs(got - np.stack([model.encode([t])[0] for t in texts])).max() < 1e-5
+
+
 def test_short_texts_are_not_padded_to_the_longest_one(model, monkeypatch):
     widths = []
     run = model.session.run
@@ -63,7 +98,7 @@ def test_short_texts_are_not_padded_to_the_longest_one(model, monkeypatch):
 
     monkeypatch.setattr(model.session, "run", recording)
     long_text = " ".join(["transformer"] * 600)
-    model.encode(["video understanding", long_text, "graph neural networks", long_text])
+    model.encode(["video understanding", long_text, "graph neural networks", "attention " + long_text])
     assert sorted(widths) == [(2, 5), (2, encoder.MAX_TOKENS)]  # cut at 256 word pieces, topics in their own batch
 
 

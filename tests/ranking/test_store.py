@@ -1,7 +1,7 @@
 """ranking.store: embeddings of followed topics, kept under a hash of their words."""
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
 from ranking import semantic, store
 from ranking.models import QueryEmbedding
@@ -26,3 +26,34 @@ def test_topic_embeddings_are_written_in_key_order_and_keep_no_words(db):
     assert not QueryEmbedding.objects.filter(key__contains="topic").exists()  # a hash, never the words
     store.forget_queries(texts[:2])
     assert set(store.stored_query_vectors(texts)) == set(texts[2:])
+
+
+def _statements(action) -> list[str]:
+    seen = []
+
+    def spy(execute, sql, params, many, context):
+        seen.append(sql.split("(")[0].strip().upper()[:60])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        action()
+    return seen
+
+
+def test_new_topic_embeddings_commit_without_waiting_for_the_disk_outside_a_transaction(transactional_db):
+    """An embedding is computed again if a crash loses it: outside any transaction it is
+    stored with synchronous_commit off, in a transaction of its own (so nothing else's
+    commit changes); inside a caller's transaction that transaction's setting stands."""
+    vector = np.full(semantic.DIMENSIONS, 0.05, dtype=np.float32)
+    seen = _statements(lambda: store.store_query_vectors({"alone": vector}))
+    if connection.vendor == "postgresql":
+        assert seen[0] == "SET LOCAL SYNCHRONOUS_COMMIT TO OFF" and seen[1].startswith("INSERT INTO")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"  # only that transaction's
+    else:  # SQLite has no such setting
+        assert seen[0].startswith("INSERT INTO")
+    with transaction.atomic():
+        seen = _statements(lambda: store.store_query_vectors({"inside": vector}))
+        assert not any("SYNCHRONOUS_COMMIT" in s for s in seen) and seen[0].startswith("INSERT INTO")
+    assert set(store.stored_query_vectors(["alone", "inside"])) == {"alone", "inside"}

@@ -1,6 +1,7 @@
 """Only strong matches, each topic its share, near-duplicates collapsed (``ranking.selection``)."""
 
 import numpy as np
+import pytest
 
 from ranking import selection
 from ranking.api import rank_topics
@@ -96,3 +97,16 @@ def test_interleave_takes_each_group_in_turn_and_skips_duplicates():
     assert picked == [10, 13, 11, 14]
     no_11 = selection.interleave(rows, scores, groups, newest, 4, lambda row, picked: row == 11)
     assert no_11 == [10, 13, 12, 14]
+
+
+def test_votes_break_near_ties_among_the_texts_strong_matches_and_decide_the_border():
+    text = np.array([0.80, 0.79, 0.60, 0.30])
+    voted = np.array([0.80, 0.89, 0.50, 0.45])  # liked-like: +0.10; disliked-like: -0.10; borderline +0.15
+    strong = np.array([True, True, True, False])
+    order = selection.order_with_votes(text, voted, strong, like_share=0.2)
+    assert order[1] > order[0]  # 0.01 behind, lifted 0.10: a near-tie broken
+    assert order[1] == pytest.approx(0.79 + 0.02)
+    assert order[2] == pytest.approx(0.50)  # a dislike counts in full
+    assert order[3] == pytest.approx(0.45)  # not strong by the text: the votes decide
+    lifted_far = selection.order_with_votes(np.array([0.8, 0.6]), np.array([0.8, 0.8]), np.array([True, True]), 0.2)
+    assert lifted_far[1] < lifted_far[0]  # a clear gap stays
