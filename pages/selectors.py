@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -228,6 +228,16 @@ def paper_page(pk: int):
 # The paper page's columns in the model's field order (``Paper.from_db`` takes them so).
 _PAGE_FIELDS = [f.attname for f in Paper._meta.concrete_fields if f.attname in PAPER_FIELDS]
 _JSON_FIELDS = ("authors", "categories")
+_MOMENT_FIELDS = ("published_at", "first_seen_at", "updated_at")
+
+
+def _aware(value):
+    """A timestamp as the ORM gives it: aware (SQLite's driver gives naive UTC, or text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def _paper_and_entries(pk: int, ids: list[int]) -> tuple[Paper | None, dict[int, Entry]]:
@@ -244,6 +254,9 @@ def _paper_and_entries(pk: int, ids: list[int]) -> tuple[Paper | None, dict[int,
         values = dict(zip(_PAGE_FIELDS, row, strict=True))
         for name in _JSON_FIELDS:
             values[name] = _json(values[name])
+        for name in _MOMENT_FIELDS:
+            values[name] = _aware(values[name])
+        values["announced_on"] = _as_date(values["announced_on"])
         if values["id"] == pk:
             paper = Paper.from_db(connection.alias, _PAGE_FIELDS, [values[name] for name in _PAGE_FIELDS])
         else:
