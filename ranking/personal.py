@@ -26,8 +26,8 @@ apart from the liked ones but that uses their words comes closer.
   every ``HALF_LIFE_DAYS``: recent votes say more about what the reader wants now.
 - A paper that matches a topic hardly at all (below ``SOME_MATCH`` of the floor) is
   never lifted for it, and the ranker keeps every strong match of the text alone
-  (``selection``) whatever the votes: votes decide the borderline, they neither delete
-  relevant papers nor invent relevance.
+  (``selection``) whatever the votes: they neither delete relevant papers nor invent
+  relevance.
 - Votes decide the borderline; they barely reorder what the text is sure of. The
   ranker (``ranker._choose``) orders the text's strong matches of a topic by the text,
   lowered by the dislikes in full and raised by only ``STRONG_LIKE_SHARE`` of the
@@ -133,6 +133,13 @@ class VoteSimilarity:
             row = index.row_of.get(paper_id)
             self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
         self.terms = self._term_vectors(ids, loaded)
+        single = _single_words(index.lexical)
+        self._single = []  # per voted paper: its single-word term columns and their weights
+        for col in range(len(ids)):
+            start, end = self.terms.indptr[col], self.terms.indptr[col + 1]
+            columns, data = self.terms.indices[start:end], self.terms.data[start:end]
+            self._single.append((columns[single[columns]], data[single[columns]]))
+        self._words_scores: dict = {}
         if semantic_on:
             self._semantic(ids, loaded)
         else:
@@ -198,19 +205,34 @@ class VoteSimilarity:
 
     def liked_words(self, cols: list[int], weights: np.ndarray) -> np.ndarray:
         """Every paper's lexical score (0..1, as a topic's) for the query made of the
-        ``EXPANSION_TERMS`` single words that weigh most in these voted papers together."""
-        lexical = self.index.lexical
-        if not cols or not lexical.n_docs or self.terms is None:
-            return np.zeros(self.index.size, dtype=np.float32)
-        summed = sparse.csr_matrix(np.asarray(weights, dtype=np.float64)[None, :]) @ self.terms[cols]
-        summed = sparse.csr_matrix(summed)
-        columns, weight = summed.indices, summed.data
-        words = columns[_single_words(lexical)[columns]]
-        weight = weight[_single_words(lexical)[columns]]
-        top = words[np.argsort(-weight, kind="stable")[:EXPANSION_TERMS]]
-        if top.size == 0:
-            return np.zeros(self.index.size, dtype=np.float32)
-        raw = np.asarray(lexical.weights_by_term[top].sum(axis=0)).ravel()
+        ``EXPANSION_TERMS`` single words that weigh most in these voted papers together.
+        Plain numpy over the sparse arrays (it runs for each reader's topic with likes),
+        remembered for the call."""
+        size = self.index.size
+        if not cols or self.terms is None:
+            return np.zeros(size, dtype=np.float32)
+        weights = np.asarray(weights, dtype=np.float64)
+        # Only the weights' proportions choose the words: likes all from one section
+        # weigh a reader's topics alike.
+        key = (tuple(cols), np.round(weights / max(float(weights.sum()), 1e-12), 9).tobytes())
+        found = self._words_scores.get(key)
+        if found is None:
+            found = self._words_scores[key] = self._score_words(cols, weights)
+        return found
+
+    def _score_words(self, cols, weights) -> np.ndarray:
+        lexical, size = self.index.lexical, self.index.size
+        columns = np.concatenate([self._single[col][0] for col in cols])
+        weight = np.concatenate([self._single[col][1] * w for col, w in zip(cols, weights, strict=True)])
+        if columns.size == 0:
+            return np.zeros(size, dtype=np.float32)
+        unique, where = np.unique(columns, return_inverse=True)
+        summed = np.bincount(where, weights=weight)
+        top = unique[np.argsort(-summed, kind="stable")[:EXPANSION_TERMS]]
+        by_term = lexical.weights_by_term
+        rows = np.concatenate([by_term.indices[by_term.indptr[c] : by_term.indptr[c + 1]] for c in top])
+        data = np.concatenate([by_term.data[by_term.indptr[c] : by_term.indptr[c + 1]] for c in top])
+        raw = np.bincount(rows, weights=data, minlength=size)
         return (raw / float(lexical.idf[top].sum())).astype(np.float32)
 
     def near_centroid(self, cols: list[int], weights: np.ndarray) -> np.ndarray:
