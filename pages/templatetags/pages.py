@@ -22,6 +22,12 @@ def link(name, *args):
     return links.url(name, *args)
 
 
+@register.simple_tag
+def asset(path):
+    """``{% static %}``, its URL found once per process (``pages.links``)."""
+    return links.static(path)
+
+
 @register.filter
 def snippet(abstract):
     return text.snippet(abstract or "")

@@ -16,3 +16,11 @@ def test_links_are_what_reverse_gives_under_any_script_prefix():
     finally:
         set_script_prefix("/")
     assert links.url("pages:home") == "/"
+
+
+def test_static_urls_are_what_the_static_tag_gives(settings):
+    from django.templatetags.static import static
+
+    assert links.static("site.css") == static("site.css")
+    settings.STATIC_URL = "/assets/"
+    assert links.static("site.css") == static("site.css") == "/assets/site.css"
