@@ -172,10 +172,73 @@ def cold(args) -> dict:
         with datagen.cached_embeddings(CACHE_DIR):
             datagen.create_papers(args.papers, now=now, seed=1)
         result = measure_ranking(topics=args.topics, now=now, seed=1)
+        if args.processes > 1:
+            result["pool"] = pool_passes(args.processes, topics=args.topics, now=now, seed=1)
         call_command("flush", "--noinput", verbosity=0)
         result["peak_rss_mb"] = status_mb("VmHWM")
         result["database"] = database_url.split(":", 1)[0]
         return result
+
+
+def pool_passes(processes: int, *, topics: int, now, seed: int) -> dict:
+    """The same two passes as the worker pool runs them (``Procfile``: two pool processes,
+    one compute thread each, ``WORKER_COMPUTE_THREADS``): the batches dealt out in turn to
+    ``processes`` forked processes, each ranking its own with its own connection. Cold:
+    no topic embedding stored and no paper index built (each process builds its own, as
+    after a restart); warm: both kept."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.db import connections
+
+    from bench.vocabulary import HEAD_TOPICS, all_long_tail_topics
+    from ranking import index as paper_index
+    from ranking import semantic, store
+    from ranking.api import forget_topic_embeddings
+    from subscriptions.models import Subscriber
+
+    pool = all_long_tail_topics()
+    random.Random(seed).shuffle(pool)
+    queries = (HEAD_TOPICS + pool)[:topics]  # bench.pipeline.measure_ranking's readers
+    people = list(Subscriber.objects.filter(email__startswith="rank").order_by("id"))
+    semantic.use_threads(1)  # no thread pool: the processes inherit the session loaded
+    batch, since = settings.DIGEST_BATCH_SIZE, now - timedelta(days=7)
+    result = {"processes": processes}
+    for name in ("cold", "warm"):
+        semantic._query_cache.clear()
+        cache.clear()  # this process's (locmem) cache kept the last embeddings the serial passes made
+        if name == "cold":
+            forget_topic_embeddings(queries)
+            paper_index.clear_cache()
+        else:
+            paper_index.clear_cache()
+            paper_index.get_index(since)  # kept from the cold pass in a long-lived process
+        connections.close_all()
+        started = time.perf_counter()
+        pids = [_fork_ranker(people, worker, processes, batch, since) for worker in range(processes)]
+        failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+        result[f"{name}_seconds"] = time.perf_counter() - started
+        if failed:
+            raise SystemExit(f"{len(failed)} of the pool's processes failed (their traceback is above)")
+        # Every batch ranked: each of its new topics was stored by the process that ranked it.
+        result[f"{name}_topics_stored"] = len(store.stored_query_vectors(queries))
+    return result
+
+
+def _fork_ranker(people, worker: int, processes: int, batch: int, since) -> int:
+    from digests.matching import rank_for_subscribers
+
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for offset in range(worker * batch, len(people), processes * batch):  # every processes-th batch
+            rank_for_subscribers(people[offset : offset + batch], since=since)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def install_size(args) -> dict:
@@ -228,6 +291,7 @@ def main(argv=None) -> int:
     parser.add_argument("--var-dir", default=str(REPO / "var" / "bench-cache" / "embedding"))
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--processes", type=int, default=0, help="cold: also rank as a pool of this many processes")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     modes = {"throughput": throughput, "rank": rank, "cold": cold, "size": install_size}

@@ -183,6 +183,12 @@ def report(result: dict) -> list[str]:
             f"ranking {got['topics']} topics x 2,000 papers ({backend}, {got['database']}): "
             f"cold {got['cold_seconds']:.1f} s, warm {got['warm_seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB"
         )
+        if "pool" in got:
+            pool = got["pool"]
+            lines.append(
+                f"  the same as the worker pool runs it ({pool['processes']} processes x 1 thread): "
+                f"cold {pool['cold_seconds']:.1f} s, warm {pool['warm_seconds']:.1f} s"
+            )
     for mode, got in result.get("workers", {}).items():
         lines.append(
             f"gunicorn ({mode}): PSS 1 worker {got['one']['pss_total_mb']:.0f} MB, 3 workers "
@@ -217,7 +223,11 @@ def main(argv=None) -> int:
         result["rank"][backend] = child(python, "rank", "--backend", backend, "--topics", "200")
     if not args.skip_cold:
         extra = ["--database-url", args.database_url] if args.database_url else []
-        result["cold"] = {name: child(python, "cold", "--backend", name, *extra) for name, python in pythons.items()}
+        pool = ["--processes", "2"]  # the Procfile's worker pool (WORKER_CONCURRENCY), one compute thread each
+        result["cold"] = {
+            name: child(python, "cold", "--backend", name, *extra, *(pool if name == "onnx" else []))
+            for name, python in pythons.items()
+        }
     if not args.skip_workers:
         result["workers"] = workers_memory()
     print(json.dumps(result, indent=1) if args.json else "\n".join(report(result)))

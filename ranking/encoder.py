@@ -252,8 +252,8 @@ class Encoder:
         """Unit-length float32 embeddings, one row per text, in the order given.
 
         Texts that tokenise alike are encoded once: the model is uncased and the tokenizer
-        folds accents and spacing, so "Graph  Neural Networks" and "graph neural networks"
-        are the same input, and readers' topics differ that way more often than in words."""
+        folds accents and spacing, so "Graph  Neural Networks" and "graph neural networks",
+        two readers' spellings of one topic, are one input."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([str(t) for t in texts], add_special_tokens=True)

@@ -56,7 +56,7 @@ from ranking.fusion import paper_scale
 
 LIKE_WEIGHT = 0.3
 DISLIKE_WEIGHT = 0.5
-STRONG_LIKE_SHARE = 0.1  # of the lift that counts among the text's strong matches (ordering only)
+STRONG_LIKE_SHARE = 0.25  # of the lift that counts among the text's strong matches (ordering only)
 EXPANSION_TERMS = 10  # the liked papers' heaviest words that make their query (liked_words)
 PRIOR_VOTES = 1.0
 HALF_LIFE_DAYS = 90.0

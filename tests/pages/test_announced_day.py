@@ -17,7 +17,6 @@ from tests.papers import feeds
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def backfilled(db):
     """Friday 13 March's paper imported a week later; Tuesday 10 March's imported on the
