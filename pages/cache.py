@@ -69,7 +69,9 @@ class Kept(NamedTuple):
 
     @classmethod
     def of(cls, value) -> Kept | None:
-        return cls(*value) if isinstance(value, tuple) and len(value) == len(cls._fields) else None
+        if isinstance(value, tuple) and len(value) == len(cls._fields) and isinstance(value[-1], str):
+            return cls(*value)
+        return None  # not a kept page, or one kept in an older form: made again
 
     def check(self, request) -> bool:
         """Whether the guard refuses this request an answer from the cache."""
