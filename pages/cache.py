@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils.cache import patch_cache_control
+from django.utils.module_loading import import_string
 
 from digestsite import cache as shared_cache
 
@@ -56,13 +57,36 @@ def public_page(view=None, *, seconds: int | None = None, guard=None):
 
 
 class Kept(NamedTuple):
-    """A kept answer: the version it was made at, what to send, and the guard to check."""
+    """A kept answer: the version it was made at, what to send, and the guard to check (its
+    dotted path). Stored as a plain tuple of plain values: a release that renames this
+    class or a guard still reads the pages kept before it."""
 
     version: int
     status: int
     headers: list
     content: bytes
-    guard: Callable | None
+    guard: str
+
+    @classmethod
+    def of(cls, value) -> Kept | None:
+        if isinstance(value, tuple) and len(value) == len(cls._fields) and isinstance(value[-1], str):
+            return cls(*value)
+        return None  # not a kept page, or one kept in an older form: made again
+
+    def check(self, request) -> bool:
+        """Whether the guard refuses this request an answer from the cache."""
+        if not self.guard:
+            return False
+        guard = _guard(self.guard)
+        return guard is None or guard(request)  # a guard gone in a release: the view answers
+
+
+@functools.lru_cache(maxsize=64)
+def _guard(path: str) -> Callable | None:
+    try:
+        return import_string(path)
+    except ImportError:
+        return None
 
 
 class Mark(NamedTuple):
@@ -92,8 +116,8 @@ def lookup(key: str):
     version = found.get(VERSION_KEY)
     if version is None:
         version = _start_version()
-    kept = found.get(key)
-    return version, (kept if isinstance(kept, Kept) and kept.version == version else None)
+    kept = Kept.of(found.get(key))
+    return version, (kept if kept is not None and kept.version == version else None)
 
 
 def keep(key: str, version, response) -> None:
@@ -104,8 +128,10 @@ def keep(key: str, version, response) -> None:
         return
     if "cookie" in response.get("Vary", "").lower():
         return
-    headers = list(response.items())
-    kept = Kept(version, response.status_code, headers, response.content, marked.guard)
+    guard = f"{marked.guard.__module__}.{marked.guard.__qualname__}" if marked.guard else ""
+    if guard and _guard(guard) is not marked.guard:  # not found by its name (a lambda): never kept
+        return
+    kept = (version, response.status_code, list(response.items()), response.content, guard)
     shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
 
 

@@ -28,7 +28,7 @@ class PublicPageCacheMiddleware:
             return self.get_response(request)
         key = cache.page_key(request)
         version, kept = cache.lookup(key)
-        if kept is not None and not (kept.guard and kept.guard(request)):
+        if kept is not None and not kept.check(request):
             return _answer(request, kept)
         response = self.get_response(request)
         cache.keep(key, version, response)

@@ -47,9 +47,9 @@ class Period:
 
     @property
     def url(self) -> str:
-        from django.urls import reverse
+        from pages import links
 
-        return reverse(f"pages:{self.kind}", args=[self.slug])
+        return links.url(f"pages:{self.kind}", self.slug)
 
     def tabs(self) -> list[tuple[str, Period]]:
         """The Daily, Weekly and Monthly views around this period (a week or month's day is

@@ -9,16 +9,13 @@ from ranking import store
 
 @receiver(papers_stored, dispatch_uid="ranking.embed_stored_papers")
 def embed_stored_papers(sender, papers, **kwargs):
-    store.embed_papers(papers)
-
-
-@receiver(papers_stored, dispatch_uid="ranking.queue_neighbours")
-def queue_neighbours(sender, papers, **kwargs):
-    """Once the import commits (with their embeddings), a task finds the stored papers'
-    neighbours and offers them to older papers' lists, a batch per task."""
+    """Embed the new and rewritten papers inside the import's transaction; once it commits,
+    a task finds their neighbours and offers them to older papers' lists (a batch of
+    ``neighbours.BATCH`` per task). Papers whose text did not change (new upvotes) keep
+    their place among the neighbours: no task for them."""
     from ranking import neighbours, tasks
 
-    ids = sorted(p.pk for p in papers if p.pk is not None)
+    ids = sorted(store.embed_changed_papers(papers))
     for start in range(0, len(ids), neighbours.BATCH):
         batch = ids[start : start + neighbours.BATCH]
         transaction.on_commit(lambda batch=batch: tasks.store_neighbours.delay(batch), robust=True)

@@ -39,13 +39,19 @@ def embed_papers(papers) -> int:
     """Compute and store the embeddings of ``papers`` (saved ``Paper`` objects, new or
     changed) whose title and abstract are not what their stored embedding was made from.
     Returns how many were embedded; 0 (logged once) when the model is unavailable."""
+    return len(embed_changed_papers(papers))
+
+
+def embed_changed_papers(papers) -> list[int]:
+    """``embed_papers``, returning the ids of the papers it embedded (new text: an upvote
+    change embeds nothing)."""
     papers = [p for p in papers if p.pk is not None]
     if not papers or not semantic.is_available():
-        return 0
+        return []
     known = dict(PaperEmbedding.objects.filter(paper_id__in=[p.pk for p in papers]).values_list("paper_id", "model"))
     papers = [p for p in papers if known.get(p.pk) != model_tag(p.title, p.abstract or "")]
     if not papers:
-        return 0
+        return []
     vectors = semantic.embed_paper_texts([p.title for p in papers], [p.abstract or "" for p in papers])
     rows = [
         PaperEmbedding(paper_id=p.pk, vector=semantic.to_bytes(v), model=model_tag(p.title, p.abstract or ""))
@@ -54,7 +60,7 @@ def embed_papers(papers) -> int:
     PaperEmbedding.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["paper"], update_fields=["vector", "model"], batch_size=500
     )
-    return len(rows)
+    return [row.paper_id for row in rows]
 
 
 def paper_vectors(paper_ids) -> dict[int, np.ndarray]:

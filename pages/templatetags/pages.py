@@ -8,13 +8,24 @@ a few."""
 from html import escape
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from pages import periods, text
+from pages import links, periods, text
 
 register = template.Library()
+
+
+@register.simple_tag
+def link(name, *args):
+    """``{% url %}`` for the site's own pages, reversed once per process (``pages.links``)."""
+    return links.url(name, *args)
+
+
+@register.simple_tag
+def asset(path):
+    """``{% static %}``, its URL found once per process (``pages.links``)."""
+    return links.static(path)
 
 
 @register.filter
@@ -94,7 +105,7 @@ def entry(paper, *, level: int = 2, why: str = "", url_pattern: str = "") -> str
 @register.simple_tag
 def entries(papers, level=2):
     """An ordered list of papers; items may be ``(paper, score, why)`` (search results)."""
-    url_pattern = escape(reverse("pages:paper", args=[_PK]))  # reversed once, not per paper
+    url_pattern = escape(links.url("pages:paper", _PK))  # reversed once, not per paper
     rows = []
     for item in papers:
         paper, why = (item[0], item[2]) if isinstance(item, tuple) else (item, "")
@@ -115,7 +126,7 @@ def paper_article(paper):
     parts = [f'<article class="paper-page">\n  <h1 class="paper-page-title math">{_escape(paper.title)}</h1>\n']
     if paper.authors:
         parts.append(f'  <p class="paper-page-authors">{_escape(", ".join(str(a) for a in paper.authors))}</p>\n')
-    meta = [f'<a href="{reverse("pages:day", args=[day.isoformat()])}">Listed {_long_day(day)}</a>']
+    meta = [f'<a href="{links.url("pages:day", day.isoformat())}">Listed {_long_day(day)}</a>']
     if paper.published_at:
         meta.append(f"<span> · Published {_long_day(timezone.localtime(paper.published_at))}</span>")
     meta.append(f"<span> · ▲ {paper.upvotes} upvote{'' if paper.upvotes == 1 else 's'}</span>")
@@ -123,14 +134,14 @@ def paper_article(paper):
         meta.append(f"<span> · arXiv {_escape(paper.arxiv_id)}</span>")
     meta.extend(f"<span> · {_escape(str(category))}</span>" for category in paper.categories or [])
     parts.append(f'  <p class="paper-page-meta">\n    {"".join(meta)}\n  </p>\n')
-    links = [(link, "noopener") for link in text.arxiv_links(paper)]
-    links += [(link, "noopener nofollow") for link in text.abstract_links(paper.abstract or "")]
+    buttons = [(link, "noopener") for link in text.arxiv_links(paper)]
+    buttons += [(link, "noopener nofollow") for link in text.abstract_links(paper.abstract or "")]
     if paper.page_url:
-        links.append((text.Link("Paper page", paper.page_url), "noopener"))
-    if links:
+        buttons.append((text.Link("Paper page", paper.page_url), "noopener"))
+    if buttons:
         items = "".join(
             f'<li><a class="button secondary" href="{_escape(link.url)}" rel="{rel}">{link.label}</a></li>'
-            for link, rel in links
+            for link, rel in buttons
         )
         parts.append(f'  <ul class="paper-page-links">{items}</ul>\n')
     if paper.abstract:

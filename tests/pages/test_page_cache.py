@@ -70,6 +70,7 @@ def test_pages_made_at_an_older_version_are_not_served(client, papers, django_as
 def test_a_kept_search_still_counts_against_the_rate_limit(client, papers, settings):
     settings.SEARCH_RATE_PER_IP = "2/m"
     assert client.get("/search", {"q": "video"}).status_code == 200
+    assert _kept("/search?q=video").guard == "pages.views.search_over_limit"  # by name: plain values only
     assert client.get("/search", {"q": "video"}).status_code == 200  # kept, and counted
     assert client.get("/search", {"q": "video"}).status_code == 429
 
@@ -96,7 +97,7 @@ def _kept(url: str):
     from django.core.cache import cache
     from django.test import RequestFactory
 
-    return cache.get(page_cache.page_key(RequestFactory().get(url)))
+    return page_cache.Kept.of(cache.get(page_cache.page_key(RequestFactory().get(url))))
 
 
 def test_only_get_answers_of_public_pages_are_kept(client, papers):
@@ -140,3 +141,16 @@ def test_pages_are_made_as_usual_when_the_cache_is_down(client, papers, settings
 def test_a_host_not_allowed_is_refused_before_any_page_is_looked_up(client, papers):
     client.get("/papers/date/2026-03-11/")  # kept for testserver
     assert client.get("/papers/date/2026-03-11/", HTTP_HOST="evil.example").status_code == 400
+
+
+def test_a_kept_page_whose_guard_is_gone_is_answered_by_the_view(client, papers):
+    from django.core.cache import cache
+    from django.test import RequestFactory
+
+    client.get("/search", {"q": "video"})
+    key = page_cache.page_key(RequestFactory().get("/search?q=video"))
+    version, status, headers, _content, guard = page_cache.Kept.of(cache.get(key))
+    cache.set(key, (version, status, headers, b"kept", guard), 60)
+    assert client.get("/search", {"q": "video"}).content == b"kept"
+    cache.set(key, (version, status, headers, b"kept", "pages.views.renamed_in_a_release"), 60)
+    assert b"Video" in client.get("/search", {"q": "video"}).content  # made by the view

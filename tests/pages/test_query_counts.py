@@ -50,7 +50,7 @@ def test_a_paper_page_is_two_queries_with_its_neighbours_stored(client, crowded,
     url = crowded["2603.10001"].get_absolute_url()
     with django_assert_num_queries(2):  # its stored neighbours' ids; the paper and the six shown
         first = client.get(url).content
-    assert first.count(b'class="entry"') == 6
+    assert first.count(b'class="entry"') == 6 and b"Listed 13 March 2026" in first
     with django_assert_num_queries(0):  # the page itself, kept until the papers change
         assert client.get(url).content == first
 

@@ -123,3 +123,22 @@ def test_an_import_stores_its_papers_neighbours_once_it_commits(django_capture_o
     assert stored_similar_ids(video)[0] == question
     assert stored_similar_ids(question)[0] == video
     assert PaperNeighbours.objects.count() == 3
+
+
+def test_only_new_text_sends_papers_to_the_neighbours_task(monkeypatch, django_capture_on_commit_callbacks):
+    from ranking import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.store_neighbours, "delay", lambda ids: queued.append(sorted(ids)))
+    first = [PaperRecord(title="Sparse attention for long documents", arxiv_id="2612.00001", upvotes=1)]
+    with django_capture_on_commit_callbacks(execute=True):
+        upsert_papers(first, source="test")
+    paper = Paper.objects.get(arxiv_id="2612.00001").pk
+    assert queued == [[paper]]
+    with django_capture_on_commit_callbacks(execute=True):  # new upvotes only: same text, same neighbours
+        upsert_papers([PaperRecord(title=first[0].title, arxiv_id="2612.00001", upvotes=9)], source="test")
+    assert queued == [[paper]]
+    with django_capture_on_commit_callbacks(execute=True):
+        rewritten = PaperRecord(title=first[0].title, arxiv_id="2612.00001", abstract="Now with one.")
+        upsert_papers([rewritten], source="test")
+    assert queued == [[paper], [paper]]
