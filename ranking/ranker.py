@@ -247,12 +247,13 @@ def rank_requests(requests: list[Request], *, since=None, limit: int = 10, confi
     prior = trending_prior(index.upvotes if index.upvotes is not None else np.zeros(index.size))
     floor = floor_for(semantic_on, config)
     cuts = selection.topic_cuts(scores.relevance, scores.lexical, scores.semantic)
+    shared = _Shared(config.trending_weight * prior, np.arange(index.size), selection.near_duplicates(index))
 
     choices = {}
     for request in requests:
         rows = [topic_row[ref.query] for ref in request.topics]
         votes = evidence[id(request)]
-        choices[request.key] = _choose(index, scores, rows, request, votes, feedback, prior, floor, limit, config, cuts)
+        choices[request.key] = _choose(index, scores, rows, request, votes, feedback, prior, floor, limit, cuts, shared)
 
     wanted_ids = {int(index.ids[c.row]) for chosen in choices.values() for c in chosen}
     papers = index.papers(wanted_ids)
@@ -284,10 +285,22 @@ def _strong_by_text(scores: TopicScores, cuts, rows) -> np.ndarray:
     return selection.strong_mask(cuts, rows, scores.relevance[rows], scores.lexical[rows], semantic_rows)
 
 
-def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, config, cuts):
+@dataclass
+class _Shared:
+    """What every reader of one call uses alike, worked out once per call: the trending
+    prior as added to scores, the papers' positions, and the near-duplicate test (it
+    keeps the normalised titles it compared)."""
+
+    trend: np.ndarray
+    positions: np.ndarray
+    same: object
+
+
+def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback, prior, floor, limit, cuts, shared):
     size = index.size
     if size == 0:
         return []
+    trend, positions = shared.trend, shared.positions
     kept = np.zeros(size, dtype=bool)
     if rows:
         block, by_text = scores.relevance[rows], None
@@ -300,18 +313,22 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
             ordered = selection.order_with_votes(block, personal.relevance, by_text, STRONG_LIKE_SHARE)
             block = personal.relevance
         strong = _strong_topics(scores, cuts, rows, block, by_text)
-        best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
-        best = block[best_topic, np.arange(size)]
-        order = ordered[best_topic, np.arange(size)] + config.trending_weight * prior
+        if len(rows) == 1:  # one topic: it is every paper's best
+            best_topic = np.zeros(size, dtype=np.int64)
+            best, order = block[0], ordered[0] + trend
+        else:
+            best_topic = np.where(strong >= 0, strong, block.argmax(axis=0))
+            best = block[best_topic, positions]
+            order = ordered[best_topic, positions] + trend
     else:
         strong = np.full(size, -1, dtype=np.int64)
         best_topic = np.zeros(size, dtype=np.int64)
         best = np.full(size, -np.inf, dtype=np.float32)
-        order = best + config.trending_weight * prior
+        order = best + trend
     score = np.array(best, dtype=np.float64)  # the reader's relevance, votes included
     eligible = (strong >= 0) & ((best >= floor) | kept)
-    liked_col = personal.liked_col[best_topic, np.arange(size)] if rows and votes else None
-    score = score + config.trending_weight * prior
+    liked_col = personal.liked_col[best_topic, positions] if rows and votes else None
+    score = score + trend
 
     excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
     like_example, example_col = selection.like_examples(feedback, request.example_paper_ids)
@@ -336,7 +353,7 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         # out; within a topic, what only the reader's votes make strong comes after what
         # the text makes strong. Papers like an example paper take their turn as a group
         # of their own, and are listed after the topics' papers.
-        same = selection.near_duplicates(index)
+        same = shared.same
         picked_rows = [c.row for c in chosen]
         by_evidence = ~kept[candidates] if rows and votes else None
         top = selection.interleave(
