@@ -34,8 +34,9 @@ def _tokens(text: str) -> tuple[tuple[int, int, str | None], ...]:
     one paper's title and abstract are explained for every reader it matches, each time
     for another topic (so ``matched_phrase``'s own cache, per topic and text, rarely hits)."""
     found = []
+    plain = text.isascii()  # nothing to fold but the case
     for match in _TOKEN.finditer(text):
-        word = fold(match.group()).lower()
+        word = match.group().lower() if plain else fold(match.group()).lower()
         found.append((match.start(), match.end(), None if word in STOPWORDS else stem(word)))
     return tuple(found)
 

@@ -147,6 +147,7 @@ class LexicalIndex:
         # query is the sum over the query's terms.
         self.weights = sparse.csr_matrix(pseudo_tf @ sparse.diags(self.idf))
         self.weights_by_term = self.weights.T.tocsr()
+        self._sorted_columns: np.ndarray | None = None  # each paper's term columns in order (has_terms)
 
     def _field_terms(self, text: str, own_acronyms) -> list[str]:
         """A field's index terms: its words, neighbouring pairs and both forms of the
@@ -206,10 +207,17 @@ class LexicalIndex:
         return self.weights_by_term.indices[start:end]
 
     def has_terms(self, row: int, terms) -> list[str]:
-        """Those of ``terms`` (stems) that paper ``row`` contains."""
-        start, end = self.weights.indptr[row], self.weights.indptr[row + 1]
-        present = set(self.weights.indices[start:end].tolist())
-        return [t for t in terms if self.vocabulary.get(t) in present]
+        """Those of ``terms`` (stems) that paper ``row`` contains: the topic's few terms
+        searched in one call among the paper's hundreds, kept sorted per paper."""
+        start, end = int(self.weights.indptr[row]), int(self.weights.indptr[row + 1])
+        if start == end or not terms:
+            return []
+        if self._sorted_columns is None:
+            self._sorted_columns = self.weights.sorted_indices().indices
+        own = self._sorted_columns[start:end]
+        wanted = [self.vocabulary.get(term, -1) for term in terms]
+        found = own[np.minimum(own.searchsorted(wanted), end - start - 1)] == wanted
+        return [term for term, present in zip(terms, found.tolist(), strict=True) if present]
 
     def text_vector(self, text: str) -> sparse.csr_matrix:
         """A (1 x terms) tf-idf vector of any text, over this index's vocabulary (with the
