@@ -56,12 +56,18 @@ class TorchEncoder:
 
 
 def load_model(backend: str, threads: int, var_dir: Path):
-    """The backend's model, installed as ``ranking.semantic``'s (Django need not be set up)."""
+    """The backend's model, installed as ``ranking.semantic``'s (Django need not be set up),
+    with numpy's BLAS kept to one thread for ours, as ``semantic.get_model`` does where the
+    model runs: set in its place, the BLAS threads spun between the ranking's matrix
+    products (5-6 CPU seconds of the cold pass) and competed with the encoder's threads.
+    (Not for torch: the limit would reach its own BLAS, which is how it computes.)"""
     from ranking import encoder, semantic
 
     model = TorchEncoder(threads) if backend == "torch" else encoder.load(var_dir, threads=threads)
     semantic._model = model
     semantic._availability = True
+    if backend != "torch":
+        semantic._single_threaded_blas()
     return model
 
 
