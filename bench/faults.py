@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field
 from zoneinfo import ZoneInfo
 
 from bench import _harness as h
+from bench import _workers as w
 from bench import outages
 
 DRILLS = {1: "kill", 2: "451", 3: "550", 4: "redis", 5: "twice", 6: "postgres", 7: "smtp"}
@@ -89,7 +90,7 @@ class Rig:
         self.database = h.ScratchDatabase("faults")
         self.redis = h.PrivateRedis(workdir)
         self.sink = h.smtp_sink(workdir)
-        self.workers: h.WorkerPool | None = None
+        self.workers: w.WorkerPool | None = None
         self.env: dict = {}
         self.dispatched_at = None
 
@@ -117,7 +118,7 @@ class Rig:
             datagen.populate(papers=self.papers, subscribers=self.subscribers, now=now, seed=self.seed)
             self.emails = [datagen.email_for("sub", i) for i in range(self.subscribers)]
             worker_env = {**self.env, "BENCH_RESTORE_INTERVAL": "1"}
-            self.workers = h.WorkerPool(self.worker_count, env=worker_env, workdir=self.workdir).start()
+            self.workers = w.WorkerPool(self.worker_count, env=worker_env, workdir=self.workdir).start()
         except BaseException:
             self.__exit__()
             raise

@@ -33,6 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench import _harness as h
+from bench import _workers as w
 
 # What the worker-side timers wrap (see bench/worker_app.py): the names the pipeline's
 # modules call each phase by.
@@ -218,7 +219,7 @@ def run(args) -> dict:
 
             worker_env = {**env, "BENCH_PROBES": PROBES, "BENCH_PROBE_REDIS": redis_server.url(1)}
             timeout = args.timeout or max(300.0, args.subscribers / 20)
-            with h.WorkerPool(args.workers, env=worker_env, workdir=workdir) as workers:
+            with w.WorkerPool(args.workers, env=worker_env, workdir=workdir) as workers:
                 h.log(f"{args.workers} workers ready; dispatching")
                 wall_start = time.time()
                 h.dispatch_in_process(now=now, frequency="weekly")
