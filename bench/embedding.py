@@ -187,7 +187,8 @@ def report(result: dict) -> list[str]:
             pool = got["pool"]
             lines.append(
                 f"  the same as the worker pool runs it ({pool['processes']} processes x 1 thread): "
-                f"cold {pool['cold_seconds']:.1f} s, warm {pool['warm_seconds']:.1f} s"
+                f"cold {pool['cold_seconds']:.1f} s, warm {pool['warm_seconds']:.1f} s; "
+                f"topic embeddings stored {pool['cold_topics_stored']} of {got['topics']}"
             )
     for mode, got in result.get("workers", {}).items():
         lines.append(
