@@ -29,11 +29,6 @@ def asset(path):
 
 
 @register.filter
-def snippet(abstract):
-    return text.snippet(abstract or "")
-
-
-@register.filter
 def plain(value):
     return text.plain_text(value or "")
 
@@ -44,21 +39,6 @@ def short_authors(authors, count=6):
     authors = [str(a) for a in authors or []]
     shown = ", ".join(authors[:count])
     return shown + (" et al." if len(authors) > count else "")
-
-
-@register.filter
-def listed_on(paper):
-    return periods.listed_on(paper)
-
-
-@register.filter
-def arxiv_links(paper):
-    return text.arxiv_links(paper)
-
-
-@register.filter
-def abstract_links(paper):
-    return text.abstract_links(paper.abstract or "")
 
 
 _PK = 987654321
