@@ -23,6 +23,7 @@ from devtools.postfix import PrivatePostfix
 from digests import breaker, content, tasks
 from digests.models import Delivery, Issue
 from subscriptions.models import Subscriber
+from tests.certificates import self_signed_certificate
 from tests.digests.helpers import TOPIC_PAPERS, make_papers, make_subscriber
 
 pytestmark = [pytest.mark.postfix, pytest.mark.django_db(transaction=True)]
@@ -262,14 +263,7 @@ def test_a_sender_postfix_refuses_suppresses_nobody_and_pauses_the_issue_until_r
 
 
 def test_starttls_to_postfix_with_a_self_signed_certificate_trusts_only_email_ssl_cafile(settings, tmp_path):
-    openssl = shutil.which("openssl")
-    assert openssl, "openssl is needed to make the server's certificate"
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
     server = PrivatePostfix(domain="example.org", tls=(cert, key))
     try:
         addresses = _readers(5)

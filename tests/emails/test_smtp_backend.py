@@ -1,8 +1,6 @@
 """emails.smtp.SmtpBackend and the MAIL FROM parameters, against a real SMTP server."""
 
-import shutil
 import ssl
-import subprocess
 
 import pytest
 from django.core import checks
@@ -12,6 +10,7 @@ import emails
 from devtools.smtp_sink import SmtpSink
 from emails import smtp
 from emails.checks import check_mail_settings, sender_problem
+from tests.certificates import self_signed_certificate
 
 PLAIN = emails.RenderedEmail(subject="Hello", text="hi\n", html="<p>hi</p>")
 EIGHT_BIT = emails.RenderedEmail(subject="Grüße", text="Schrödinger\n", html="<p>Schrödinger</p>")
@@ -69,14 +68,7 @@ def test_the_client_introduces_itself_with_the_ehlo_name(sink, settings):
 @pytest.fixture
 def private_ca_sink(tmp_path):
     """An SMTP server offering STARTTLS with a certificate no public CA signed."""
-    openssl = shutil.which("openssl")
-    assert openssl, "openssl is needed to make the test's certificate"
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server = SmtpSink(tls_context=context, require_starttls=True).start()
