@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import snowballstemmer
@@ -148,6 +148,11 @@ class LexicalIndex:
         self.weights = sparse.csr_matrix(pseudo_tf @ sparse.diags(self.idf))
         self.weights_by_term = self.weights.T.tocsr()
         self._sorted_columns: np.ndarray | None = None  # each paper's term columns in order (has_terms)
+
+    @cached_property
+    def single_words(self) -> np.ndarray:
+        """Per column: is it a single word (not a pair of neighbours)."""
+        return np.fromiter((" " not in term for term in self.vocabulary), dtype=bool, count=len(self.vocabulary))
 
     def _field_terms(self, text: str, own_acronyms) -> list[str]:
         """A field's index terms: its words, neighbouring pairs and both forms of the

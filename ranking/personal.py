@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -133,7 +132,7 @@ class VoteSimilarity:
             row = index.row_of.get(paper_id)
             self.titles[col] = index.titles[row] if row is not None else getattr(loaded.get(paper_id), "title", "")
         self.terms = self._term_vectors(ids, loaded)
-        single = _single_words(index.lexical)
+        single = index.lexical.single_words
         self._single = []  # per voted paper: its single-word term columns and their weights
         for col in range(len(ids)):
             start, end = self.terms.indptr[col], self.terms.indptr[col + 1]
@@ -242,12 +241,6 @@ class VoteSimilarity:
         weights = np.asarray(weights, dtype=np.float32)
         norm = float(np.sqrt(max(weights @ self.gram[np.ix_(cols, cols)] @ weights, 1e-12)))
         return self.scaled((self.cosine[:, cols] @ weights) / norm)
-
-
-@lru_cache(maxsize=4)
-def _single_words(lexical) -> np.ndarray:
-    """Per column of a lexical index: is it a single word (not a pair of neighbours)."""
-    return np.fromiter((" " not in term for term in lexical.vocabulary), dtype=bool, count=len(lexical.vocabulary))
 
 
 @dataclass
