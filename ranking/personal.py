@@ -9,6 +9,10 @@ share is taken out; tf-idf cosine when ranking is lexical):
     relevance + LIKE_WEIGHT * trust(likes) * (near_liked + liked_words)
               - DISLIKE_WEIGHT * trust(dislikes) * max(0, near_disliked - near_liked)
 
+``near_liked`` is the larger of the likeness to the liked papers' centroid and, for
+the paper most like a liked paper (``VoteSimilarity.nearest``), that like's full weight:
+"more like this" says most about the paper most like it, whatever the absolute scale.
+
 ``liked_words`` is relevance feedback on the words (RM3 from the reader's explicit
 positives): the ``EXPANSION_TERMS`` words that weigh most (BM25F) in the liked papers,
 as a query, scored on the lexical 0..1 scale; a paper the sentence model puts a little
@@ -28,6 +32,15 @@ apart from the liked ones but that uses their words comes closer.
   never lifted for it, and the ranker keeps every strong match of the text alone
   (``selection``) whatever the votes: they neither delete relevant papers nor invent
   relevance.
+- Each liked paper's nearest paper (the first of its similar papers, as its page lists
+  them) that the reader has not voted on nor been sent counts as fully like it, but only
+  to bring papers in from under the text's cut: it does not reorder the text's strong
+  matches (``Personalised.ordering``). The absolute scale misses the neighbours of a
+  liked paper that sits apart from the period's other papers: MiniCPM-V ("a GPT-4V level
+  MLLM on your phone") has its nearest paper, an on-device planner judged relevant to
+  "small multimodal models for phones", at cosine 0.42 (0.14 on the centroid's scale),
+  and nothing nearer; taking more than the nearest one brings in more unjudged papers
+  than relevant ones (bench/README.md).
 - Votes decide the borderline; they barely reorder what the text is sure of. The
   ranker (``ranker._choose``) orders the text's strong matches of a topic by the text,
   lowered by the dislikes in full and raised by only ``STRONG_LIKE_SHARE`` of the
@@ -62,6 +75,7 @@ HALF_LIFE_DAYS = 90.0
 SOME_MATCH = 0.5  # share of the floor a paper's own relevance must reach to be lifted
 OTHER_SECTION_LIKE = 0.5
 LIKED_WHY = 0.5  # from this similarity on, the "why" names the liked paper
+NEAREST_MIN = 0.05  # a liked paper's nearest paper less similar (0..1) than this is unrelated (search.SIMILAR_MIN)
 CENTRED_COSINE_ONE = 0.6  # centred sentence-embedding cosine of two papers on one subject
 # Paper-to-paper similarity without sentence embeddings: tf-idf cosine on this 0..1 scale.
 LEXICAL_SIMILARITY_ZERO, LEXICAL_SIMILARITY_ONE = 0.05, 0.45
@@ -119,6 +133,7 @@ class VoteSimilarity:
         self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
         self.gram = np.eye(len(ids), dtype=np.float32)
         self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
+        self.closeness = self.cosine  # the same unclipped (raw cosine): what orders a voted paper's nearest papers
         self.known: set[int] = set()  # the voted papers that exist (a vote on any other is ignored)
         self.terms = None  # (voted x terms) BM25F weights, for the liked papers' words
         if not ids or not index.size:
@@ -169,7 +184,8 @@ class VoteSimilarity:
         paper_norms = np.sqrt(np.maximum(1.0 - 2.0 * along_mean + float(mean @ mean), 1e-12))
         self.cosine = ((index.embeddings @ centred.T) - (mean @ centred.T)[None, :]) / paper_norms[:, None]
         self.gram = centred @ centred.T
-        self.alike = paper_scale(index.embeddings @ vectors.T)
+        self.closeness = index.embeddings @ vectors.T
+        self.alike = paper_scale(self.closeness)
 
     def _term_vectors(self, ids, loaded):
         """(voted x terms) BM25F weights of the voted papers over the index's vocabulary
@@ -193,6 +209,7 @@ class VoteSimilarity:
         vectors = sparse.diags(1.0 / norms) @ vectors
         self.cosine = index.lexical.similarity_to(vectors.tocsr()).T
         self.gram = np.asarray((vectors @ vectors.T).toarray(), dtype=np.float32)
+        self.closeness = self.cosine
         self.alike = self.scaled(self.cosine)
 
     def scaled(self, cosine: np.ndarray) -> np.ndarray:
@@ -234,6 +251,26 @@ class VoteSimilarity:
         raw = np.bincount(rows, weights=data, minlength=size)
         return (raw / float(lexical.idf[top].sum())).astype(np.float32)
 
+    def nearest(self, cols: list[int], weights: np.ndarray, unavailable: np.ndarray):
+        """Per paper: the weight (relative to the heaviest of ``weights``) of the liked
+        paper (of ``cols``) it is the nearest paper of, among the papers not
+        ``unavailable`` (booleans per paper: voted on, sent before), and that liked
+        paper's column (-1: the nearest of none). A nearest paper under ``NEAREST_MIN``
+        is unrelated and counts for nothing."""
+        size = self.index.size
+        likeness, which = np.zeros(size, dtype=np.float32), np.full(size, -1, dtype=np.int64)
+        if not cols or not size:
+            return likeness, which
+        closeness = np.where(np.asarray(unavailable, dtype=bool)[:, None], -np.inf, self.closeness[:, cols])
+        rows = closeness.argmax(axis=0)
+        weights = np.asarray(weights, dtype=np.float64)
+        heaviest = max(float(weights.max()), 1e-12)
+        for j, (row, col) in enumerate(zip(rows, cols, strict=True)):
+            share = float(weights[j]) / heaviest
+            if np.isfinite(closeness[row, j]) and self.alike[row, col] >= NEAREST_MIN and share > likeness[row]:
+                likeness[row], which[row] = share, col
+        return likeness, which
+
     def near_centroid(self, cols: list[int], weights: np.ndarray) -> np.ndarray:
         """Every paper's similarity (0..1) to the weighted centroid of these columns."""
         if not cols:
@@ -246,40 +283,59 @@ class VoteSimilarity:
 @dataclass
 class Personalised:
     """A reader's topics' relevance after their votes (same shape as the block given),
-    and per topic and paper the column of the liked paper to name in the "why" (-1: none)."""
+    per topic and paper the column of the liked paper to name in the "why" (-1: none),
+    and ``ordering``: the relevance without the liked papers' nearest papers' lift, what
+    orders the text's strong matches (the nearest-paper rule only brings papers in)."""
 
     relevance: np.ndarray
     liked_col: np.ndarray
+    ordering: np.ndarray
 
 
-def personalise(block, topic_ids, votes: list[Vote], similarity: VoteSimilarity, floor: float, now=None):
+def personalise(
+    block, topic_ids, votes: list[Vote], similarity: VoteSimilarity, floor: float, now=None, unavailable=None
+):
     """``block`` (the reader's topics x papers, -inf where a topic's filters rule a paper
-    out) moved by the reader's ``votes``; ``topic_ids`` are the rows' ``TopicRef.id``."""
+    out) moved by the reader's ``votes``; ``topic_ids`` are the rows' ``TopicRef.id``;
+    ``unavailable``: booleans per paper, those the reader will not be shown (sent before;
+    their voted papers are always left out), never taken as a liked paper's nearest."""
     index = similarity.index
     liked_col = np.full(block.shape, -1, dtype=np.int64)
     votes = [v for v in votes if int(v.paper_id) in similarity.known]
     if not votes or not block.size:
-        return Personalised(block, liked_col)
+        return Personalised(block, liked_col, block)
     now = now or datetime.now(UTC)
+    unavailable = np.zeros(index.size, dtype=bool) if unavailable is None else np.array(unavailable, dtype=bool)
+    unavailable[[index.row_of[int(v.paper_id)] for v in votes if int(v.paper_id) in index.row_of]] = True
     relevance = np.array(block, dtype=np.float64)
+    ordering = relevance.copy()
     for t, topic_id in enumerate(topic_ids):
         liked, disliked = _evidence_for(topic_id, votes)
-        row = relevance[t]
-        near_liked = _near(similarity, liked, now)
-        near_disliked = _near(similarity, disliked, now)
-        words = similarity.liked_words(*_columns_and_weights(similarity, liked, now))
-        lift = LIKE_WEIGHT * _trust(liked, now) * (near_liked + words)
-        sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, near_disliked - near_liked)
-        moved = row + lift - sink
-        moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)  # no relevance invented
-        relevance[t] = np.where(np.isfinite(row), moved, row)
+        row = relevance[t].copy()
+        cols, weights = _columns_and_weights(similarity, liked, now)
+        near_liked = similarity.near_centroid(cols, weights)
+        nearest, nearest_col = similarity.nearest(cols, weights, unavailable)
+        words = similarity.liked_words(cols, weights)
+        trust = LIKE_WEIGHT * _trust(liked, now)
+        sink = DISLIKE_WEIGHT * _trust(disliked, now) * np.maximum(0.0, _near(similarity, disliked, now) - near_liked)
+        ordering[t] = _moved(row, trust * (near_liked + words) - sink, floor)
+        lift = trust * (np.maximum(near_liked, nearest) + words)
+        relevance[t] = _moved(row, lift - sink, floor)
         if liked:
-            cols = [similarity.column_of[int(vote.paper_id)] for vote, _ in liked]
             each = similarity.alike[:, cols]
             best = each.argmax(axis=1)
             closest = each[np.arange(index.size), best]
-            liked_col[t] = np.where((closest >= LIKED_WHY) & (lift > 0), np.asarray(cols)[best], -1)
-    return Personalised(relevance, liked_col)
+            named = np.where(closest >= LIKED_WHY, np.asarray(cols)[best], nearest_col)
+            liked_col[t] = np.where((named >= 0) & (lift > 0), named, -1)
+    return Personalised(relevance, liked_col, ordering)
+
+
+def _moved(row: np.ndarray, change: np.ndarray, floor: float) -> np.ndarray:
+    """A topic's relevance row moved by ``change``, never raised where the paper hardly
+    matches the topic (no relevance invented), never moved where a filter rules it out."""
+    moved = row + change
+    moved = np.where(row < SOME_MATCH * floor, np.minimum(moved, row), moved)
+    return np.where(np.isfinite(row), moved, row)
 
 
 def _evidence_for(topic_id, votes):

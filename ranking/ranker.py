@@ -302,15 +302,18 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         return []
     trend, positions = shared.trend, shared.positions
     kept = np.zeros(size, dtype=bool)
+    excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
     if rows:
         block, by_text = scores.relevance[rows], None
         ordered = block  # what orders the strong matches
         if votes:  # a strong match by the text stays one (and in) whatever the votes
             topic_ids = [scores.refs[row].id for row in rows]
-            personal = personalise(block, topic_ids, votes, feedback, floor)
+            personal = personalise(block, topic_ids, votes, feedback, floor, unavailable=excluded)
             by_text = _strong_by_text(scores, cuts, rows)
             kept[by_text.any(axis=0)] = True
-            ordered = selection.order_with_votes(block, personal.relevance, by_text, STRONG_LIKE_SHARE)
+            ordered = selection.order_with_votes(
+                block, personal.ordering, by_text, STRONG_LIKE_SHARE, brought=personal.relevance
+            )
             block = personal.relevance
         strong = _strong_topics(scores, cuts, rows, block, by_text)
         if len(rows) == 1:  # one topic: it is every paper's best
@@ -330,7 +333,6 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
     liked_col = personal.liked_col[best_topic, positions] if rows and votes else None
     score = score + trend
 
-    excluded = index.rows_same_as([*request.exclude_ids, *(vote.paper_id for vote in votes)])
     like_example, example_col = selection.like_examples(feedback, request.example_paper_ids)
     example_only = like_example & ~eligible & ~excluded  # a strong match by its example paper alone
     eligible = (eligible | like_example) & ~excluded
@@ -356,16 +358,19 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         same = shared.same
         picked_rows = [c.row for c in chosen]
         by_evidence = ~kept[candidates] if rows and votes else None
+        group = np.where(strong >= 0, strong, len(rows))
+        if rows and votes:  # like an example paper and strong by the votes alone: the examples' turn
+            group = np.where(like_example & ~kept, len(rows), group)
         top = selection.interleave(
             candidates,
             order[candidates],
-            np.where(strong[candidates] >= 0, strong[candidates], len(rows)),
+            group[candidates],
             index.first_seen[candidates],
             room,
             lambda row, picked: same(row, picked_rows + picked),
             later=by_evidence,
         )
-        top = [row for row in top if strong[row] >= 0] + [row for row in top if strong[row] < 0]
+        top = [row for row in top if group[row] < len(rows)] + [row for row in top if group[row] >= len(rows)]
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             if strong[row] >= 0:

@@ -177,10 +177,13 @@ def like_examples(similarity, example_paper_ids) -> tuple[np.ndarray, np.ndarray
     return strong, np.where(strong, np.asarray(cols)[which], -1)
 
 
-def order_with_votes(text: np.ndarray, voted: np.ndarray, strong_by_text: np.ndarray, like_share: float) -> np.ndarray:
+def order_with_votes(
+    text: np.ndarray, voted: np.ndarray, strong_by_text: np.ndarray, like_share: float, brought=None
+) -> np.ndarray:
     """What orders a reader's papers once their votes moved ``text`` (relevance by the
     text) to ``voted``: a paper the text makes strong keeps the text's relevance, lowered
     by what the dislikes took in full and raised by only ``like_share`` of what the
-    likes added (a near-tie broken, a clear gap kept); the others, what the votes say."""
+    likes added (a near-tie broken, a clear gap kept); the others, what the votes say
+    (``brought``, when what brings papers in differs from ``voted``)."""
     raised = np.maximum(voted - text, 0.0) * like_share
-    return np.where(strong_by_text, np.minimum(voted, text) + raised, voted)
+    return np.where(strong_by_text, np.minimum(voted, text) + raised, voted if brought is None else brought)

@@ -134,6 +134,9 @@ def test_a_like_lifts_papers_in_its_own_section_fully_and_in_others_at_half_weig
         def liked_words(self, cols, weights):  # no words in common: the centroids alone
             return np.zeros(self.index.size, dtype=np.float32)
 
+        def nearest(self, cols, weights, unavailable):  # nor the nearest-paper rule
+            return np.zeros(self.index.size, dtype=np.float32), np.full(self.index.size, -1)
+
     block = np.array([[0.3], [0.3]], dtype=np.float32)
     moved = personal.personalise(block, [1, 2], [Vote(10, 1, 1)], Similarity(), floor=0.15).relevance
     own, other = moved[0, 0] - 0.3, moved[1, 0] - 0.3
@@ -215,6 +218,9 @@ def test_a_paper_matching_nothing_is_never_lifted():
         def liked_words(self, cols, weights):  # no words in common: the centroids alone
             return np.zeros(self.index.size, dtype=np.float32)
 
+        def nearest(self, cols, weights, unavailable):  # nor the nearest-paper rule
+            return np.zeros(self.index.size, dtype=np.float32), np.full(self.index.size, -1)
+
     block = np.array([[0.9, 0.16, 0.01]], dtype=np.float32)
     votes = [Vote(10, -1, 1), Vote(11, 1, 1)]
     moved = personal.personalise(block, [1], votes, Similarity(), floor=0.15).relevance[0]
@@ -287,3 +293,81 @@ def test_the_liked_papers_words_reach_papers_that_use_them(borderline):
     found = outside.liked_words([0], np.array([1.0]))
     near = {key: recent.row_of[paper.id] for key, paper in borderline.items() if paper.id in recent.row_of}
     assert found[near["frames"]] > found[near["recsys"]]
+
+
+def test_a_liked_papers_nearest_paper_is_lifted_in_full_to_bring_it_in_not_to_reorder():
+    """On made-up numbers: a liked paper that sits apart from the others (its nearest
+    paper only 0.3 like it on the absolute scale) lifts that nearest paper as if it
+    were fully like it, enough to bring it in from under the cut; the text's strong
+    matches are ordered without that lift (``ordering``), and the "why" names the liked
+    paper. A paper the reader was sent is never the nearest: the next one is."""
+
+    class Similarity:
+        index = type("Index", (), {"size": 4, "row_of": {}})()
+        column_of = {10: 0}
+        known = {10}
+        titles = ["Liked"]
+        cosine = np.array([[0.3], [0.25], [0.1], [0.3]], dtype=np.float32)  # centred, per paper
+        closeness = np.array([[0.42], [0.40], [0.2], [0.41]], dtype=np.float32)  # raw cosine
+        alike = np.clip((closeness - 0.25) / 0.5, 0, 1)
+        gram = np.eye(1, dtype=np.float32)
+        scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
+        near_centroid = personal.VoteSimilarity.near_centroid
+        nearest = personal.VoteSimilarity.nearest
+
+        def liked_words(self, cols, weights):
+            return np.zeros(self.index.size, dtype=np.float32)
+
+    block = np.array([[0.16, 0.6, 0.16, 0.16]], dtype=np.float32)  # paper 1: a strong match by the text
+    like = [Vote(10, 1, 1)]
+    moved = personal.personalise(block, [1], like, Similarity(), floor=0.15)
+    trust = personal.LIKE_WEIGHT * 0.5
+    assert moved.relevance[0, 0] == pytest.approx(0.16 + trust * 1.0)  # the nearest: fully like it
+    assert moved.relevance[0, 2] == pytest.approx(0.16 + trust * 0.1)  # the others: as like it as they are
+    assert moved.relevance[0, 3] == pytest.approx(0.16 + trust * 0.3)
+    assert moved.ordering[0, 0] == pytest.approx(0.16 + trust * 0.3)  # what orders the text's strong matches
+    assert moved.liked_col[0, 0] == 0  # "close to ..., which you liked"
+
+    sent = np.array([True, False, False, False])
+    again = personal.personalise(block, [1], like, Similarity(), floor=0.15, unavailable=sent)
+    assert again.relevance[0, 3] == pytest.approx(0.16 + trust * 1.0)  # the nearest one left to show
+    assert again.relevance[0, 0] == pytest.approx(0.16 + trust * 0.3)
+
+    weak = np.array([[0.05, 0.6, 0.16, 0.16]], dtype=np.float32)  # the nearest hardly matches the topic
+    assert personal.personalise(weak, [1], like, Similarity(), floor=0.15).relevance[0, 0] == pytest.approx(0.05)
+
+
+def test_a_liked_papers_nearest_paper_is_found_among_the_papers_it_may_show(borderline):
+    """``VoteSimilarity.nearest`` on the real index: the paper most like a liked one by
+    the similarity its page lists similar papers by, never a voted or sent paper, at the
+    weight of the like relative to the heaviest; none for a liked paper nothing is like."""
+    from ranking.index import get_index
+
+    index = get_index(None)
+    liked = [borderline["video-qa"].id, borderline["speech-lowres"].id]
+    similarity = personal.VoteSimilarity(index, liked, index.embeddings is not None)
+    unavailable = index.rows_same_as(liked)
+    likeness, which = similarity.nearest([0, 1], np.array([1.0, 0.5]), unavailable)
+    closeness = np.where(unavailable[:, None], -np.inf, similarity.closeness)
+    first, second = int(closeness[:, 0].argmax()), int(closeness[:, 1].argmax())
+    assert first != second
+    assert (likeness[first], which[first]) == (1.0, 0) and (likeness[second], which[second]) == (0.5, 1)
+    assert np.count_nonzero(likeness) == 2 and not likeness[unavailable].any()
+
+    unavailable[first] = True  # sent before: the next one
+    again, _ = similarity.nearest([0], np.array([1.0]), unavailable)
+    assert again[first] == 0 and again.max() == 1.0
+
+    assert not similarity.nearest([], np.array([]), unavailable)[0].any()
+
+
+def test_a_paper_like_an_example_keeps_the_examples_turn_when_the_votes_also_lift_it(borderline):
+    """The topic's strong matches by the text would fill the digest alone; a paper very
+    like an example paper still gets the examples' turn, also when the example (a 👍)
+    lifts it over the topic's cut too, which would otherwise put it after the topic's
+    strong matches, out of the digest."""
+    examples = [borderline["video-sparse"].id, borderline["video-qa"].id]
+    plain = rank_topics([VIDEO], exclude_paper_ids=examples)
+    seeded = rank_topics([VIDEO], example_paper_ids=examples, limit=len(plain))
+    assert {"clips", "frames"} & set(keys(seeded))
+    assert keys(seeded)[-1] in ("clips", "frames")  # after the topic's papers
