@@ -37,10 +37,13 @@ apart from the liked ones but that uses their words comes closer.
   to bring papers in from under the text's cut: it does not reorder the text's strong
   matches (``Personalised.ordering``). The absolute scale misses the neighbours of a
   liked paper that sits apart from the period's other papers: MiniCPM-V ("a GPT-4V level
-  MLLM on your phone") has its nearest paper, an on-device planner judged relevant to
-  "small multimodal models for phones", at cosine 0.42 (0.14 on the centroid's scale),
-  and nothing nearer; taking more than the nearest one brings in more unjudged papers
-  than relevant ones (bench/README.md).
+  MLLM on your phone") has nothing nearer than an on-device planner judged relevant to
+  "small multimodal models for phones" (cosine 0.42; 0.14 on the scale of the likeness
+  to the centroid of the three liked papers), which the centroid alone never brought
+  in. The like's weight counts (relative to the reader's heaviest like: a like from
+  another section at half). Taking a liked paper's two or three nearest brings in more
+  unjudged papers than relevant ones, and half the full likeness brings in none
+  (bench/README.md).
 - Votes decide the borderline; they barely reorder what the text is sure of. The
   ranker (``ranker._choose``) orders the text's strong matches of a topic by the text,
   lowered by the dislikes in full and raised by only ``STRONG_LIKE_SHARE`` of the
@@ -133,7 +136,6 @@ class VoteSimilarity:
         self.cosine = np.zeros((index.size, len(ids)), dtype=np.float32)
         self.gram = np.eye(len(ids), dtype=np.float32)
         self.alike = self.cosine  # plain similarity (0..1) of each paper to each voted one, for the "why"
-        self.closeness = self.cosine  # the same unclipped (raw cosine): what orders a voted paper's nearest papers
         self.known: set[int] = set()  # the voted papers that exist (a vote on any other is ignored)
         self.terms = None  # (voted x terms) BM25F weights, for the liked papers' words
         if not ids or not index.size:
@@ -184,8 +186,7 @@ class VoteSimilarity:
         paper_norms = np.sqrt(np.maximum(1.0 - 2.0 * along_mean + float(mean @ mean), 1e-12))
         self.cosine = ((index.embeddings @ centred.T) - (mean @ centred.T)[None, :]) / paper_norms[:, None]
         self.gram = centred @ centred.T
-        self.closeness = index.embeddings @ vectors.T
-        self.alike = paper_scale(self.closeness)
+        self.alike = paper_scale(index.embeddings @ vectors.T)
 
     def _term_vectors(self, ids, loaded):
         """(voted x terms) BM25F weights of the voted papers over the index's vocabulary
@@ -209,7 +210,6 @@ class VoteSimilarity:
         vectors = sparse.diags(1.0 / norms) @ vectors
         self.cosine = index.lexical.similarity_to(vectors.tocsr()).T
         self.gram = np.asarray((vectors @ vectors.T).toarray(), dtype=np.float32)
-        self.closeness = self.cosine
         self.alike = self.scaled(self.cosine)
 
     def scaled(self, cosine: np.ndarray) -> np.ndarray:
@@ -253,21 +253,21 @@ class VoteSimilarity:
 
     def nearest(self, cols: list[int], weights: np.ndarray, unavailable: np.ndarray):
         """Per paper: the weight (relative to the heaviest of ``weights``) of the liked
-        paper (of ``cols``) it is the nearest paper of, among the papers not
-        ``unavailable`` (booleans per paper: voted on, sent before), and that liked
-        paper's column (-1: the nearest of none). A nearest paper under ``NEAREST_MIN``
-        is unrelated and counts for nothing."""
+        paper (of ``cols``) it is the nearest paper of, by ``alike`` (what a paper's page
+        lists its similar papers by), among the papers not ``unavailable`` (booleans per
+        paper: voted on, sent before), and that liked paper's column (-1: the nearest of
+        none). A nearest paper under ``NEAREST_MIN`` is unrelated and counts for nothing."""
         size = self.index.size
         likeness, which = np.zeros(size, dtype=np.float32), np.full(size, -1, dtype=np.int64)
         if not cols or not size:
             return likeness, which
-        closeness = np.where(np.asarray(unavailable, dtype=bool)[:, None], -np.inf, self.closeness[:, cols])
-        rows = closeness.argmax(axis=0)
+        alike = np.where(np.asarray(unavailable, dtype=bool)[:, None], -1.0, self.alike[:, cols])
+        rows = alike.argmax(axis=0)
         weights = np.asarray(weights, dtype=np.float64)
         heaviest = max(float(weights.max()), 1e-12)
         for j, (row, col) in enumerate(zip(rows, cols, strict=True)):
             share = float(weights[j]) / heaviest
-            if np.isfinite(closeness[row, j]) and self.alike[row, col] >= NEAREST_MIN and share > likeness[row]:
+            if alike[row, j] >= NEAREST_MIN and share > likeness[row]:
                 likeness[row], which[row] = share, col
         return likeness, which
 

@@ -354,12 +354,13 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
         # Each topic's strong matches in turn (selection.interleave), near-duplicates left
         # out; within a topic, what only the reader's votes make strong comes after what
         # the text makes strong. Papers like an example paper take their turn as a group
-        # of their own, and are listed after the topics' papers.
+        # of their own (also when the example, a like, lifts them over a topic's cut),
+        # and are listed after the topics' papers.
         same = shared.same
         picked_rows = [c.row for c in chosen]
         by_evidence = ~kept[candidates] if rows and votes else None
         group = np.where(strong >= 0, strong, len(rows))
-        if rows and votes:  # like an example paper and strong by the votes alone: the examples' turn
+        if rows and votes:
             group = np.where(like_example & ~kept, len(rows), group)
         top = selection.interleave(
             candidates,

@@ -308,8 +308,7 @@ def test_a_liked_papers_nearest_paper_is_lifted_in_full_to_bring_it_in_not_to_re
         known = {10}
         titles = ["Liked"]
         cosine = np.array([[0.3], [0.25], [0.1], [0.3]], dtype=np.float32)  # centred, per paper
-        closeness = np.array([[0.42], [0.40], [0.2], [0.41]], dtype=np.float32)  # raw cosine
-        alike = np.clip((closeness - 0.25) / 0.5, 0, 1)
+        alike = np.array([[0.34], [0.30], [0.0], [0.32]], dtype=np.float32)  # the paper-to-paper scale
         gram = np.eye(1, dtype=np.float32)
         scaled = staticmethod(lambda c: np.clip(c, 0, 1).astype(np.float32))
         near_centroid = personal.VoteSimilarity.near_centroid
@@ -338,9 +337,9 @@ def test_a_liked_papers_nearest_paper_is_lifted_in_full_to_bring_it_in_not_to_re
 
 
 def test_a_liked_papers_nearest_paper_is_found_among_the_papers_it_may_show(borderline):
-    """``VoteSimilarity.nearest`` on the real index: the paper most like a liked one by
-    the similarity its page lists similar papers by, never a voted or sent paper, at the
-    weight of the like relative to the heaviest; none for a liked paper nothing is like."""
+    """``VoteSimilarity.nearest`` on the real index: the paper most like a liked one (as
+    its page lists similar papers), never a voted or sent paper, at the weight of the
+    like relative to the heaviest."""
     from ranking.index import get_index
 
     index = get_index(None)
@@ -348,8 +347,8 @@ def test_a_liked_papers_nearest_paper_is_found_among_the_papers_it_may_show(bord
     similarity = personal.VoteSimilarity(index, liked, index.embeddings is not None)
     unavailable = index.rows_same_as(liked)
     likeness, which = similarity.nearest([0, 1], np.array([1.0, 0.5]), unavailable)
-    closeness = np.where(unavailable[:, None], -np.inf, similarity.closeness)
-    first, second = int(closeness[:, 0].argmax()), int(closeness[:, 1].argmax())
+    alike = np.where(unavailable[:, None], -1.0, similarity.alike)
+    first, second = int(alike[:, 0].argmax()), int(alike[:, 1].argmax())
     assert first != second
     assert (likeness[first], which[first]) == (1.0, 0) and (likeness[second], which[second]) == (0.5, 1)
     assert np.count_nonzero(likeness) == 2 and not likeness[unavailable].any()
