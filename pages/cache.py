@@ -38,13 +38,15 @@ VERSION_KEY = "pages:version"
 PAGE_PREFIX = "pages:page:"
 
 
-def public_page(view=None, *, seconds: int | None = None, guard=None):
+def public_page(view=None, *, seconds: int | None = None, guard=None, shared: bool = True):
     """Mark a view's GET answers as the same for everyone: 200 answers get ``Cache-Control:
     public`` for ``seconds`` (``PAGE_CACHE_SECONDS`` by default) and the middleware keeps
     them until the papers change. ``guard(request)`` is true when a request must not be
-    answered from the cache (over its rate limit: the view then answers it)."""
+    answered from the cache (over its rate limit: the view then answers it). ``shared=False``:
+    kept in the web process's memory only, for pages too many to keep them all in Redis
+    for the hour, each asked for rarely (a paper page)."""
     if view is None:
-        return functools.partial(public_page, seconds=seconds, guard=guard)
+        return functools.partial(public_page, seconds=seconds, guard=guard, shared=shared)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -52,7 +54,7 @@ def public_page(view=None, *, seconds: int | None = None, guard=None):
         browsers = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
         if request.method == "GET" and response.status_code == 200 and browsers and settings.PAGE_CACHE_SECONDS:
             patch_cache_control(response, public=True, max_age=browsers)
-            response.public_page = Mark(guard)
+            response.public_page = Mark(guard, shared)
         return response
 
     return wrapper
@@ -95,6 +97,7 @@ class Mark(NamedTuple):
     """What ``public_page`` leaves on an answer the middleware may keep."""
 
     guard: Callable | None
+    shared: bool = True
 
 
 def is_enabled() -> bool:
@@ -145,7 +148,8 @@ def keep(key: str, version, response) -> None:
     if guard and _guard(guard) is not marked.guard:  # not found by its name (a lambda): never kept
         return
     kept = (version, response.status_code, list(response.items()), response.content, guard)
-    shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
+    if marked.shared:
+        shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
     _local.put(key, Kept(*kept))
 
 

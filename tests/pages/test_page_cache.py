@@ -196,3 +196,13 @@ def test_the_memory_a_process_gives_kept_pages_is_bounded(client, papers, settin
     held = [number for number in range(15) if page_cache._local.get(f"k{number}", 1) is not None]
     assert held == list(range(5, 15))  # the ten newest: 1 MB
     assert page_cache._local.get("k14", 2) is None  # another version: not served
+
+
+def test_paper_pages_are_kept_in_the_process_only(client, papers, django_assert_num_queries):
+    """100,000 paper pages would fill Redis for the hour; each web process keeps the ones it
+    was asked for."""
+    url = papers["2603.10001"].get_absolute_url()
+    first = client.get(url)
+    assert _kept(url) is None
+    with django_assert_num_queries(0):
+        assert client.get(url).content == first.content
