@@ -11,12 +11,22 @@ itself when started from the repository's folder; flags on its command line win.
   shares the cores between processes more evenly than the GIL shares a process between
   threads (``bench/signup_load.py`` on 2 cores: page p95
   46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
-- **Threads** (``GUNICORN_THREADS``, 32 by default): requests mostly wait (database,
-  Redis, or a preview for its process's one preview slot, see
-  ``subscriptions.services.preview_papers``), and a page must find a free thread while
-  previews wait for the slot. A process accepts only a few more connections than it
-  has threads (room for idle kept-alive ones); the rest wait in the listen queue, where
-  the other process can take them, instead of queueing behind busy threads.
+- **Six threads a process** (``GUNICORN_THREADS``), and no more connections than threads:
+  a process takes a connection only when a thread is free for it; the rest wait in the
+  listen queue, first come first served, where any process can take them. With 32
+  threads a process took 40 connections at once and its threads shared the GIL, every
+  query handing it over and waiting for it behind all the others: a paper page (3 ms of
+  CPU) spent 40-50 ms inside gunicorn under load. With 6 it spends about 30, and
+  ``bench/site_load.py`` gave page p95 of 78-85 ms (home) and 122-134 ms (day, paper)
+  where 32 threads gave 146 and 216-227 ms, in the same hour; ``bench/signup_load.py``
+  still meets its page target (p95 146 ms), since a page finds a thread while another
+  waits for the process's preview slot (``subscriptions.services.preview_papers``), and
+  previews queue less (p95 408 ms against 1,147). Three threads let previews take every
+  thread of a process (signup page p95 241 ms).
+- **No keep-alive** (``keepalive = 0``): an idle kept-alive connection would hold one of
+  the six places for seconds. Behind a proxy (the production set-up, ``BEHIND_HTTPS_PROXY``)
+  the proxy keeps the browsers' connections; a request to gunicorn is a new loopback
+  connection, as in the benchmarks.
 - **One compute thread for the sentence model and BLAS**: a web process encodes at most
   one topic at a time (``ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
@@ -51,12 +61,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
 preload_app = True
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 32)
-worker_connections = threads + 8  # room for a few idle kept-alive connections
+threads = int(os.environ.get("GUNICORN_THREADS") or 6)
+worker_connections = threads  # a connection is taken only when a thread is free for it
 backlog = 2048
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
+keepalive = 0
 
 
 def when_ready(server):

@@ -198,7 +198,7 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     if args.gunicorn_threads == 1:
         command += ["--worker-class", "sync", "--threads", "1"]  # threads > 1 would make gunicorn use gthread
     elif args.gunicorn_threads:
-        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
+        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads)]
     server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
     proc = subprocess.Popen(
         command, cwd=h.REPO, env=env, start_new_session=True, stdout=server_log, stderr=subprocess.STDOUT

@@ -238,7 +238,7 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     if args.gunicorn_workers:
         command += ["--workers", str(args.gunicorn_workers)]
     if args.gunicorn_threads:
-        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads + 8)]
+        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads)]
     log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
     proc = subprocess.Popen(command, cwd=h.REPO, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     h.wait_until(lambda: h.port_open(port) or proc.poll() is not None, timeout=60, what="gunicorn")

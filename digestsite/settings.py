@@ -326,6 +326,10 @@ SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 300, minimum=0)
 # browsers and proxies may keep them PAGE_CACHE_SECONDS (0: no page is kept anywhere).
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
 PAGE_KEEP_SECONDS = env_int("PAGE_KEEP_SECONDS", 3600, minimum=1)
+# Each web process also keeps pages in its own memory (0: none), and trusts the pages version
+# it read for PAGE_VERSION_CHECK_SECONDS: another process's import shows that much later.
+PAGE_LOCAL_MEGABYTES = env_int("PAGE_LOCAL_MEGABYTES", 32, minimum=0)
+PAGE_VERSION_CHECK_SECONDS = env_float("PAGE_VERSION_CHECK_SECONDS", 1.0, minimum=0)
 SIMILAR_CACHE_SECONDS = env_int("SIMILAR_CACHE_SECONDS", 3600, minimum=0)
 # Comma-separated URLs or files fetched by papers.tasks.fetch_sources; empty by default.
 PAPER_SOURCES = env_list("PAPER_SOURCES", [])

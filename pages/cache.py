@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -36,13 +38,15 @@ VERSION_KEY = "pages:version"
 PAGE_PREFIX = "pages:page:"
 
 
-def public_page(view=None, *, seconds: int | None = None, guard=None):
+def public_page(view=None, *, seconds: int | None = None, guard=None, shared: bool = True):
     """Mark a view's GET answers as the same for everyone: 200 answers get ``Cache-Control:
     public`` for ``seconds`` (``PAGE_CACHE_SECONDS`` by default) and the middleware keeps
     them until the papers change. ``guard(request)`` is true when a request must not be
-    answered from the cache (over its rate limit: the view then answers it)."""
+    answered from the cache (over its rate limit: the view then answers it). ``shared=False``:
+    kept in the web process's memory only, for pages too many to keep them all in Redis
+    for the hour, each asked for rarely (a paper page)."""
     if view is None:
-        return functools.partial(public_page, seconds=seconds, guard=guard)
+        return functools.partial(public_page, seconds=seconds, guard=guard, shared=shared)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -50,7 +54,7 @@ def public_page(view=None, *, seconds: int | None = None, guard=None):
         browsers = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
         if request.method == "GET" and response.status_code == 200 and browsers and settings.PAGE_CACHE_SECONDS:
             patch_cache_control(response, public=True, max_age=browsers)
-            response.public_page = Mark(guard)
+            response.public_page = Mark(guard, shared)
         return response
 
     return wrapper
@@ -93,6 +97,7 @@ class Mark(NamedTuple):
     """What ``public_page`` leaves on an answer the middleware may keep."""
 
     guard: Callable | None
+    shared: bool = True
 
 
 def is_enabled() -> bool:
@@ -106,18 +111,29 @@ def page_key(request) -> str:
 
 
 def lookup(key: str):
-    """(version, kept page or None) in one cache read; the version is started when missing
+    """(version, kept page or None): from this process's memory while its version is trusted
+    (no cache read at all), else in one cache read; the version is started when missing
     (None when the cache cannot be read: nothing is then kept)."""
+    version = _local.trusted_version()
+    if version is not None:
+        kept = _local.get(key, version)
+        if kept is not None:
+            return version, kept
     try:
-        found = cache.get_many([VERSION_KEY, key])
+        found = cache.get_many([key] if version is not None else [VERSION_KEY, key])
     except Exception:  # the cache is down: the page is made and not kept (one warning, not two)
         logger.warning("cache unreadable", exc_info=True)
         return None, None
-    version = found.get(VERSION_KEY)
     if version is None:
-        version = _start_version()
+        version = found.get(VERSION_KEY)
+        if version is None:
+            version = _start_version()
+        _local.trust(version)
     kept = Kept.of(found.get(key))
-    return version, (kept if kept is not None and kept.version == version else None)
+    if kept is None or kept.version != version:
+        return version, None
+    _local.put(key, kept)
+    return version, kept
 
 
 def keep(key: str, version, response) -> None:
@@ -132,7 +148,9 @@ def keep(key: str, version, response) -> None:
     if guard and _guard(guard) is not marked.guard:  # not found by its name (a lambda): never kept
         return
     kept = (version, response.status_code, list(response.items()), response.content, guard)
-    shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
+    if marked.shared:
+        shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
+    _local.put(key, Kept(*kept))
 
 
 def _start_version():
@@ -147,7 +165,9 @@ def _start_version():
 
 
 def bump() -> None:
-    """Every kept page is out of date (the papers changed)."""
+    """Every kept page is out of date (the papers changed): in this process at once, in the
+    others once they read the version again (``PAGE_VERSION_CHECK_SECONDS``)."""
+    _local.distrust()
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # no version yet (or evicted): a new one from the clock
@@ -165,3 +185,71 @@ def version() -> int | None:
     """The current pages version (for keys of things kept with the pages, like searches)."""
     value = shared_cache.get(VERSION_KEY)
     return value if value is not None else _start_version()
+
+
+class _LocalPages:
+    """Kept pages in this process's memory as well, up to ``PAGE_LOCAL_MEGABYTES`` (least
+    recently served first out), and the pages version it last read, trusted for
+    ``PAGE_VERSION_CHECK_SECONDS``: a kept page is then served without a cache read, which
+    was most of what one cost (a round trip to Redis, a home page's 70 KB copied and
+    unpickled, and the GIL given up and waited for twice: ``bench/README.md``, site_load).
+    Another process's import is seen here within that time; this process's own at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, Kept] = OrderedDict()
+        self._bytes = 0
+        self._version = None
+        self._read_at = 0.0
+
+    def trusted_version(self):
+        seconds = settings.PAGE_VERSION_CHECK_SECONDS
+        if self._version is None or seconds <= 0 or time.monotonic() - self._read_at >= seconds:
+            return None
+        return self._version
+
+    def trust(self, version) -> None:
+        self._version, self._read_at = version, time.monotonic()
+
+    def distrust(self) -> None:
+        self._version = None
+
+    def get(self, key: str, version) -> Kept | None:
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is None:
+                return None
+            if kept.version != version:
+                self._forget(key)
+                return None
+            self._pages.move_to_end(key)
+            return kept
+
+    def put(self, key: str, kept: Kept) -> None:
+        limit = settings.PAGE_LOCAL_MEGABYTES * 1024 * 1024
+        if len(kept.content) > limit // 8:  # a few pages of that size would fill it: not kept here
+            return
+        with self._lock:
+            if key in self._pages:
+                self._forget(key)
+            self._pages[key] = kept
+            self._bytes += len(kept.content)
+            while self._bytes > limit:
+                self._forget(next(iter(self._pages)))
+
+    def _forget(self, key: str) -> None:
+        self._bytes -= len(self._pages.pop(key).content)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._bytes = 0
+            self._version = None
+
+
+_local = _LocalPages()
+
+
+def forget_local() -> None:
+    """Forget the pages and the version this process holds (the next lookup reads the cache)."""
+    _local.clear()

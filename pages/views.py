@@ -71,7 +71,7 @@ def papers_index(request):
 
 
 @require_GET
-@public_page
+@public_page(shared=False)  # 100,000 papers: kept where asked for, not all in Redis for the hour
 def paper(request, pk):
     """A paper's own page: where digests link when a feed gave no link of its own."""
     paper, similar = selectors.paper_page(pk)

@@ -67,6 +67,14 @@ def spamassassin_bin():
 
 
 @pytest.fixture(autouse=True)
+def _no_pages_held_in_memory():
+    """Pages a web process held for an earlier test (``pages.cache``) are not this test's."""
+    from pages import cache as page_cache
+
+    page_cache.forget_local()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_outbox(settings, tmp_path):
     """Each test writes its outbox (the embedded mail backend's folder) somewhere of its own."""
     settings.OUTBOX_DIR = tmp_path / "outbox"

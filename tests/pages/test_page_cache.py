@@ -151,6 +151,58 @@ def test_a_kept_page_whose_guard_is_gone_is_answered_by_the_view(client, papers)
     key = page_cache.page_key(RequestFactory().get("/search?q=video"))
     version, status, headers, _content, guard = page_cache.Kept.of(cache.get(key))
     cache.set(key, (version, status, headers, b"kept", guard), 60)
+    page_cache.forget_local()  # this process holds nothing: the shared cache's copy is read
     assert client.get("/search", {"q": "video"}).content == b"kept"
     cache.set(key, (version, status, headers, b"kept", "pages.views.renamed_in_a_release"), 60)
+    page_cache.forget_local()
     assert b"Video" in client.get("/search", {"q": "video"}).content  # made by the view
+
+
+def test_a_kept_page_is_served_from_the_process_memory_without_a_cache_read(
+    client, papers, monkeypatch, django_assert_num_queries
+):
+    first = client.get("/papers/date/2026-03-11/")
+    reads = []
+    monkeypatch.setattr(page_cache.cache, "get_many", lambda keys: reads.append(keys) or {})
+    with django_assert_num_queries(0):
+        again = client.get("/papers/date/2026-03-11/")
+    assert again.content == first.content and reads == []
+
+
+def test_another_process_import_shows_once_the_version_is_read_again(client, papers, settings, monkeypatch):
+    """A bump made elsewhere (the cache's version moved, this process not told) is seen once
+    this process's trust in its version runs out: PAGE_VERSION_CHECK_SECONDS."""
+    from django.core.cache import cache
+
+    settings.PAGE_VERSION_CHECK_SECONDS = 30
+    clock = [1000.0]
+    monkeypatch.setattr(page_cache.time, "monotonic", lambda: clock[0])
+    client.get("/papers/date/2026-03-11/")
+    cache.incr(page_cache.VERSION_KEY)  # as another web process's import would
+    made = []
+    monkeypatch.setattr(page_cache, "keep", lambda key, version, response: made.append(version))
+    client.get("/papers/date/2026-03-11/")
+    assert made == []  # still trusted: served from memory
+    clock[0] += 30
+    client.get("/papers/date/2026-03-11/")
+    assert made == [cache.get(page_cache.VERSION_KEY)]  # read again, made again at the new version
+
+
+def test_the_memory_a_process_gives_kept_pages_is_bounded(client, papers, settings):
+    settings.PAGE_LOCAL_MEGABYTES = 1
+    big = page_cache.Kept(1, 200, [], b"x" * 100_000, "")
+    for number in range(15):
+        page_cache._local.put(f"k{number}", big)
+    held = [number for number in range(15) if page_cache._local.get(f"k{number}", 1) is not None]
+    assert held == list(range(5, 15))  # the ten newest: 1 MB
+    assert page_cache._local.get("k14", 2) is None  # another version: not served
+
+
+def test_paper_pages_are_kept_in_the_process_only(client, papers, django_assert_num_queries):
+    """100,000 paper pages would fill Redis for the hour; each web process keeps the ones it
+    was asked for."""
+    url = papers["2603.10001"].get_absolute_url()
+    first = client.get(url)
+    assert _kept(url) is None
+    with django_assert_num_queries(0):
+        assert client.get(url).content == first.content
