@@ -31,13 +31,13 @@ itself when started from the repository's folder; flags on its command line win.
   one topic at a time (``ranking.semantic``); intra-op threads on top of the request
   threads would only fight the pages for the cores.
 - **A pool of database connections per process** (``DATABASE_POOL_SIZE``, 8 unless set;
-  ``CONN_MAX_AGE=0``): Django would keep one connection per thread, so 4 processes x 32
-  threads could hold 128 connections while idle, more than PostgreSQL's default
-  ``max_connections`` of 100 ("too many clients already": 269 failed previews in the
-  load test); a new connection for every request instead costs a backend fork and
-  authentication, more than a public page's queries (``bench/site_load.py``). A pool of
-  8 per process (32 in all) keeps connections open, and a request waits for a free one
-  only while eight others of its process are at the database. (On SQLite it does nothing.)
+  ``CONN_MAX_AGE=0``): Django would keep one connection per thread (with 32 threads, 4
+  processes held 128 while idle, more than PostgreSQL's default ``max_connections`` of
+  100: "too many clients already", 269 failed previews in the load test), and a new
+  connection for every request costs a backend fork and authentication, more than a
+  public page's queries (``bench/site_load.py``). The pool keeps at most 8 open per
+  process (32 in all), more than its threads, so a request never waits for one. (On
+  SQLite it does nothing.)
 - **The app and the sentence model are loaded once, in the master, before it forks the
   workers** (``preload_app``, ``when_ready``): the workers start with them loaded and
   share those pages instead of each loading its own copy (the model's weight matrices
