@@ -114,7 +114,7 @@ def lookup(key: str):
     """(version, kept page or None): from this process's memory while its version is trusted
     (no cache read at all), else in one cache read; the version is started when missing
     (None when the cache cannot be read: nothing is then kept)."""
-    version = _local.trusted_version()
+    version, generation = _local.trusted_version(), _local.generation
     if version is not None:
         kept = _local.get(key, version)
         if kept is not None:
@@ -128,7 +128,7 @@ def lookup(key: str):
         version = found.get(VERSION_KEY)
         if version is None:
             version = _start_version()
-        _local.trust(version)
+        _local.trust(version, generation)
     kept = Kept.of(found.get(key))
     if kept is None or kept.version != version:
         return version, None
@@ -167,13 +167,13 @@ def _start_version():
 def bump() -> None:
     """Every kept page is out of date (the papers changed): in this process at once, in the
     others once they read the version again (``PAGE_VERSION_CHECK_SECONDS``)."""
-    _local.distrust()
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # no version yet (or evicted): a new one from the clock
         cache.set(VERSION_KEY, time.time_ns(), None)
     except Exception:
         logger.warning("cache unwritable: kept pages stay until PAGE_KEEP_SECONDS", exc_info=True)
+    _local.distrust()
 
 
 def bump_on_commit() -> None:
@@ -201,6 +201,7 @@ class _LocalPages:
         self._bytes = 0
         self._version = None
         self._read_at = 0.0
+        self.generation = 0  # moves on each distrust: a version read before it is not trusted
 
     def trusted_version(self):
         seconds = settings.PAGE_VERSION_CHECK_SECONDS
@@ -208,11 +209,17 @@ class _LocalPages:
             return None
         return self._version
 
-    def trust(self, version) -> None:
-        self._version, self._read_at = version, time.monotonic()
+    def trust(self, version, generation: int) -> None:
+        """Trust ``version``, read when ``generation`` was current: not if a bump of this
+        process came in between (the version read may be the one before it)."""
+        with self._lock:
+            if generation == self.generation:
+                self._version, self._read_at = version, time.monotonic()
 
     def distrust(self) -> None:
-        self._version = None
+        with self._lock:
+            self.generation += 1
+            self._version = None
 
     def get(self, key: str, version) -> Kept | None:
         with self._lock:
@@ -244,6 +251,7 @@ class _LocalPages:
         with self._lock:
             self._pages.clear()
             self._bytes = 0
+            self.generation += 1
             self._version = None
 
 

@@ -206,3 +206,13 @@ def test_paper_pages_are_kept_in_the_process_only(client, papers, django_assert_
     assert _kept(url) is None
     with django_assert_num_queries(0):
         assert client.get(url).content == first.content
+
+
+def test_a_version_read_before_this_process_bumped_it_is_not_trusted(client, papers):
+    """A request that read the version just before an import of this process committed
+    must not make the process trust the old version for PAGE_VERSION_CHECK_SECONDS."""
+    generation = page_cache._local.generation
+    old = page_cache.version()
+    page_cache.bump()  # this process's own import, between the read and the trust
+    page_cache._local.trust(old, generation)
+    assert page_cache._local.trusted_version() is None
