@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -298,7 +299,14 @@ def log_lines(log: Path) -> int:
     return 0
 
 
-def report(args, results: dict, cold: list, alone: dict, cpu: float, inside: dict) -> None:
+def own_cpu_seconds() -> float:
+    """CPU seconds this process (the clients) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(args, results: dict, cold: list, alone: dict, cpus: tuple[float, float], inside: dict) -> None:
+    cpu, clients_cpu = cpus
     print(
         f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({server_description(args)}), "
         f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
@@ -322,7 +330,8 @@ def report(args, results: dict, cold: list, alone: dict, cpu: float, inside: dic
     requests = sum(len(r["latencies"]) for r in results.values())
     print(
         f"server CPU under load: {cpu:.1f} s over {requests} requests, {1000 * cpu / max(requests, 1):.1f} ms each "
-        f"(the machine's other tenants are not in it; their load is the load average above)"
+        f"(the machine's other tenants are not in it; their load is the load average above); "
+        f"the clients' own CPU {1000 * clients_cpu / max(requests, 1):.2f} ms each"
     )
     print(
         f"{'page':<8} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}"
@@ -364,14 +373,15 @@ def main(argv=None) -> int:
             alone = one_at_a_time(port, paths, args.alone, server)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
             cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
+            clients_before = own_cpu_seconds()
             results = asyncio.run(
                 load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed, mix=args.mix)
             )
-            cpu = server_cpu_seconds(server) - cpu_before
+            cpu, clients_cpu = server_cpu_seconds(server) - cpu_before, own_cpu_seconds() - clients_before
         finally:
             h.stop_process(server)
         inside = server_times(workdir / "access.log", lines_before)
-    report(args, results, cold, alone, cpu, inside)
+    report(args, results, cold, alone, (cpu, clients_cpu), inside)
     return 0
 
 
