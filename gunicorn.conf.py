@@ -11,18 +11,20 @@ itself when started from the repository's folder; flags on its command line win.
   shares the cores between processes more evenly than the GIL shares a process between
   threads (``bench/signup_load.py`` on 2 cores: page p95
   46-93 ms with 4 processes, 98-142 ms with 2, at load average 0.4-9).
-- **Six threads a process** (``GUNICORN_THREADS``), and no more connections than threads:
+- **Four threads a process** (``GUNICORN_THREADS``), and no more connections than threads:
   a process takes a connection only when a thread is free for it; the rest wait in the
-  listen queue, first come first served, where any process can take them. With 32
-  threads a process took 40 connections at once and its threads shared the GIL, every
-  query handing it over and waiting for it behind all the others: a paper page (3 ms of
-  CPU) spent 40-50 ms inside gunicorn under load. With 6 it spends about 30, and
-  ``bench/site_load.py`` gave page p95 of 78-85 ms (home) and 122-134 ms (day, paper)
-  where 32 threads gave 146 and 216-227 ms, in the same hour; ``bench/signup_load.py``
-  still meets its page target (p95 146 ms), since a page finds a thread while another
-  waits for the process's preview slot (``subscriptions.services.preview_papers``), and
-  previews queue less (p95 408 ms against 1,147). Three threads let previews take every
-  thread of a process (signup page p95 241 ms).
+  listen queue, first come first served, where any process can take them. The threads of
+  the 4 processes share the 2 cores: the more requests are inside the server at once, the
+  longer a page that has to be made (a paper page, a day seen for the first time: 2-6 ms
+  of CPU) takes to finish among them, while a kept page (under a millisecond) finishes
+  quickly whatever the number. With 32 threads and 40 connections a process a paper page
+  spent 40-50 ms inside gunicorn; with 6 threads about 20; with 4, made pages are about a
+  tenth quicker again (``bench/site_load.py``: p95 day 78-92 and paper 72-82 ms against
+  89-100 and 85-91 with 6, alternated in the same minutes), and ``bench/signup_load.py``
+  still meets its page target (p95 179 ms against 147 with 6; previews 353 against 419),
+  since a page finds a thread while the others wait for the process's preview slot
+  (``subscriptions.previews``). Three threads let previews take nearly every thread of a
+  process (signup page p95 194-241 ms).
 - **No keep-alive** (``keepalive = 0``): an idle kept-alive connection would hold one of
   the six places for seconds. Behind a proxy (the production set-up, ``BEHIND_HTTPS_PROXY``)
   the proxy keeps the browsers' connections; a request to gunicorn is a new loopback
@@ -61,7 +63,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
 preload_app = True
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 6)
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 worker_connections = threads  # a connection is taken only when a thread is free for it
 backlog = 2048
 timeout = 30

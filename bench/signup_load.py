@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         try:
             warm_up(port, args)
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
-            results = asyncio.run(
+            results = h.run_clients(
                 load(
                     port,
                     clients=args.clients,

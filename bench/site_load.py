@@ -16,12 +16,16 @@ do, mostly from the shared cache (``--search-cache-seconds 0`` turns it off).
 
 Prints requests, rps, p50 and p95 latency (connect to last byte, a fresh connection per
 request) and errors (non-200 answers, failed or timed-out connections) per page.
+``--server-times`` also logs each request's time inside gunicorn (an access log, which
+production's ``gunicorn.conf.py`` does not keep and which costs the server about 6% more
+CPU) and prints its p50 and p95 per page ("nan" without it).
 Targets: home, day and paper pages p95 < 100 ms; search p95 < 300 ms; no errors.
 
     .venv/bin/python -m bench.site_load [--clients 50] [--seconds 30] [--papers 100000]
     .venv/bin/python -m bench.site_load --keep            # keep the scratch database (prints its URL)
     .venv/bin/python -m bench.site_load --database URL    # reuse a kept one: no data made, nothing dropped
     .venv/bin/python -m bench.site_load --mix home=1      # one kind of page only (here: a kept page)
+    .venv/bin/python -m bench.site_load --server-times    # and the time inside gunicorn (access log)
 
 The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E``.
 """
@@ -64,6 +68,12 @@ def parse_args(argv=None):
         type=_mix,
         default=MIX,
         help="the pages' shares under load, e.g. home=1 for kept pages only (default: " + _mix_text(MIX) + ")",
+    )
+    parser.add_argument(
+        "--server-times",
+        action="store_true",
+        help="log each request's time inside gunicorn (its access log: about 6%% more server CPU, which "
+        "production, with no access log in gunicorn.conf.py, does not spend) and print its p50 and p95",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
     parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
@@ -233,9 +243,10 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
     command = [h.PYTHON, "-m", "gunicorn", "digestsite.wsgi:application", "--bind", f"{h.HOST}:{port}"]
     command += ["--config", str(h.REPO / "gunicorn.conf.py"), "--log-level", "warning"]
     command += ["--error-logfile", str(workdir / "gunicorn.log")]
-    # Each request's time inside gunicorn (microseconds, from reading the request to the response
-    # written): the server's share of the latency, without the wait in the listen queue.
-    command += ["--access-logfile", str(workdir / "access.log"), "--access-logformat", "%(U)s %(D)s"]
+    if args.server_times:
+        # Each request's time inside gunicorn (microseconds, from reading the request to the response
+        # written): the server's share of the latency, without the wait in the listen queue.
+        command += ["--access-logfile", str(workdir / "access.log"), "--access-logformat", "%(U)s %(D)s"]
     if args.gunicorn_workers:
         command += ["--workers", str(args.gunicorn_workers)]
     if args.gunicorn_threads:
@@ -283,8 +294,11 @@ def kind_of(path: str) -> str:
 
 def server_times(log: Path, skip_lines: int) -> dict[str, list[float]]:
     """Seconds each request of the load spent in gunicorn, by page (the access log's lines
-    after ``skip_lines``, those of the warm-up and the requests made one at a time)."""
+    after ``skip_lines``, those of the warm-up and the requests made one at a time); none
+    without ``--server-times``."""
     times: dict[str, list[float]] = {}
+    if not log.exists():
+        return times
     with open(log) as handle:
         for number, line in enumerate(handle):
             path, _, micros = line.strip().rpartition(" ")
@@ -374,7 +388,7 @@ def main(argv=None) -> int:
             h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
             cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
             clients_before = own_cpu_seconds()
-            results = asyncio.run(
+            results = h.run_clients(
                 load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed, mix=args.mix)
             )
             cpu, clients_cpu = server_cpu_seconds(server) - cpu_before, own_cpu_seconds() - clients_before
