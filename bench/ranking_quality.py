@@ -286,11 +286,14 @@ def main(argv=None) -> int:
         f"target nDCG@10 >= 0.92: {'met' if target else 'NOT met'}; ahead of both references on every imperfect topic: "
         f"{'yes' if strictly_ahead else ('tied somewhere' if ahead else 'NO')}"
     )
-    gap = m["ours"]["ndcg"] - m["search"]["ndcg"]
+    # The search lists ten whatever their strength where a digest keeps only strong matches,
+    # so it may score above the digest; the target is that it is never more than 0.02 behind.
+    gap = m["search"]["ndcg"] - m["ours"]["ndcg"]
     path = "full-text candidates on PostgreSQL, reranked" if args.postgres else "the in-memory index (SQLite)"
     print(
-        f"search path ({path}): nDCG@10 {m['search']['ndcg']:.3f}, {gap:+.3f} behind ours; "
-        f"target within 0.02: {'met' if abs(gap) <= 0.02 else 'NOT met'}"
+        f"search path ({path}): nDCG@10 {m['search']['ndcg']:.3f}, {abs(gap):.3f} "
+        f"{'ahead of' if gap >= 0 else 'behind'} ours (the search fills its ten, the digest shows strong matches "
+        f"only); target at most 0.02 behind: {'met' if gap >= -0.02 else 'NOT met'}"
     )
     return 0
 
