@@ -26,7 +26,7 @@ itself when started from the repository's folder; flags on its command line win.
   (``subscriptions.previews``). Three threads let previews take nearly every thread of a
   process (signup page p95 194-241 ms).
 - **No keep-alive** (``keepalive = 0``): an idle kept-alive connection would hold one of
-  the six places for seconds. Behind a proxy (the production set-up, ``BEHIND_HTTPS_PROXY``)
+  the four places for seconds. Behind a proxy (the production set-up, ``BEHIND_HTTPS_PROXY``)
   the proxy keeps the browsers' connections; a request to gunicorn is a new loopback
   connection, as in the benchmarks.
 - **One compute thread for the sentence model and BLAS**: a web process encodes at most
