@@ -33,15 +33,37 @@ def plain_text(text: str) -> str:
     return _MATH.sub(lambda m: _math_to_text(next(g for g in m.groups() if g is not None)), text)
 
 
+_ODD_ASCII_SPACES = ("  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def _single_spaced(head: str) -> bool:
+    """True when ``head`` is already what collapsing its spaces would make of it: ASCII
+    (the other whitespace ``str.split`` knows is not), not starting or ending with a
+    space, no two spaces together and no other whitespace."""
+    if not head.isascii() or head[0].isspace() or head[-1] == " ":
+        return False
+    return all(space not in head for space in _ODD_ASCII_SPACES)  # a tenth of a regex's time
+
+
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     """The start of an abstract in plain text, cut at a word. Only the start's spaces are
-    collapsed: a list shows a hundred snippets of abstracts ten times as long."""
-    plain = plain_text(text or "")
+    collapsed: a list shows a hundred snippets of abstracts ten times as long, and most
+    starts need no collapsing at all, which a few substring tests tell (a day page seen
+    for the first time spent 0.5 ms collapsing its hundred, a tenth of its CPU)."""
+    text = text or ""
+    plain = plain_text(text) if "$" in text or "\\(" in text else text  # no cache entry when no maths
+    head = plain[: limit + 1]
+    if len(head) > limit and _single_spaced(head):
+        return _cut(head, limit)
     text = " ".join(plain[: 2 * limit].split())
     if len(text) <= limit and len(plain) > 2 * limit:  # mostly spaces: take it all
         text = " ".join(plain.split())
     if len(text) <= limit:
         return text
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
 

@@ -35,7 +35,7 @@ def test_maths_is_plain_text_in_the_snippet():
 
 
 words = st.sampled_from(["attention", "a", "models,", "long-context", "$x$", "re-", "ok.", "ß", "…"])
-spaces = st.sampled_from([" ", " ", " ", "  ", "\n", "\t", "\u00a0", " \n "])
+spaces = st.sampled_from([" ", " ", " ", "  ", "\n", "\t", "\u00a0", " \n ", "\x0b", "\x1f", "\u2009"])
 
 
 @given(st.lists(st.tuples(words, spaces), max_size=60), st.sampled_from([1, 5, 20, 40]), st.booleans())
