@@ -251,8 +251,7 @@ class _LocalPages:
         with self._lock:
             self._pages.clear()
             self._bytes = 0
-            self.generation += 1
-            self._version = None
+        self.distrust()
 
 
 _local = _LocalPages()
