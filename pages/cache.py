@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.urls import URLResolver, get_resolver
 from django.utils.cache import patch_cache_control
 from django.utils.module_loading import import_string
 
@@ -57,6 +59,7 @@ def public_page(view=None, *, seconds: int | None = None, guard=None, shared: bo
             response.public_page = Mark(guard, shared)
         return response
 
+    wrapper.public_page_shared = shared  # copied onto the decorators above it: never_shared()
     return wrapper
 
 
@@ -110,14 +113,40 @@ def page_key(request) -> str:
     return PAGE_PREFIX + hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
 
 
-def lookup(key: str):
+def never_shared(path: str) -> bool:
+    """Whether ``path`` is a page of a view marked ``public_page(shared=False)``, by the URL
+    patterns alone (the URL is not resolved): such a page is only ever kept in a process's
+    memory, so one this process does not hold is made without a cache read that could never
+    find it (a paper page's one round trip to Redis). A path an earlier pattern shadows
+    would only be made where it could have been read."""
+    return any(pattern.match(path) for pattern in _never_shared_patterns(get_resolver()))
+
+
+@functools.lru_cache(maxsize=4)
+def _never_shared_patterns(resolver) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile("^/" + regex) for regex in _unshared_regexes(resolver.url_patterns, ""))
+
+
+def _unshared_regexes(patterns, prefix: str):
+    """The full regexes of the URL patterns whose view is kept in the process only (an
+    include's regex followed by its patterns', as Django's resolver joins them)."""
+    for entry in patterns:
+        regex = prefix + entry.pattern.regex.pattern.removeprefix("^")
+        if isinstance(entry, URLResolver):
+            yield from _unshared_regexes(entry.url_patterns, regex)
+        elif getattr(entry.callback, "public_page_shared", True) is False:
+            yield regex
+
+
+def lookup(key: str, *, shared: bool = True):
     """(version, kept page or None): from this process's memory while its version is trusted
     (no cache read at all), else in one cache read; the version is started when missing
-    (None when the cache cannot be read: nothing is then kept)."""
+    (None when the cache cannot be read: nothing is then kept). A page that is not
+    ``shared`` and not in this process's memory is not looked for in the cache."""
     version, generation = _local.trusted_version(), _local.generation
     if version is not None:
         kept = _local.get(key, version)
-        if kept is not None:
+        if kept is not None or not shared:
             return version, kept
     try:
         found = cache.get_many([key] if version is not None else [VERSION_KEY, key])

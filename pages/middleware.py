@@ -16,7 +16,7 @@ from pages import cache
 
 
 class PublicPageCacheMiddleware:
-    """Any GET is looked up (one cache read: the URL is not even resolved); only answers of
+    """Any GET is looked up (at most one cache read: the URL is not even resolved); only answers of
     views marked ``public_page`` are kept, with their guard (a rate limit) to check again
     whenever they are served."""
 
@@ -27,7 +27,7 @@ class PublicPageCacheMiddleware:
         if request.method != "GET" or not cache.is_enabled():
             return self.get_response(request)
         key = cache.page_key(request)
-        version, kept = cache.lookup(key)
+        version, kept = cache.lookup(key, shared=not cache.never_shared(request.path_info))
         if kept is not None and not kept.check(request):
             return _answer(request, kept)
         response = self.get_response(request)

@@ -208,6 +208,37 @@ def test_paper_pages_are_kept_in_the_process_only(client, papers, django_assert_
         assert client.get(url).content == first.content
 
 
+def test_a_paper_page_this_process_does_not_hold_is_made_without_a_cache_read(client, papers, monkeypatch):
+    """Kept in the processes' memory only, a paper page is never in the shared cache: a
+    process that does not hold it (it served other pages since) makes it at once."""
+    url = papers["2603.10001"].get_absolute_url()
+    first = client.get(url)
+    client.get("/papers/date/2026-03-11/")  # the version is read and trusted
+    page_cache._local._pages.clear()  # as another process that was never asked for it
+    reads, made = [], []
+    get_many = page_cache.cache.get_many
+
+    def recorded(keys):
+        reads.extend(key for key in keys if key.startswith((page_cache.PAGE_PREFIX, page_cache.VERSION_KEY)))
+        return get_many(keys)
+
+    monkeypatch.setattr(page_cache.cache, "get_many", recorded)
+    keep = page_cache.keep
+    monkeypatch.setattr(page_cache, "keep", lambda *args: made.append(args[0]) or keep(*args))
+    again = client.get(url)
+    assert reads == [] and len(made) == 1
+    assert again.content == first.content
+    page_cache._local._pages.clear()
+    client.get("/papers/date/2026-03-11/")  # a shared page is looked for in the cache
+    assert len(reads) == 1
+
+
+def test_never_shared_knows_the_paper_pages_by_their_urls_alone():
+    assert page_cache.never_shared("/papers/12/")
+    for path in ("/", "/papers/", "/papers/12", "/papers/date/2026-03-11/", "/search", "/feeds/trending.atom"):
+        assert not page_cache.never_shared(path), path
+
+
 def test_a_version_read_before_this_process_bumped_it_is_not_trusted(client, papers):
     """A request that read the version just before an import of this process committed
     must not make the process trust the old version for PAGE_VERSION_CHECK_SECONDS."""
