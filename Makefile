@@ -32,7 +32,7 @@ run: $(VENV)/.installed
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/, mail: var/outbox/)"
 	DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# The production topology on one machine: gunicorn, a Celery worker and beat (Procfile, honcho)
+# The production topology on one machine: uWSGI, a Celery worker and beat (Procfile, honcho)
 # against the local PostgreSQL and Redis, DEBUG off (devtools/run_services.py says where each is).
 run-services: $(VENV)/.installed-dev
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python devtools/run_services.py

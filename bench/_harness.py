@@ -112,6 +112,32 @@ def stop_process(proc: subprocess.Popen | None, *, timeout: float = 10.0, sig=si
 # ---------------------------------------------------------------- memory (from /proc)
 
 
+def start_web(workdir: Path, env: dict, port: int, *, processes=None, threads=None, extra=()) -> subprocess.Popen:
+    """The production web process (``python -m digestsite.web``: uWSGI) on ``port``, its
+    processes and threads overridden where given; its log in ``workdir/web.log``."""
+    env = {**env, "HOST": HOST, "PORT": str(port)}
+    if processes:
+        env["WEB_CONCURRENCY"] = str(processes)
+    if threads:
+        env["WEB_THREADS"] = str(threads)
+    log = open(workdir / "web.log", "ab")  # noqa: SIM115 (kept for the process)
+    command = [PYTHON, "-m", "digestsite.web", *extra]
+    proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=120, what="the web process")
+    if proc.poll() is not None:
+        raise RuntimeError(f"the web process exited: {(workdir / 'web.log').read_text()[-2000:]}")
+    return proc
+
+
+def web_description(processes=None, threads=None) -> str:
+    """What ``start_web`` runs: the production settings (``digestsite.web``) and any overrides."""
+    from digestsite import web
+
+    environ = {"WEB_CONCURRENCY": str(processes or ""), "WEB_THREADS": str(threads or "")}
+    overridden = " (overridden)" if processes or threads else ""
+    return f"uWSGI, digestsite.web{overridden}: {web.processes(environ)} processes x {web.threads(environ)} threads"
+
+
 def _status_kb(pid: int, key: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:

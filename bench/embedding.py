@@ -17,9 +17,9 @@ names a virtualenv with torch and sentence-transformers, for the PyTorch path be
 - cold ranking of 5,000 new topics against 2,000 papers (``bench.pipeline``'s
   measurement; target < 10 s), on a scratch SQLite database unless ``--database-url``
   names a PostgreSQL database for it (it is flushed);
-- memory of gunicorn workers: summed PSS of master and workers with one and three
-  workers, so the memory each added worker costs, with the preloaded model
-  (``gunicorn.conf.py``) and without preloading.
+- memory of the web process's workers (uWSGI, ``digestsite.web``): summed PSS of master
+  and workers with one and three workers, so the memory each added worker costs, with the
+  model preloaded in the master (``digestsite.web_app``) and without (``--lazy-apps``).
 
 Every figure comes from its own process (``bench/_embedding_child.py``); progress goes to
 stderr, results to stdout. The load average is printed at the start and the end: on a
@@ -99,7 +99,7 @@ def smaps(pid: int) -> dict[str, float]:
     }
 
 
-def _gunicorn_database(workdir: Path) -> dict:
+def _web_database(workdir: Path) -> dict:
     env = h.django_env(
         database_url=f"sqlite:///{workdir / 'web.sqlite3'}",
         VAR_DIR=str(VAR_DIR),
@@ -111,18 +111,14 @@ def _gunicorn_database(workdir: Path) -> dict:
     return env
 
 
-def gunicorn_memory(workers: int, *, preload: bool, env: dict, workdir: Path) -> dict:
-    """Start gunicorn with ``workers`` workers, let them rank previews, sum their memory."""
-    config = workdir / "gunicorn.conf.py"
-    source = (REPO / "gunicorn.conf.py").read_text()
-    config.write_text(source + ("" if preload else "\npreload_app = False\n"))
+def web_memory(workers: int, *, preload: bool, env: dict, workdir: Path) -> dict:
+    """Start the web process (uWSGI, ``digestsite.web``) with ``workers`` workers (without
+    ``preload``, ``--lazy-apps``: each worker loads the app itself), let them rank
+    previews, sum their memory."""
     port = h.free_port()
-    command = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(config), "-b", f"127.0.0.1:{port}"]
-    command += ["-w", str(workers), "digestsite.wsgi"]
-    log = open(workdir / f"gunicorn-{workers}-{preload}.log", "wb")  # noqa: SIM115 (the process's log)
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    extra = () if preload else ("--lazy-apps",)
+    process = h.start_web(workdir, env, port, processes=workers, extra=extra)
     try:
-        h.wait_until(lambda: h.port_open(port), timeout=180, what="gunicorn listening")
         h.wait_until(lambda: len(h.child_pids(process.pid)) >= workers, timeout=180, what="workers up")
         from bench._embedding_child import topics
 
@@ -143,16 +139,15 @@ def gunicorn_memory(workers: int, *, preload: bool, env: dict, workdir: Path) ->
         }
     finally:
         h.stop_process(process, timeout=30)
-        log.close()
 
 
 def workers_memory() -> dict:
     result = {}
     with h.run_directory("embedding-web") as workdir:
-        env = _gunicorn_database(workdir)
+        env = _web_database(workdir)
         for preload in (True, False):
-            one = gunicorn_memory(1, preload=preload, env=env, workdir=workdir)
-            three = gunicorn_memory(3, preload=preload, env=env, workdir=workdir)
+            one = web_memory(1, preload=preload, env=env, workdir=workdir)
+            three = web_memory(3, preload=preload, env=env, workdir=workdir)
             result["preload" if preload else "no preload"] = {
                 "one": one,
                 "three": three,
@@ -192,7 +187,7 @@ def report(result: dict) -> list[str]:
             )
     for mode, got in result.get("workers", {}).items():
         lines.append(
-            f"gunicorn ({mode}): PSS 1 worker {got['one']['pss_total_mb']:.0f} MB, 3 workers "
+            f"web process, uWSGI ({mode}): PSS 1 worker {got['one']['pss_total_mb']:.0f} MB, 3 workers "
             f"{got['three']['pss_total_mb']:.0f} MB: {got['pss_per_added_worker_mb']:.0f} MB per added worker "
             f"(worker RSS {', '.join(f'{x:.0f}' for x in got['three']['worker_rss_mb'])}; "
             f"private {', '.join(f'{x:.0f}' for x in got['three']['worker_uss_mb'])})"

@@ -1,7 +1,7 @@
 """Load test: the signup page and its preview endpoint under 50 concurrent clients.
 
-Serves the app production-style (gunicorn, DEBUG off, a SECRET_KEY, collectstatic,
-WhiteNoise) on a free loopback port over a scratch PostgreSQL database with papers and
+Serves the app production-style (uWSGI as ``python -m digestsite.web`` starts it, DEBUG
+off, a SECRET_KEY, collectstatic, WhiteNoise) on a free loopback port over a scratch PostgreSQL database with papers and
 subscribers in it, then runs 50 concurrent clients for 30 seconds. Each client loads the
 page, then asks for a preview of a few topics, and again, until the time is up (or a
 hard cap of requests is reached). Prints requests per second, p50 and p95 latency and
@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import random
-import runpy
 import statistics
 import subprocess
 import sys
@@ -48,15 +47,8 @@ def parse_args(argv=None):
         help="path of the preview endpoint; {topics} becomes the URL-encoded topic lines (one per line, "
         "as the signup page's script sends the textarea)",
     )
-    parser.add_argument(
-        "--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's (production) worker count"
-    )
-    parser.add_argument(
-        "--gunicorn-threads",
-        type=int,
-        default=None,
-        help="override gunicorn.conf.py's threads per worker; 1 means sync workers (the old default: 4 x 1)",
-    )
+    parser.add_argument("--processes", type=int, default=None, help="override WEB_CONCURRENCY (digestsite.web)")
+    parser.add_argument("--threads", type=int, default=None, help="override WEB_THREADS (digestsite.web)")
     parser.add_argument(
         "--preview-rate",
         default="100000/m",
@@ -148,7 +140,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def warm_up(port: int, args) -> None:
-    """Let every gunicorn worker load what it loads lazily (the sentence model on its first
+    """Let every web worker load what it loads lazily (the sentence model on its first
     preview: seconds each) before the clock starts; stop early on a broken endpoint."""
     rng = random.Random(args.seed)
 
@@ -179,45 +171,8 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
         STATIC_ROOT=str(workdir / "static"),
     )
     subprocess.run([h.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=h.REPO, env=env, check=True)
-    command = [
-        h.PYTHON,
-        "-m",
-        "gunicorn",
-        "digestsite.wsgi:application",
-        "--bind",
-        f"{h.HOST}:{port}",
-        "--config",
-        str(h.REPO / "gunicorn.conf.py"),
-        "--log-level",
-        "warning",
-        "--error-logfile",
-        str(workdir / "gunicorn.log"),
-    ]
-    if args.gunicorn_workers:
-        command += ["--workers", str(args.gunicorn_workers)]
-    if args.gunicorn_threads == 1:
-        command += ["--worker-class", "sync", "--threads", "1"]  # threads > 1 would make gunicorn use gthread
-    elif args.gunicorn_threads:
-        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads)]
-    server_log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
-    proc = subprocess.Popen(
-        command, cwd=h.REPO, env=env, start_new_session=True, stdout=server_log, stderr=subprocess.STDOUT
-    )
-    h.wait_until(lambda: h.port_open(port) or proc.poll() is not None, timeout=30, what="gunicorn")
-    if proc.poll() is not None:
-        raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
+    proc = h.start_web(workdir, env, port, processes=args.processes, threads=args.threads)
     return proc, port
-
-
-def server_description(args) -> str:
-    """What gunicorn ran: the production config (gunicorn.conf.py) and any overrides."""
-    config = runpy.run_path(str(h.REPO / "gunicorn.conf.py"))
-    workers = args.gunicorn_workers or config["workers"]
-    if args.gunicorn_threads == 1:
-        return f"{workers} sync workers"
-    threads = args.gunicorn_threads or config["threads"]
-    overridden = " (overridden)" if args.gunicorn_workers or args.gunicorn_threads else ""
-    return f"gunicorn.conf.py{overridden}: {workers} gthread workers x {threads} threads"
 
 
 def main(argv=None) -> int:
@@ -253,9 +208,9 @@ def main(argv=None) -> int:
         finally:
             h.stop_process(server)
 
-    workers = server_description(args)
+    workers = h.web_description(args.processes, args.threads)
     print(
-        f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({workers}), "
+        f"signup load: {args.clients} concurrent clients, {args.seconds:.0f} s, {workers}, "
         f"DEBUG off, PostgreSQL, Redis cache, PREVIEW_RATE_PER_IP={args.preview_rate}, {args.papers} papers, "
         f"{args.subscribers} subscribers, on 127.0.0.1"
     )

@@ -1,6 +1,6 @@
 """Load test: the public site (pages app) over two years of papers, 50 concurrent clients.
 
-Serves the app production-style (gunicorn with the repository's ``gunicorn.conf.py``,
+Serves the app production-style (uWSGI as ``python -m digestsite.web`` starts it,
 DEBUG off, collectstatic, WhiteNoise, a private redis-server as ``CACHE_URL``) over a
 scratch PostgreSQL database holding 100,000 papers first seen over the last two years
 (``bench/site_data.py``), then runs 50 concurrent clients for 30 seconds. Each client, with
@@ -16,16 +16,16 @@ do, mostly from the shared cache (``--search-cache-seconds 0`` turns it off).
 
 Prints requests, rps, p50 and p95 latency (connect to last byte, a fresh connection per
 request) and errors (non-200 answers, failed or timed-out connections) per page.
-``--server-times`` also logs each request's time inside gunicorn (an access log, which
-production's ``gunicorn.conf.py`` does not keep and which costs the server about 6% more
-CPU) and prints its p50 and p95 per page ("nan" without it).
+``--server-times`` also logs each request's time inside the server (an access log,
+``WEB_ACCESS_LOG``, which production does not keep and which costs the server more CPU)
+and prints its p50 and p95 per page ("nan" without it).
 Targets: home, day and paper pages p95 < 100 ms; search p95 < 300 ms; no errors.
 
     .venv/bin/python -m bench.site_load [--clients 50] [--seconds 30] [--papers 100000]
     .venv/bin/python -m bench.site_load --keep            # keep the scratch database (prints its URL)
     .venv/bin/python -m bench.site_load --database URL    # reuse a kept one: no data made, nothing dropped
     .venv/bin/python -m bench.site_load --mix home=1      # one kind of page only (here: a kept page)
-    .venv/bin/python -m bench.site_load --server-times    # and the time inside gunicorn (access log)
+    .venv/bin/python -m bench.site_load --server-times    # and the time inside the server (access log)
 
 The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E``.
 """
@@ -45,7 +45,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench import _harness as h
-from bench.signup_load import client_address, fetch, percentile, server_description
+from bench.signup_load import client_address, fetch, percentile
 
 TARGETS_MS = {"home": 100.0, "day": 100.0, "paper": 100.0, "search": 300.0}
 MIX = {"home": 20, "day": 25, "paper": 25, "search": 15, "feed": 8, "api": 7}
@@ -59,8 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--gunicorn-workers", type=int, default=None, help="override gunicorn.conf.py's")
-    parser.add_argument("--gunicorn-threads", type=int, default=None, help="override gunicorn.conf.py's")
+    parser.add_argument("--processes", type=int, default=None, help="override WEB_CONCURRENCY (digestsite.web)")
+    parser.add_argument("--threads", type=int, default=None, help="override WEB_THREADS (digestsite.web)")
     parser.add_argument("--search-cache-seconds", type=int, default=300, help="SEARCH_CACHE_SECONDS of the server")
     parser.add_argument("--alone", type=int, default=10, help="requests of each kind one at a time before the load")
     parser.add_argument(
@@ -72,8 +72,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--server-times",
         action="store_true",
-        help="log each request's time inside gunicorn (its access log: about 6%% more server CPU, which "
-        "production, with no access log in gunicorn.conf.py, does not spend) and print its p50 and p95",
+        help="log each request's time inside the server (an access log, which production "
+        "does not keep: more server CPU) and print its p50 and p95",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
     parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
@@ -156,7 +156,7 @@ async def load(port: int, paths: Paths, *, clients: int, seconds: float, seed: i
 
 
 def server_cpu_seconds(proc: subprocess.Popen) -> float:
-    """CPU seconds (user + system) the gunicorn master and its workers have used so far."""
+    """CPU seconds (user + system) the web process's master and its workers have used so far."""
     import os
 
     total = 0
@@ -210,7 +210,7 @@ def cold_searches(port: int) -> list[tuple[str, int, float]]:
 
 
 def warm_up(port: int, paths: Paths, clients: int) -> None:
-    """Every gunicorn process serves each kind of page once (templates, the sentence model's
+    """Every web process serves each kind of page once (templates, the sentence model's
     first run) before the clock starts; searches are left cold for ``cold_searches``."""
 
     async def round_of_requests():
@@ -240,22 +240,11 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
         SEARCH_CACHE_SECONDS=args.search_cache_seconds,
     )
     subprocess.run([h.PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=h.REPO, env=env, check=True)
-    command = [h.PYTHON, "-m", "gunicorn", "digestsite.wsgi:application", "--bind", f"{h.HOST}:{port}"]
-    command += ["--config", str(h.REPO / "gunicorn.conf.py"), "--log-level", "warning"]
-    command += ["--error-logfile", str(workdir / "gunicorn.log")]
     if args.server_times:
-        # Each request's time inside gunicorn (microseconds, from reading the request to the response
-        # written): the server's share of the latency, without the wait in the listen queue.
-        command += ["--access-logfile", str(workdir / "access.log"), "--access-logformat", "%(U)s %(D)s"]
-    if args.gunicorn_workers:
-        command += ["--workers", str(args.gunicorn_workers)]
-    if args.gunicorn_threads:
-        command += ["--threads", str(args.gunicorn_threads), "--worker-connections", str(args.gunicorn_threads)]
-    log = open(workdir / "gunicorn.log", "ab")  # noqa: SIM115 (kept for the process)
-    proc = subprocess.Popen(command, cwd=h.REPO, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-    h.wait_until(lambda: h.port_open(port) or proc.poll() is not None, timeout=60, what="gunicorn")
-    if proc.poll() is not None:
-        raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
+        # Each request's time inside the server (microseconds, from reading the request to the
+        # response written): the server's share of the latency, without the wait in the listen queue.
+        env["WEB_ACCESS_LOG"] = str(workdir / "access.log")
+    proc = h.start_web(workdir, env, port, processes=args.processes, threads=args.threads)
     return proc, port
 
 
@@ -293,7 +282,7 @@ def kind_of(path: str) -> str:
 
 
 def server_times(log: Path, skip_lines: int) -> dict[str, list[float]]:
-    """Seconds each request of the load spent in gunicorn, by page (the access log's lines
+    """Seconds each request of the load spent in the server, by page (the access log's lines
     after ``skip_lines``, those of the warm-up and the requests made one at a time); none
     without ``--server-times``."""
     times: dict[str, list[float]] = {}
@@ -301,9 +290,9 @@ def server_times(log: Path, skip_lines: int) -> dict[str, list[float]]:
         return times
     with open(log) as handle:
         for number, line in enumerate(handle):
-            path, _, micros = line.strip().rpartition(" ")
-            if number >= skip_lines and path and micros.isdigit():
-                times.setdefault(kind_of(path), []).append(int(micros) / 1e6)
+            fields = line.split()  # digestsite.web.ACCESS_LOG_FORMAT: address, method, URL, ..., microseconds
+            if number >= skip_lines and len(fields) >= 4 and fields[-1].isdigit():
+                times.setdefault(kind_of(fields[2].split("?", 1)[0]), []).append(int(fields[-1]) / 1e6)
     return times
 
 
@@ -321,8 +310,9 @@ def own_cpu_seconds() -> float:
 
 def report(args, results: dict, cold: list, alone: dict, cpus: tuple[float, float], inside: dict) -> None:
     cpu, clients_cpu = cpus
+    described = h.web_description(args.processes, args.threads)
     print(
-        f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, gunicorn ({server_description(args)}), "
+        f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, {described}, "
         f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
         f"{args.papers} papers over {args.days} days, on 127.0.0.1"
     )

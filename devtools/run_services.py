@@ -1,6 +1,6 @@
 """``make run-services``: the production topology on one machine.
 
-Web (gunicorn), a Celery worker and beat, each its own process from the ``Procfile``
+Web (uWSGI), a Celery worker and beat, each its own process from the ``Procfile``
 under honcho, against the local PostgreSQL and Redis, with DEBUG off. Before it starts
 them it checks that both answer (and says how to start them if not), creates the
 database if missing, migrates, collects static files, loads the sample papers and makes
@@ -97,7 +97,7 @@ def where(env: dict[str, str]) -> str:
         [
             "",
             "Paper Digest, production mode on this machine (Ctrl-C stops all three):",
-            f"  web     {site}/  gunicorn, {env['WEB_CONCURRENCY']} processes",
+            f"  web     {site}/  uWSGI, {env['WEB_CONCURRENCY']} processes",
             f"          admin {site}/admin/, dashboard {site}/admin/dashboard/",
             f"  worker  celery, {env['WORKER_CONCURRENCY']} processes, tasks from {env['CELERY_BROKER_URL']}",
             f"  beat    celery beat, hourly dispatch and source fetches ({env['VAR_DIR']}/celerybeat-schedule)",

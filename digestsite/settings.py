@@ -119,7 +119,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
 # A pool of PostgreSQL connections per process (DATABASE_POOL_SIZE at most; 0: none).
-# gunicorn.conf.py sets it for web processes: their many threads may not each keep a
+# digestsite.web sets it for web processes: their many threads may not each keep a
 # connection (PostgreSQL allows 100), and a new connection per request costs a backend
 # fork, authentication and cold catalog caches, more than the public pages' queries
 # (bench/README.md, site_load). Django's pool needs CONN_MAX_AGE=0: a connection goes

@@ -220,7 +220,7 @@ class Encoder:
 
     ``threads``: onnxruntime's intra-op threads; 0 is one per core this process may run
     on. With 1 the session makes no thread pool and runs in the calling thread, so a
-    process forked after the session was made (gunicorn's preload, a Celery pool) can
+    process forked after the session was made (uWSGI's master, a Celery pool) can
     use it. Pre-packing is off: onnxruntime would otherwise copy every weight matrix
     into a private layout, while without it the matrices stay in the mapped ``.weights``
     file, whose pages every process on the machine shares (bench/README.md, "embedding",

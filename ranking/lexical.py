@@ -41,8 +41,8 @@ _STOPWORDS_TEXT = """a about above after again against all am an and any are as 
     s t ll ve d m don doesn didn isn aren wasn weren hasn haven hadn wouldn shouldn couldn"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
-# A snowball stemmer keeps its state on the instance: threads (gunicorn's gthread
-# workers rank previews) each get their own, or they corrupt each other's stems.
+# A snowball stemmer keeps its state on the instance: threads (the web process's
+# threads rank previews) each get their own, or they corrupt each other's stems.
 _stemmers = threading.local()
 
 

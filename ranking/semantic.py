@@ -71,7 +71,7 @@ def _probe() -> bool:
 
 
 def compute_threads() -> int:
-    """Threads the model may use: ``OMP_NUM_THREADS`` where set (``gunicorn.conf.py`` sets 1,
+    """Threads the model may use: ``OMP_NUM_THREADS`` where set (``digestsite.web`` sets 1,
     a Celery pool process ``WORKER_COMPUTE_THREADS``), else 0: one per core."""
     try:
         return max(0, int(os.environ.get("OMP_NUM_THREADS") or 0))
@@ -105,7 +105,7 @@ def use_threads(threads: int) -> None:
 
 
 def load_before_fork(threads: int) -> bool:
-    """In a parent process about to fork workers (gunicorn's master, Celery's main
+    """In a parent process about to fork workers (uWSGI's master, Celery's main
     process): make sure the graph is built (once, not by every child at the same moment)
     and, when the children will run the model on one thread, load it so that they inherit
     it already loaded. A session with a thread pool is not handed across a fork (its

@@ -8,7 +8,7 @@ from ranking import lexical
 
 
 def test_stemming_from_many_threads_gives_the_same_stems_as_one():
-    """gunicorn's threads rank previews at once; a shared snowball stemmer mixes their words."""
+    """The web process's threads rank previews at once; a shared snowball stemmer mixes their words."""
     bases = ("transform", "generat", "optimiz", "parallel", "align", "reason")
     suffixes = ("ing", "ed", "ers", "ations", "ational", "izes", "ness", "fulness")
     words = [f"{base}{suffix}" for base in bases for suffix in suffixes]

@@ -1,4 +1,4 @@
-"""Web processes (``DATABASE_POOL_SIZE``, set by gunicorn.conf.py) keep their PostgreSQL
+"""Web processes (``DATABASE_POOL_SIZE``, set by digestsite.web) keep their PostgreSQL
 connections in a pool: request after request uses the same backends instead of opening a
 new one each time."""
 

@@ -16,7 +16,7 @@ def test_the_procfile_runs_web_a_worker_and_beat():
     processes = parse_procfile((ROOT / "Procfile").read_text()).processes
 
     assert list(processes) == ["web", "worker", "beat"]
-    assert processes["web"].startswith(".venv/bin/gunicorn digestsite.wsgi")
+    assert processes["web"] == ".venv/bin/python -m digestsite.web"
     assert "celery -A digestsite worker" in processes["worker"]
     assert "celery -A digestsite beat" in processes["beat"]
 
@@ -34,7 +34,7 @@ def test_the_launcher_says_where_each_part_is():
 
     text = run_services.where(env)
 
-    assert "web     http://127.0.0.1:8000/  gunicorn, 2 processes" in text
+    assert "web     http://127.0.0.1:8000/  uWSGI, 2 processes" in text
     assert "dashboard http://127.0.0.1:8000/admin/dashboard/" in text
     assert "worker  celery, 2 processes, tasks from redis://127.0.0.1:6379/0" in text
     assert "beat    celery beat" in text

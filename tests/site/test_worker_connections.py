@@ -51,7 +51,7 @@ def test_without_reuse_max_celery_opens_one_per_task(monkeypatch):
 
 def test_a_connection_past_conn_max_age_or_broken_is_replaced(monkeypatch):
     fixup = DjangoWorkerFixup(celery_module.app)
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)  # as under gunicorn.conf.py
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)  # as in the web process (digestsite.web)
     connection.close()
     assert _run_a_task_as_a_worker(fixup) is not _run_a_task_as_a_worker(fixup)
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)

@@ -132,7 +132,7 @@ def test_a_topic_is_encoded_once_then_read_from_redis(redis_cache, fresh_query_c
 
 
 def test_another_process_reuses_the_embedding(redis_cache, redis_url, fresh_query_cache):
-    """A real second process (as another gunicorn worker) finds the vector in Redis and
+    """A real second process (as another web worker) finds the vector in Redis and
     never loads the model."""
     text = "long tail topic typed by someone else"
     vector = semantic.embed_queries([text])[0]
