@@ -109,9 +109,6 @@ def stop_process(proc: subprocess.Popen | None, *, timeout: float = 10.0, sig=si
         proc.wait(timeout=10)
 
 
-# ---------------------------------------------------------------- memory (from /proc)
-
-
 def start_web(workdir: Path, env: dict, port: int, *, processes=None, threads=None, extra=()) -> subprocess.Popen:
     """The production web process (``python -m digestsite.web``: uWSGI) on ``port``, its
     processes and threads overridden where given; its log in ``workdir/web.log``."""
@@ -136,6 +133,9 @@ def web_description(processes=None, threads=None) -> str:
     environ = {"WEB_CONCURRENCY": str(processes or ""), "WEB_THREADS": str(threads or "")}
     overridden = " (overridden)" if processes or threads else ""
     return f"uWSGI, digestsite.web{overridden}: {web.processes(environ)} processes x {web.threads(environ)} threads"
+
+
+# ---------------------------------------------------------------- memory (from /proc)
 
 
 def _status_kb(pid: int, key: str) -> int:
