@@ -99,6 +99,7 @@ def uwsgi_args(environ=os.environ, extra=()) -> list[str]:
         "--skip-atexit",  # a worker's exit hooks (the connection pools') held each stop for its full mercy
         "--worker-reload-mercy",
         "25",  # then a worker still busy is killed
+        "--no-orphans",  # a master killed (the OOM killer) takes its workers along: a restart can bind again
         *_request_log(environ),
         *extra,
     ]

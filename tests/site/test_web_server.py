@@ -26,7 +26,7 @@ def test_three_processes_per_core_of_three_threads_unless_set():
     assert args[args.index("--threads") + 1] == "3"
     assert args[args.index("--http-socket") + 1] == "127.0.0.1:8000"
     assert args[args.index("--module") + 1] == "digestsite.web_app:application"
-    assert "--die-on-term" in args and "--strict" in args
+    assert "--die-on-term" in args and "--strict" in args and "--no-orphans" in args
 
 
 def test_the_environment_sets_address_processes_and_threads_and_extra_options_come_last():
@@ -85,7 +85,12 @@ def test_it_serves_from_its_workers_and_stops_on_sigterm(tmp_path):
     }
     with open(tmp_path / "web.log", "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "digestsite.web"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "digestsite.web"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120
@@ -105,6 +110,6 @@ def test_it_serves_from_its_workers_and_stops_on_sigterm(tmp_path):
             with pytest.raises(ProcessLookupError):
                 os.kill(int(pid), 0)
     finally:
-        if server.poll() is None:
-            server.kill()
+        if server.poll() is None:  # the test failed: master and workers go
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait()
