@@ -130,9 +130,9 @@ def web_description(processes=None, threads=None) -> str:
     """What ``start_web`` runs: the production settings (``digestsite.web``) and any overrides."""
     from digestsite import web
 
-    environ = {"WEB_CONCURRENCY": str(processes or ""), "WEB_THREADS": str(threads or "")}
     overridden = " (overridden)" if processes or threads else ""
-    return f"uWSGI, digestsite.web{overridden}: {web.processes(environ)} processes x {web.threads(environ)} threads"
+    processes, threads = processes or web.processes(), threads or web.threads()
+    return f"uWSGI, digestsite.web{overridden}: {processes} processes x {threads} threads"
 
 
 # ---------------------------------------------------------------- memory (from /proc)

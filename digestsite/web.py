@@ -4,7 +4,8 @@
 
 ``HOST`` and ``PORT`` say where it listens (127.0.0.1:8000), ``WEB_CONCURRENCY`` how many
 processes (three per core), ``WEB_THREADS`` how many threads each (3), ``WEB_ACCESS_LOG`` a
-file for an access log (none unless set); a bad number stops it with the variable's name.
+file for an access log (none unless set); a bad value stops it with the variable's name
+(``digestsite.env``).
 Why these settings (measured with ``bench/site_load.py`` and ``bench/signup_load.py``;
 ``bench/README.md``):
 
@@ -46,6 +47,8 @@ import os
 import sys
 from pathlib import Path
 
+from digestsite.env import env_int, env_str
+
 ENVIRONMENT_DEFAULTS = {
     "CONN_MAX_AGE": "0",
     "DATABASE_POOL_SIZE": "8",
@@ -55,26 +58,17 @@ ENVIRONMENT_DEFAULTS = {
 }
 
 
-def processes(environ=os.environ) -> int:
-    return _positive(environ, "WEB_CONCURRENCY", 3 * (os.cpu_count() or 1))
+def processes() -> int:
+    return env_int("WEB_CONCURRENCY", 3 * (os.cpu_count() or 1), minimum=1)
 
 
-def threads(environ=os.environ) -> int:
-    return _positive(environ, "WEB_THREADS", 3)
+def threads() -> int:
+    return env_int("WEB_THREADS", 3, minimum=1)
 
 
-def _positive(environ, name: str, default: int) -> int:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"{name}={value!r} is not a whole number of at least 1")
-    return int(value)
-
-
-def uwsgi_args(environ=os.environ, extra=()) -> list[str]:
-    """uWSGI's command line for these settings, ``extra`` options last (they win)."""
-    address = f"{environ.get('HOST') or '127.0.0.1'}:{environ.get('PORT') or '8000'}"
+def uwsgi_args(extra=()) -> list[str]:
+    """uWSGI's command line for the environment's settings, ``extra`` options last (they win)."""
+    address = f"{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000, minimum=1, maximum=65535)}"
     return [
         "--strict",  # an unknown option is an error, not a warning
         "--master",
@@ -83,9 +77,9 @@ def uwsgi_args(environ=os.environ, extra=()) -> list[str]:
         "--module",
         "digestsite.web_app:application",
         "--processes",
-        str(processes(environ)),
+        str(processes()),
         "--threads",
-        str(threads(environ)),
+        str(threads()),
         "--thunder-lock",
         "--listen",
         "1024",
@@ -100,7 +94,7 @@ def uwsgi_args(environ=os.environ, extra=()) -> list[str]:
         "--worker-reload-mercy",
         "25",  # then a worker still busy is killed
         "--no-orphans",  # a master killed (the OOM killer) takes its workers along: a restart can bind again
-        *_request_log(environ),
+        *_request_log(),
         *extra,
     ]
 
@@ -108,10 +102,10 @@ def uwsgi_args(environ=os.environ, extra=()) -> list[str]:
 ACCESS_LOG_FORMAT = "%(addr) %(method) %(uri) %(status) %(size) %(micros)"
 
 
-def _request_log(environ) -> list[str]:
+def _request_log() -> list[str]:
     """No access log unless ``WEB_ACCESS_LOG`` names a file (address, method, URL, status,
     bytes, microseconds inside the server); errors go to stderr either way."""
-    path = environ.get("WEB_ACCESS_LOG", "").strip()
+    path = env_str("WEB_ACCESS_LOG", "")
     if not path:
         return ["--disable-logging"]
     return ["--req-logger", f"file:{path}", "--log-format", ACCESS_LOG_FORMAT]
@@ -120,7 +114,7 @@ def _request_log(environ) -> list[str]:
 def main(argv=None) -> None:
     for name, value in ENVIRONMENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    args = uwsgi_args(os.environ, sys.argv[1:] if argv is None else argv)
+    args = uwsgi_args(sys.argv[1:] if argv is None else argv)
     uwsgi = Path(sys.executable).with_name("uwsgi")
     os.execv(uwsgi, [str(uwsgi), *args])  # noqa: S606 (our own venv's uwsgi, no shell)
 

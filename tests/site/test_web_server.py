@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from digestsite import web
 from ranking import semantic
@@ -20,8 +21,16 @@ from ranking import semantic
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_three_processes_per_core_of_three_threads_unless_set():
-    args = web.uwsgi_args({})
+@pytest.fixture
+def environment(monkeypatch):
+    """The web process's variables, none set unless a test sets them."""
+    for name in ("HOST", "PORT", "WEB_CONCURRENCY", "WEB_THREADS", "WEB_ACCESS_LOG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_three_processes_per_core_of_three_threads_unless_set(environment):
+    args = web.uwsgi_args()
     assert args[args.index("--processes") + 1] == str(3 * (os.cpu_count() or 1))
     assert args[args.index("--threads") + 1] == "3"
     assert args[args.index("--http-socket") + 1] == "127.0.0.1:8000"
@@ -29,9 +38,10 @@ def test_three_processes_per_core_of_three_threads_unless_set():
     assert "--die-on-term" in args and "--strict" in args and "--no-orphans" in args
 
 
-def test_the_environment_sets_address_processes_and_threads_and_extra_options_come_last():
-    env = {"HOST": "0.0.0.0", "PORT": "8100", "WEB_CONCURRENCY": "5", "WEB_THREADS": "2"}
-    args = web.uwsgi_args(env, ["--lazy-apps"])
+def test_the_environment_sets_address_processes_and_threads_and_extra_options_come_last(environment):
+    for name, value in {"HOST": "0.0.0.0", "PORT": "8100", "WEB_CONCURRENCY": "5", "WEB_THREADS": "2"}.items():
+        environment.setenv(name, value)
+    args = web.uwsgi_args(["--lazy-apps"])
     assert args[args.index("--http-socket") + 1] == "0.0.0.0:8100"
     assert args[args.index("--processes") + 1] == "5"
     assert args[args.index("--threads") + 1] == "2"
@@ -39,10 +49,11 @@ def test_the_environment_sets_address_processes_and_threads_and_extra_options_co
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
-def test_a_bad_number_of_processes_or_threads_stops_it_with_the_name(value):
-    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
-        with pytest.raises(SystemExit, match=name):
-            web.uwsgi_args({name: value})
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS", "PORT"])
+def test_a_bad_number_stops_it_with_the_name(environment, name, value):
+    environment.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=name):
+        web.uwsgi_args()
 
 
 def test_the_master_loads_the_model_then_freezes_what_it_loaded(monkeypatch):
