@@ -95,7 +95,7 @@ class SearchFeed(_PaperFeed):
 
     def items(self, obj):
         since = timezone.localdate() - timedelta(days=SEARCH_FEED_DAYS)
-        papers = [paper for paper, _score, _why in selectors.search(obj, since=since).papers]
+        papers = [result.paper for result in selectors.search(obj, since=since).papers]
         return sorted(papers, key=lambda p: (periods.listed_on(p), p.first_seen_at), reverse=True)
 
 

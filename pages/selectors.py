@@ -20,6 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -30,8 +31,9 @@ from digestsite import cache as shared_cache
 from pages import cache as page_cache
 from pages import periods
 from pages.periods import DAILY, Period
+from papers.latex import to_unicode
 from papers.models import Paper, listing_day, listing_day_sql
-from ranking.api import search_papers, similar_paper_ids, stored_similar_ids
+from ranking.api import parsed, search_papers, similar_paper_ids, snippet_pieces, stored_similar_ids
 
 MAX_LISTED = 100
 SIMILAR_SHOWN = 6
@@ -49,6 +51,7 @@ LIST_FIELDS = (
 )
 PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
 SEARCH_LIMIT = 50
+SEARCH_SNIPPET_CHARS = 240  # the sentence a result shows: three lines on a phone
 # A list shows a two-line snippet of each abstract (``pages.text.SNIPPET_CHARS`` of plain
 # text): its start is enough, whatever maths it has.
 ABSTRACT_START_CHARS = 1000
@@ -306,12 +309,30 @@ def _paper_with_searched_neighbours(pk: int):
     return paper, [found[i] for i in ids if i in found]
 
 
+class Found(NamedTuple):
+    """A search result as the page shows it: the abstract sentence that best matches the
+    search, as (text, is_searched_word) pieces (a query-biased snippet: the searched words
+    in bold), and ``note`` where no searched word is in the paper ("close in meaning")."""
+
+    paper: Any
+    score: float
+    snippet: tuple = ()
+    note: str = ""
+
+
 @dataclass
 class SearchPage:
     text: str
-    papers: list = field(default_factory=list)  # (paper, score, why)
+    papers: list[Found] = field(default_factory=list)
     total: int = 0
     seconds: float = 0.0
+
+
+def _found_row(text: str, result) -> tuple:
+    """What a search keeps of a result (plain values, cached): id, score, snippet, note."""
+    snippet = snippet_pieces(text, to_unicode(result.paper.abstract or ""), SEARCH_SNIPPET_CHARS)
+    note = "" if result.matched_terms or not parsed(text).free_text else "Close in meaning, in other words"
+    return (result.paper.pk, result.score, snippet, note)
 
 
 def search(
@@ -324,18 +345,18 @@ def search(
     papers, for feeds and the API)."""
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
-    key = f"pages:search:{page_cache.version()}:{digest}"
+    key = f"pages:found:{page_cache.version()}:{digest}"  # "found": rows with their snippets
     cached = shared_cache.get(key)
     if cached is None:
         found = search_papers(text, limit=limit, first_day=day or since, last_day=day)
-        rows = [(r.paper.pk, r.score, r.why) for r in found.papers]
+        rows = [_found_row(text, r) for r in found.papers]
         cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
         by_id = {r.paper.pk: r.paper for r in found.papers}
     else:
         ids = [row[0] for row in cached["rows"]]
         by_id = _entries(ids) if entries else Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)
-    papers = [(by_id[pk], score, why) for pk, score, why in cached["rows"] if pk in by_id]
+    papers = [Found(by_id[row[0]], *row[1:]) for row in cached["rows"] if row[0] in by_id]
     return SearchPage(text, papers, cached["total"], cached["seconds"])
 
 
@@ -345,7 +366,7 @@ def api_papers(*, q: str, date: date | None, limit: int, base_url: str) -> dict:
     if q:
         # At least the search page's number of results: the two share one cached ranking.
         found = search(q, day=date, limit=max(limit, SEARCH_LIMIT)).papers[:limit]
-        rows = [(paper, score) for paper, score, _why in found]
+        rows = [(result.paper, result.score) for result in found]
     else:
         day = date or latest_day()
         papers = _day(day).only(*LIST_FIELDS, "published_at")[:limit] if day else []

@@ -53,9 +53,10 @@ def _escape(value: str) -> str:
     return value
 
 
-def entry(paper, *, level: int = 2, why: str = "", url_pattern: str = "") -> str:
+def entry(paper, *, level: int = 2, url_pattern: str = "", snippet: tuple = (), note: str = "") -> str:
     """One paper of a list: upvotes, title (to its page), authors, a two-line snippet, links.
-    Every value goes through ``escape``."""
+    A search result gives its own ``snippet``: (text, is_searched_word) pieces, those words
+    in bold, and a ``note`` on why it matched. Every value goes through ``escape``."""
     title = text.plain_text(paper.title)
     safe_title = _escape(title)
     label = safe_title if len(title) <= 80 else _escape(title[:80])
@@ -68,10 +69,13 @@ def entry(paper, *, level: int = 2, why: str = "", url_pattern: str = "") -> str
     ]
     if paper.authors:
         parts.append(f'<p class="entry-authors">{_escape(short_authors(paper.authors))}</p>')
-    if paper.abstract:
+    if snippet:
+        marked = "".join(f"<strong>{_escape(piece)}</strong>" if bold else _escape(piece) for piece, bold in snippet)
+        parts.append(f'<p class="entry-snippet entry-snippet-found">{marked}</p>')
+    elif paper.abstract:
         parts.append(f'<p class="entry-snippet">{_escape(text.snippet(paper.abstract))}</p>')
-    if why:
-        parts.append(f'<p class="entry-why">Matches: {_escape(why)}</p>')
+    if note:
+        parts.append(f'<p class="entry-why">{_escape(note)}</p>')
     links = "".join(
         f'<a href="{_escape(link.url)}" rel="noopener" aria-label="{link.label}: {label}">{link.label}</a>'
         for link in text.arxiv_links(paper)
@@ -84,12 +88,14 @@ def entry(paper, *, level: int = 2, why: str = "", url_pattern: str = "") -> str
 
 @register.simple_tag
 def entries(papers, level=2):
-    """An ordered list of papers; items may be ``(paper, score, why)`` (search results)."""
+    """An ordered list of papers, or of search results (``pages.selectors.Found``)."""
     url_pattern = escape(links.url("pages:paper", _PK))  # reversed once, not per paper
     rows = []
     for item in papers:
-        paper, why = (item[0], item[2]) if isinstance(item, tuple) else (item, "")
-        rows.append(entry(paper, level=level, why=why, url_pattern=url_pattern))
+        if isinstance(item, tuple):  # a search result
+            rows.append(entry(item.paper, level=level, url_pattern=url_pattern, snippet=item.snippet, note=item.note))
+        else:
+            rows.append(entry(item, level=level, url_pattern=url_pattern))
     return mark_safe('<ol class="entries">' + "".join(rows) + "</ol>")  # noqa: S308 (each part made by format_html)
 
 

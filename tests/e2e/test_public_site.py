@@ -97,6 +97,12 @@ def test_search_then_subscribe_with_the_topic_filled_in(page, settings):
     expect(page.get_by_role("status")).to_contain_text("“video understanding”")
     expect(page.get_by_role("status")).to_contain_text(" s).")  # the time taken
     expect(page.locator(".entry-title").first).to_have_text("Long Video Understanding with Sparse Frame Sampling")
+    # Its sentence that matches, the searched words in bold, inside the lines shown.
+    snippet = page.locator(".entry").first.locator(".entry-snippet")
+    expect(snippet).to_contain_text("We study video understanding for hour-long videos. Sparse frames answer")
+    expect(snippet.locator("strong")).to_have_text(["video", "understanding", "videos", "video"])
+    shown, last_bold = snippet.bounding_box(), snippet.locator("strong").nth(2).bounding_box()
+    assert last_bold["y"] + last_bold["height"] <= shown["y"] + shown["height"] + 1
     no_sideways_scrolling(page)
 
     page.get_by_role("link", name="Email me new papers on 'video understanding'").click()

@@ -5,6 +5,10 @@ import re
 import pytest
 from django.db import connection
 
+from pages.selectors import Found, _found_row
+from papers.models import Paper
+from ranking import index
+from ranking.api import RankedPaper
 from ranking.api import search_papers as search
 from ranking.search import uses_full_text
 from tests.pages.conftest import titles
@@ -100,3 +104,45 @@ def test_a_full_name_after_author_finds_that_author(client, papers):
     assert by("author:Mei Tanaka speech") == []
     html = client.get("/search", {"q": "author:Mei Tanaka"}).content.decode()
     assert video in titles(html, papers)
+
+
+def _result(html: str, paper) -> str:
+    """The list item of ``paper`` on a page."""
+    return re.search(rf'<li class="entry">(?:(?!</li>).)*href="/papers/{paper.pk}/"(?:(?!</li>).)*</li>', html).group(0)
+
+
+def test_a_result_shows_the_sentence_that_matches_with_the_searched_words_in_bold(client, papers):
+    """A query-biased snippet: not the abstract's opening, but its sentence with the most
+    searched words, those words in bold; the same once the search comes from the cache."""
+    video = papers["2603.10001"]
+    for url in ("/search?q=temporal+reasoning", "/search?q=temporal+reasoning&from=cache"):
+        item = _result(client.get(url).content.decode(), video)
+        snippet = re.search(r'<p class="entry-snippet entry-snippet-found">(.*?)</p>', item).group(1)
+        assert snippet == (
+            "Sparse frames answer questions about events, improving <strong>temporal</strong> "
+            "<strong>reasoning</strong> over video. Code: https://github.com/example/sparse-frames."
+        )
+        assert "We study video understanding" not in item and "entry-why" not in item
+
+
+def test_a_result_s_snippet_has_its_maths_as_unicode_and_everything_escaped(client, papers):
+    Paper.objects.create(
+        key="2603.10009",
+        title="Graphene Transistors",
+        abstract="Our <b>bold</b> claim & its proof. Graphene transistors switch at $10^{12}$ Hz.",
+        first_seen_at=papers["2603.10001"].first_seen_at,
+    )
+    index.clear_cache()
+    html = client.get("/search", {"q": "graphene transistors"}).content.decode()
+    snippet = re.search(r'<p class="entry-snippet entry-snippet-found">(.*?)</p>', html).group(1)
+    assert snippet == "<strong>Graphene</strong> <strong>transistors</strong> switch at 10¹² Hz."
+    html = client.get("/search", {"q": "bold claim"}).content.decode()
+    assert "Our &lt;b&gt;<strong>bold</strong>&lt;/b&gt; <strong>claim</strong> &amp; its proof." in html
+
+
+def test_a_result_without_the_searched_words_says_it_is_close_in_meaning(papers):
+    paper = papers["2603.10001"]
+    row = _found_row("clips of moving pictures", RankedPaper(paper, 0.4, matched_terms=[]))
+    assert Found(paper, *row[1:]).note == "Close in meaning, in other words"
+    assert _found_row("video", RankedPaper(paper, 0.4, matched_terms=["video"]))[3] == ""
+    assert _found_row("author:Tanaka", RankedPaper(paper, 0.4, matched_terms=[]))[3] == ""
