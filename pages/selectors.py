@@ -51,7 +51,7 @@ LIST_FIELDS = (
 )
 PAPER_FIELDS = (*LIST_FIELDS, "published_at", "categories", "page_url", "updated_at")
 SEARCH_LIMIT = 50
-SEARCH_SNIPPET_CHARS = 240  # the sentence a result shows: three lines on a phone
+SEARCH_SNIPPET_CHARS = 240  # of the matching sentence, cut around its first searched word (CSS shows three lines)
 # A list shows a two-line snippet of each abstract (``pages.text.SNIPPET_CHARS`` of plain
 # text): its start is enough, whatever maths it has.
 ABSTRACT_START_CHARS = 1000
