@@ -80,3 +80,9 @@ def shown(paper_ids) -> str:
     """The stored examples as the form shows them back: one arXiv id or title per line."""
     papers = Paper.objects.in_bulk(list(paper_ids or []))
     return "\n".join(papers[i].arxiv_id or papers[i].title for i in paper_ids or [] if i in papers)
+
+
+def as_shown(lines) -> str:
+    """Typed lines as the form shows them: those that name a paper of the catalogue as
+    ``shown`` writes it (its arXiv id or title, not "/papers/12/"), the others as typed."""
+    return "\n".join(shown(resolve_known([line])) or line for line in lines)

@@ -88,6 +88,22 @@ def preview_papers(topics, authors=(), example_paper_ids=(), *, limit=PREVIEW_LI
     return _papers(rows)
 
 
+def summary(count: int, topics, authors=(), example_count: int = 0) -> str:
+    """The preview's status line: how many papers, for the topics, authors and example
+    papers the reader gave ("3 papers for video understanding or like your example paper")."""
+    wanted = [f"for {', '.join(topics)}"] if topics else []
+    if authors:
+        wanted.append(f"by {', '.join(authors)}")
+    if example_count:
+        wanted.append("like your example paper" + ("s" if example_count > 1 else ""))
+    said = " or ".join([", ".join(wanted[:-1]), wanted[-1]] if len(wanted) > 1 else wanted)
+    if count:
+        return f"{count} paper{'' if count == 1 else 's'} {said}."
+    if topics:
+        return "No papers this week match these topics yet. Try broader words."
+    return f"No papers this week {said} yet."
+
+
 def trending_papers(*, limit=5) -> list[PreviewPaper]:
     """This week's most upvoted papers: what the preview shows before any topic is typed.
     The same for everyone, so cached for ``TRENDING_CACHE_SECONDS``."""

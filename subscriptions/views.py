@@ -68,7 +68,7 @@ def _bad_link(request) -> HttpResponse:
     )
 
 
-def _signup_page(request, form, *, preview=None, preview_topics=None, preview_busy=False, status=200):
+def _signup_page(request, form, *, preview=None, preview_summary="", preview_busy=False, status=200):
     return render(
         request,
         "subscriptions/signup.html",
@@ -77,7 +77,7 @@ def _signup_page(request, form, *, preview=None, preview_topics=None, preview_bu
             "suggested_topics": SUGGESTED_TOPICS,
             "trending": previews.trending_papers(),
             "preview": preview,
-            "preview_topics": preview_topics or [],
+            "preview_summary": preview_summary,
             "preview_busy": preview_busy,
         },
         status=status,
@@ -93,7 +93,7 @@ def signup(request):
         topics = services.clean_topics(request.GET.getlist("topic"))[: services.MAX_TOPICS]
         # ?paper=ID (a paper page's "more like this by email"): the paper as an example.
         papers = [p.strip()[:200] for p in request.GET.getlist("paper") if p.strip()][: examples.MAX_EXAMPLES]
-        initial = {"topics": "\n".join(topics), "example_papers": "\n".join(papers)}
+        initial = {"topics": "\n".join(topics), "example_papers": examples.as_shown(papers)}
         form = SignupForm(initial=initial if topics or papers else None)
         form.fields["timezone"].widget.attrs["data-autofill"] = "1"  # the page's script fills in the browser's
         return _signup_page(request, form)
@@ -114,7 +114,7 @@ def signup(request):
             request,
             SignupForm(initial=typed),  # shown back as typed, without errors: a preview is not a submit
             preview=preview,
-            preview_topics=topics,
+            preview_summary=previews.summary(len(preview or []), topics, authors, len(liked)),
             preview_busy=status == 503,
             status=status,
         )
@@ -149,8 +149,13 @@ def preview_json(request):
         # Shed load rather than queue without end: the page's script says so and the
         # next keystroke (or the button) asks again.
         return JsonResponse({"error": "busy"}, status=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+    liked = form.cleaned_data["example_papers"]
     return JsonResponse(
-        {"topics": topics, "papers": [{"title": p.title, "url": p.url, "why": p.why} for p in papers]},
+        {
+            "topics": topics,
+            "summary": previews.summary(len(papers), topics, authors, len(liked)),
+            "papers": [{"title": p.title, "url": p.url, "why": p.why} for p in papers],
+        },
         headers={"Cache-Control": "no-store"},
     )
 

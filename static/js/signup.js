@@ -133,10 +133,7 @@
     });
     results.replaceChildren(list);
     title.textContent = title.dataset.personal;
-    var n = data.papers.length;
-    status.textContent = n
-      ? n + (n === 1 ? " paper" : " papers") + " for " + data.topics.join(", ") + "."
-      : "No papers this week match these topics yet. Try broader words.";
+    status.textContent = data.summary;
   }
 
   function restore() {
@@ -145,12 +142,16 @@
     title.textContent = initial.title;
   }
 
+  function typedAnything() {
+    return [topics, authors, examples].some(function (field) { return field && field.value.trim(); });
+  }
+
   function runPreview() {
     var exampleText = examples ? examples.value : "";
     var params = { topics: topics.value, authors: authors ? authors.value : "" };
     if (exampleText.trim()) params.example_papers = exampleText;
     var query = new URLSearchParams(params).toString();
-    if (!topics.value.trim() && !(authors && authors.value.trim()) && !exampleText.trim()) {
+    if (!typedAnything()) {
       lastQuery = null;
       if (inflight) inflight.abort();
       restore();
@@ -197,5 +198,6 @@
       schedulePreview(0);
     });
   }
-  if (topics.value.trim() && results.dataset.server !== "1") schedulePreview(0);
+  // A form that arrives filled in (a link's topic or paper, the preferences page) shows its preview at once.
+  if (typedAnything() && results.dataset.server !== "1") schedulePreview(0);
 })();

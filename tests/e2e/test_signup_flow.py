@@ -112,6 +112,8 @@ def test_sign_up_confirm_change_preferences_and_unsubscribe(site, browser, setti
 
     # The preferences page previews the next digest live, as the signup page does.
     preview = page.locator("#preview-results")
+    expect(page.locator("#preview-status")).to_have_text("2 papers for diffusion models, reinforcement learning.")
+    expect(preview).to_contain_text("Diffusion Models Beat GANs on Video")  # what the saved settings bring
     page.get_by_label("Topics you follow").fill("reinforcement learning")
     expect(preview).to_contain_text("Tool-using agents")
     expect(preview).not_to_contain_text("Diffusion Models Beat GANs")
@@ -168,7 +170,10 @@ def test_follow_papers_like_one_from_its_page_and_the_catalogue(site, browser):
     page.goto(f"{site}/papers/{paper.pk}/")
     page.get_by_role("link", name="Subscribe").last.click()
     examples = page.get_by_label("Papers like the ones you want (optional)")
-    expect(examples).to_have_value(f"/papers/{paper.pk}/")
+    expect(examples).to_have_value("Diffusion Models Beat GANs on Video")  # its title, not the link's path
+    # The form arrived filled in: its preview runs at once, for the example paper alone.
+    expect(page.locator("#preview-title")).to_have_text("Your digest this week")
+    expect(page.locator("#preview-status")).to_have_text("No papers this week like your example paper yet.")
 
     finder = page.get_by_label("Find a paper in our catalogue")
     finder.fill("reinforcement learning")
@@ -179,7 +184,9 @@ def test_follow_papers_like_one_from_its_page_and_the_catalogue(site, browser):
     )
     finder.fill("Tool-using agents via reinforcement learning")
     page.get_by_role("button", name="Add").click()
-    expect(examples).to_have_value(f"/papers/{paper.pk}/\nTool-using agents via reinforcement learning\n")
+    both = "Diffusion Models Beat GANs on Video\nTool-using agents via reinforcement learning\n"
+    expect(examples).to_have_value(both)
+    expect(page.locator("#preview-status")).to_contain_text("like your example papers")
 
     page.get_by_label("Your email address").fill("ex@example.org")
     page.get_by_role("button", name="Subscribe").click()

@@ -1,6 +1,8 @@
 """Example papers as a way of following: typed as arXiv ids, links or catalogue titles,
 pre-filled from a paper page, stored, shown back, and ranked as "more like these"."""
 
+import re
+
 import pytest
 from django.core import mail
 
@@ -52,6 +54,13 @@ def test_unknown_lines_are_named_and_nothing_is_taken(catalogue):
 def test_a_paper_page_prefills_the_signup_form(client, catalogue):
     html = client.get("/subscribe/?paper=2312.00752").content.decode()
     assert ">2312.00752</textarea>" in html.replace("\n", "")
+
+
+def test_a_prefilled_paper_is_shown_as_the_catalogue_names_it_and_an_unknown_line_as_typed(client, catalogue):
+    site = catalogue["site"]
+    html = client.get("/subscribe/", {"paper": [f"/papers/{site.id}/", "https://arxiv.org/abs/2312.00752", "Nope"]})
+    textarea = re.search(r'<textarea name="example_papers"[^>]*>(.*?)</textarea>', html.content.decode(), re.DOTALL)
+    assert textarea.group(1).strip() == "A Paper Known Only Here\n2312.00752\nNope"
 
 
 def test_signing_up_with_example_papers_only(client, catalogue, django_capture_on_commit_callbacks):

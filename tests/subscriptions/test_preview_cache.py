@@ -286,3 +286,14 @@ def test_preview_json_carries_what_the_page_shows(client, papers):
         "Diffusion models for video generation",
         "Graph neural networks for molecules",
     }
+
+
+def test_the_preview_says_what_it_is_for_in_words():
+    from subscriptions.previews import summary
+
+    assert summary(3, ["video understanding"]) == "3 papers for video understanding."
+    assert summary(1, ["a", "b"], ["Mira Okonkwo"]) == "1 paper for a, b or by Mira Okonkwo."
+    assert summary(2, [], [], 1) == "2 papers like your example paper."
+    assert summary(2, ["a"], ["Mira Okonkwo"], 2) == "2 papers for a, by Mira Okonkwo or like your example papers."
+    assert summary(0, ["a"], [], 1) == "No papers this week match these topics yet. Try broader words."
+    assert summary(0, [], ["Mira Okonkwo"]) == "No papers this week by Mira Okonkwo yet."
