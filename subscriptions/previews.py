@@ -101,7 +101,7 @@ def summary(count: int, topics, authors=(), example_count: int = 0) -> str:
         return f"{count} paper{'' if count == 1 else 's'} {said}."
     if topics:
         return "No papers this week match these topics yet. Try broader words."
-    return f"No papers this week {said} yet."
+    return f"No papers this week {said} yet. A topic or two brings more."
 
 
 def trending_papers(*, limit=5) -> list[PreviewPaper]:

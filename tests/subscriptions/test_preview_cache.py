@@ -296,4 +296,4 @@ def test_the_preview_says_what_it_is_for_in_words():
     assert summary(2, [], [], 1) == "2 papers like your example paper."
     assert summary(2, ["a"], ["Mira Okonkwo"], 2) == "2 papers for a, by Mira Okonkwo or like your example papers."
     assert summary(0, ["a"], [], 1) == "No papers this week match these topics yet. Try broader words."
-    assert summary(0, [], ["Mira Okonkwo"]) == "No papers this week by Mira Okonkwo yet."
+    assert summary(0, [], ["Mira Okonkwo"]) == "No papers this week by Mira Okonkwo yet. A topic or two brings more."
