@@ -221,7 +221,7 @@ class _Choice:
     topic_row: int | None = None
     liked_row: int | None = None  # column of the liked paper it is like (VoteSimilarity)
     author: str | None = None
-    example: bool = False  # brought in by its likeness to one of the reader's example papers
+    example: bool = False  # the liked paper (``liked_row``) is one of the reader's example papers
 
 
 def rank_requests(requests: list[Request], *, since=None, limit: int = 10, config: FusionConfig | None = None):
@@ -372,13 +372,24 @@ def _choose(index, scores: TopicScores, rows, request: Request, votes, feedback,
             later=by_evidence,
         )
         top = [row for row in top if group[row] < len(rows)] + [row for row in top if group[row] >= len(rows)]
+        examples = _example_columns(feedback, request)
         for row in top:
             col = int(liked_col[row]) if liked_col is not None and liked_col[row] >= 0 else None
             if strong[row] >= 0:
-                chosen.append(_Choice(int(row), float(score[row]), topic_row=int(rows[strong[row]]), liked_row=col))
+                topic = int(rows[strong[row]])
+                chosen.append(_Choice(int(row), float(score[row]), topic, liked_row=col, example=col in examples))
             else:
                 chosen.append(_Choice(int(row), float(score[row]), liked_row=int(example_col[row]), example=True))
     return chosen
+
+
+def _example_columns(feedback: VoteSimilarity, request: Request) -> set[int]:
+    """The columns (``VoteSimilarity``) of the reader's example papers that they did not
+    also vote on: a paper like one of those is "like one of your example papers", not
+    "like one you liked"."""
+    voted = {int(i) for i in request.liked_ids} | {int(v.paper_id) for v in request.votes}
+    examples = {int(i) for i in request.example_paper_ids} - voted
+    return {col for paper_id, col in feedback.column_of.items() if paper_id in examples}
 
 
 def _followed_name(index: PaperIndex, row, request: Request) -> str:

@@ -126,6 +126,32 @@ def test_the_digest_brings_papers_like_the_examples(db, monkeypatch):
     assert ranked["s4d"].why.endswith("one of your example papers")
 
 
+def test_a_topic_s_match_like_an_example_paper_names_it_as_an_example_not_a_like(db, monkeypatch):
+    from ranking import semantic
+    from ranking.api import Request, TopicRef, embed_papers, rank_requests
+    from tests.ranking.test_strong_matches import STATE_SPACE
+    from tests.ranking_corpus import make_paper
+
+    monkeypatch.setattr(semantic, "_availability", None)
+    papers = {spec["key"]: make_paper(**spec) for spec in STATE_SPACE}
+    papers["s4d"] = make_paper(
+        key="s4d",
+        title="Diagonal State Space Models Are as Effective as Structured State Space Models",
+        abstract="Structured state space models (SSMs) model long sequences; we show that a diagonal state "
+        "matrix makes the state space model as effective on long-range tasks, in near-linear time.",
+    )
+    embed_papers(list(papers.values()))
+    s4 = papers["s4"].id
+    topic = [TopicRef("state space models")]
+    given = Request("given", topic, example_paper_ids=[s4])
+    liked = Request("liked", topic, liked_ids=[s4])
+    ranked = {key: {r.paper.key: r.why for r in found} for key, found in rank_requests([given, liked]).items()}
+    assert ranked["given"]["s4d"].startswith("Matches your topic “state space models”")
+    example = "close to “Efficiently Modeling Long Sequences with Structured State Space Models”"
+    assert ranked["given"]["s4d"].endswith(f"{example}, one of your example papers")
+    assert ranked["liked"]["s4d"].endswith(f"{example}, which you liked")
+
+
 def test_the_live_preview_takes_example_papers_and_skips_lines_it_cannot_find(client, monkeypatch):
     from django.core.cache import cache
 
