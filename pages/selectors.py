@@ -331,7 +331,8 @@ class SearchPage:
 def _found_row(text: str, result) -> tuple:
     """What a search keeps of a result (plain values, cached): id, score, snippet, note."""
     snippet = snippet_pieces(text, to_unicode(result.paper.abstract or ""), SEARCH_SNIPPET_CHARS)
-    note = "" if result.matched_terms or not parsed(text).free_text else "Close in meaning, in other words"
+    by_meaning_only = not result.matched_terms and parsed(text).free_text
+    note = "Close in meaning, without the words searched for" if by_meaning_only else ""
     return (result.paper.pk, result.score, snippet, note)
 
 
