@@ -100,8 +100,9 @@ def test_preferences_show_the_examples_back(client, catalogue):
     assert ">2312.00752</textarea>" in html.replace("\n", "")
 
 
-def test_the_digest_brings_papers_like_the_examples(db, monkeypatch):
-    from digests.matching import rank_papers_for
+@pytest.fixture
+def state_space(db, monkeypatch):
+    """The state space papers with their embeddings, and S4D, very like S4 (the sentence model on)."""
     from ranking import semantic
     from ranking.api import embed_papers
     from tests.ranking.test_strong_matches import STATE_SPACE
@@ -116,8 +117,14 @@ def test_the_digest_brings_papers_like_the_examples(db, monkeypatch):
         "matrix makes the state space model as effective on long-range tasks, in near-linear time.",
     )
     embed_papers(list(papers.values()))
+    return papers
+
+
+def test_the_digest_brings_papers_like_the_examples(state_space):
+    from digests.matching import rank_papers_for
+
     services.subscribe(
-        email="ex@example.org", topics=["diverse beam search"], example_paper_ids=[papers["s4"].id], timezone="UTC"
+        email="ex@example.org", topics=["diverse beam search"], example_paper_ids=[state_space["s4"].id], timezone="UTC"
     )
     ranked = {r.paper.key: r for r in rank_papers_for(Subscriber.objects.get())}
     assert "s4" not in ranked  # an example is never sent back
@@ -126,22 +133,10 @@ def test_the_digest_brings_papers_like_the_examples(db, monkeypatch):
     assert ranked["s4d"].why.endswith("one of your example papers")
 
 
-def test_a_topic_s_match_like_an_example_paper_names_it_as_an_example_not_a_like(db, monkeypatch):
-    from ranking import semantic
-    from ranking.api import Request, TopicRef, embed_papers, rank_requests
-    from tests.ranking.test_strong_matches import STATE_SPACE
-    from tests.ranking_corpus import make_paper
+def test_a_topic_s_match_like_an_example_paper_names_it_as_an_example_not_a_like(state_space):
+    from ranking.api import Request, TopicRef, rank_requests
 
-    monkeypatch.setattr(semantic, "_availability", None)
-    papers = {spec["key"]: make_paper(**spec) for spec in STATE_SPACE}
-    papers["s4d"] = make_paper(
-        key="s4d",
-        title="Diagonal State Space Models Are as Effective as Structured State Space Models",
-        abstract="Structured state space models (SSMs) model long sequences; we show that a diagonal state "
-        "matrix makes the state space model as effective on long-range tasks, in near-linear time.",
-    )
-    embed_papers(list(papers.values()))
-    s4 = papers["s4"].id
+    s4 = state_space["s4"].id
     topic = [TopicRef("state space models")]
     given = Request("given", topic, example_paper_ids=[s4])
     liked = Request("liked", topic, liked_ids=[s4])
