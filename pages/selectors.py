@@ -33,7 +33,7 @@ from pages import periods
 from pages.periods import DAILY, Period
 from papers.latex import to_unicode
 from papers.models import Paper, listing_day, listing_day_sql
-from ranking.api import parsed, search_papers, similar_paper_ids, snippet_pieces, stored_similar_ids
+from ranking.api import search_papers, similar_paper_ids, snippet_pieces, stored_similar_ids
 
 MAX_LISTED = 100
 SIMILAR_SHOWN = 6
@@ -328,10 +328,11 @@ class SearchPage:
     seconds: float = 0.0
 
 
-def _found_row(text: str, result) -> tuple:
-    """What a search keeps of a result (plain values, cached): id, score, snippet, note."""
-    snippet = snippet_pieces(text, to_unicode(result.paper.abstract or ""), SEARCH_SNIPPET_CHARS)
-    by_meaning_only = not result.matched_terms and parsed(text).free_text
+def _found_row(query, result) -> tuple:
+    """What a search keeps of a result (plain values, cached): id, score, snippet, note.
+    ``query``: the search as the ranking parsed it (``SearchResult.query``)."""
+    snippet = snippet_pieces(query.text, to_unicode(result.paper.abstract or ""), SEARCH_SNIPPET_CHARS)
+    by_meaning_only = not result.matched_terms and query.free_text
     note = "Close in meaning, without the words searched for" if by_meaning_only else ""
     return (result.paper.pk, result.score, snippet, note)
 
@@ -350,7 +351,7 @@ def search(
     cached = shared_cache.get(key)
     if cached is None:
         found = search_papers(text, limit=limit, first_day=day or since, last_day=day)
-        rows = [_found_row(text, r) for r in found.papers]
+        rows = [_found_row(found.query, r) for r in found.papers]
         cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
         shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
         by_id = {r.paper.pk: r.paper for r in found.papers}

@@ -8,7 +8,7 @@ from django.db import connection
 from pages.selectors import Found, _found_row
 from papers.models import Paper
 from ranking import index
-from ranking.api import RankedPaper
+from ranking.api import RankedPaper, parsed
 from ranking.api import search_papers as search
 from ranking.search import uses_full_text
 from tests.pages.conftest import titles
@@ -142,7 +142,7 @@ def test_a_result_s_snippet_has_its_maths_as_unicode_and_everything_escaped(clie
 
 def test_a_result_without_the_searched_words_says_it_is_close_in_meaning(papers):
     paper = papers["2603.10001"]
-    row = _found_row("clips of moving pictures", RankedPaper(paper, 0.4, matched_terms=[]))
+    row = _found_row(parsed("clips of moving pictures"), RankedPaper(paper, 0.4, matched_terms=[]))
     assert Found(paper, *row[1:]).note == "Close in meaning, without the words searched for"
-    assert _found_row("video", RankedPaper(paper, 0.4, matched_terms=["video"]))[3] == ""
-    assert _found_row("author:Tanaka", RankedPaper(paper, 0.4, matched_terms=[]))[3] == ""
+    assert _found_row(parsed("video"), RankedPaper(paper, 0.4, matched_terms=["video"]))[3] == ""
+    assert _found_row(parsed("author:Tanaka"), RankedPaper(paper, 0.4, matched_terms=[]))[3] == ""
