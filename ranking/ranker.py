@@ -389,7 +389,7 @@ def _example_columns(feedback: VoteSimilarity, request: Request) -> set[int]:
     "like one you liked"."""
     voted = {int(i) for i in request.liked_ids} | {int(v.paper_id) for v in request.votes}
     examples = {int(i) for i in request.example_paper_ids} - voted
-    return {col for paper_id, col in feedback.column_of.items() if paper_id in examples}
+    return {feedback.column_of[i] for i in examples if i in feedback.column_of}
 
 
 def _followed_name(index: PaperIndex, row, request: Request) -> str:
