@@ -63,7 +63,7 @@ def make_papers(*, first_seen_at=None) -> dict[str, list[Paper]]:
 CONFIRMED_LONG_AGO = dt.datetime(2025, 1, 6, 12, 0, tzinfo=dt.UTC)
 
 
-def make_subscriber(email: str, topics=("diffusion models",), **fields) -> Subscriber:
+def make_subscriber(email: str, topics=("diffusion sampling",), **fields) -> Subscriber:
     fields.setdefault("status", Subscriber.Status.ACTIVE)
     # Long confirmed: before the real clock and before any fixed "now" a test pins.
     fields.setdefault("confirmed_at", CONFIRMED_LONG_AGO)

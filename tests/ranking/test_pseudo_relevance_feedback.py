@@ -133,8 +133,8 @@ def test_feedback_ranks_the_paper_on_the_topics_subject_above_one_sharing_its_wo
     from ranking import selection
     from ranking.api import rank_topics
 
-    for share in ("STRONG_SHARE", "SUPPORTED_SHARE"):  # the order of every match, not only the strong
-        monkeypatch.setattr(selection, share, 0.0)
+    for cut in ("STRONG_SHARE", "SUPPORTED_SHARE", "MATCH_FLOOR"):  # the order of every match, not only the strong
+        monkeypatch.setattr(selection, cut, 0.0)
     topic = "sequence parallelism for distributed training"
     with_it = [r.paper.key for r in rank_topics([topic])]
     monkeypatch.setattr(fusion, "DEFAULT", dataclasses.replace(fusion.DEFAULT, feedback_weight=0.0))

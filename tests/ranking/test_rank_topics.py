@@ -139,10 +139,11 @@ def test_limit_is_respected_and_capped(corpus):
 
 
 def test_semantic_finds_a_paper_without_shared_words(db, monkeypatch):
-    """With the model, a topic in other words still finds its paper (lexical can't)."""
+    """With the model, a topic in other words still finds its paper (lexical can't); the
+    digest sends it when the meaning is close, not on a distant paraphrase."""
     from papers.models import Paper
     from ranking import semantic
-    from ranking.api import embed_papers
+    from ranking.api import embed_papers, search_papers
 
     monkeypatch.setattr(semantic, "_availability", None)
     make_paper(
@@ -152,6 +153,11 @@ def test_semantic_finds_a_paper_without_shared_words(db, monkeypatch):
     )
     make_paper(key="protein", title="Protein Structure Prediction", abstract="Amino acid sequences to 3D structure.")
     embed_papers(list(Paper.objects.all()))
-    ranked = rank_topics(["teaching quadruped machines to walk"])
+    found = search_papers("teaching quadruped machines to walk").papers
+    assert [r.paper.key for r in found][:1] == ["robots"]
+    ranked = rank_topics(["quadruped locomotion policies"])
     assert [r.paper.key for r in ranked] == ["robots"]
-    assert ranked[0].matched_terms == ["walk"] or "meaning" in ranked[0].why
+    assert "meaning" in ranked[0].why
+    # Cosine 0.45: where the sentence model also puts unrelated papers of one field
+    # (bench/empty_weeks.py), so no strong match for a digest.
+    assert rank_topics(["teaching quadruped machines to walk"]) == []

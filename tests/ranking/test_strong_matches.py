@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ranking import selection
+from ranking import selection, semantic
 from ranking.api import rank_topics
 from tests.ranking_corpus import make_paper
 
@@ -65,6 +65,20 @@ def test_a_week_with_nothing_strong_gives_nothing(corpus):
     assert rank_topics(["lattice quantum chromodynamics"]) == []
 
 
+def test_a_week_without_the_topics_papers_gives_nothing_even_where_words_are_shared(db, monkeypatch):
+    """The best of a weak lot is not a strong match: StarCraft's "state" and "space" and
+    the beam search's "space" and "models" are all this week has for the topic. (With the
+    sentence model, the default: word overlap alone cannot tell two shared words of three
+    from a match.)"""
+    monkeypatch.setattr(semantic, "_availability", None)
+    assert semantic.is_available()
+    papers = _state_space()
+    assert {r.paper.key for r in rank_topics(["state space models"])} == {"s4", "mamba"}
+    for paper in papers[:2]:
+        paper.delete()
+    assert rank_topics(["state space models"]) == []
+
+
 def test_another_version_of_a_paper_is_collapsed(db, mode):
     spec = STATE_SPACE[0]
     make_paper(key="s4-v1", title=spec["title"], abstract=spec["abstract"], upvotes=1)
@@ -77,15 +91,20 @@ def test_another_version_of_a_paper_is_collapsed(db, mode):
 
 
 def test_cuts_are_shares_of_each_topics_best_with_per_signal_support():
-    relevance = np.array([[1.0, 0.55, 0.45, 0.45, 0.45, 0.3], [0.18, 0.1, 0.0, 0.0, 0.0, 0.0]])
-    lexical = np.array([[1.0, 0.2, 0.5, 0.1, 0.1, 0.9], [0.18, 0.1, 0.0, 0.0, 0.0, 0.0]])
-    semantic = np.array([[1.0, 0.5, 0.1, 0.8, 0.3, 0.9], [0.18, 0.1, 0.0, 0.0, 0.0, 0.0]])
+    relevance = np.array(
+        [[1.0, 0.55, 0.45, 0.45, 0.45, 0.3], [0.34, 0.2, 0.0, 0.0, 0.0, 0.0], [0.6, 0.34, 0.3, 0.33, 0.0, 0.0]]
+    )
+    lexical = np.array([[1.0, 0.2, 0.5, 0.1, 0.1, 0.9], [0.34, 0.2, 0.0, 0.0, 0.0, 0.0], [0.6, 0.6, 0.6, 0, 0, 0]])
+    semantic = np.array([[1.0, 0.5, 0.1, 0.8, 0.3, 0.9], [0.34, 0.2, 0.0, 0.0, 0.0, 0.0], [0.6, 0.5, 0.5, 0.66, 0, 0]])
     cuts = selection.topic_cuts(relevance, lexical, semantic)
-    mask = selection.strong_mask(cuts, [0, 1], relevance, lexical, semantic)
+    mask = selection.strong_mask(cuts, [0, 1, 2], relevance, lexical, semantic)
     # half the best; 0.4 of it with words or meaning backing it; never below 0.4 of the best
     assert mask[0].tolist() == [True, True, True, True, False, False]
-    # a topic whose best is weak is measured against REFERENCE_FLOOR, not its weak best
+    # and never under MATCH_FLOOR (0.35), whatever the shares: a weak best is no strong
+    # match, and neither are a topic's supported matches at 0.34 and 0.3 of a best of 0.6,
+    # unless the meaning alone is close (0.66 >= MEANING_FLOOR: a match in other words)
     assert mask[1].tolist() == [False] * 6
+    assert mask[2].tolist() == [True, False, False, True, False, False]
 
 
 def test_interleave_takes_each_group_in_turn_and_skips_duplicates():
