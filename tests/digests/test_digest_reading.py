@@ -2,6 +2,8 @@
 why, maths that reads, a text part that fits a terminal, and buttons a thumb can hit in
 light and dark mode on a phone and a desktop (Debian's chromium)."""
 
+import re
+
 import pytest
 from bs4 import BeautifulSoup
 
@@ -88,7 +90,15 @@ def test_text_part_wraps_at_72_and_has_no_blank_author_lines(reader):
         assert len(line) <= 72 or "http" in line, line
         assert line == line.rstrip(), repr(line)
     assert "\n\n\n" not in text  # a paper without authors has no empty line where they would be
-    assert "   Mira Okonkwo, Jonas Weber · 3 upvotes" in text
+    assert "   Mira Okonkwo, Jonas Weber · 3\u00a0upvotes" in text
+
+
+def test_text_part_never_breaks_a_count_from_its_word(reader):
+    # Authors of every length up to a line: somewhere the wrap falls at the count.
+    papers = [ssm_paper(n, authors=["Ada " + "x" * n, "Alan Turing"], upvotes=15) for n in range(40, 70)]
+    text = render(reader, papers).text
+    assert text.count("15\u00a0upvotes") == len(papers)
+    assert not re.search(r"\d\n\s*upvote", text)
     assert "Why you see this: Matches your topic “state space models”" in " ".join(text.split())
 
 
