@@ -100,7 +100,7 @@ def summary(count: int, topics, authors=(), example_count: int = 0) -> str:
     if count:
         return f"{count} paper{'' if count == 1 else 's'} {said}."
     if topics:
-        return "No papers this week match these topics yet. Try broader words."
+        return f"No strong matches {said} this week: we send only papers that match well. Broader words bring more."
     return f"No papers this week {said} yet. A topic or two brings more."
 
 

@@ -110,7 +110,8 @@ def test_search_then_subscribe_with_the_topic_filled_in(page, settings):
     expect(page.get_by_label("Topics you follow")).to_have_value("video understanding")
     # The live preview ran on the filled-in topic (this week's papers only: March's are older).
     expect(page.locator("#preview-status")).to_have_text(
-        "No papers this week match these topics yet. Try broader words."
+        "No strong matches for video understanding this week: we send only papers that match well. "
+        "Broader words bring more."
     )
     page.get_by_label("Your email address").fill("reader@example.org")
     page.get_by_role("button", name="Subscribe").click()

@@ -295,5 +295,8 @@ def test_the_preview_says_what_it_is_for_in_words():
     assert summary(1, ["a", "b"], ["Mira Okonkwo"]) == "1 paper for a, b or by Mira Okonkwo."
     assert summary(2, [], [], 1) == "2 papers like your example paper."
     assert summary(2, ["a"], ["Mira Okonkwo"], 2) == "2 papers for a, by Mira Okonkwo or like your example papers."
-    assert summary(0, ["a"], [], 1) == "No papers this week match these topics yet. Try broader words."
+    assert summary(0, ["a"], [], 1) == (
+        "No strong matches for a or like your example paper this week: we send only papers that match well. "
+        "Broader words bring more."
+    )
     assert summary(0, [], ["Mira Okonkwo"]) == "No papers this week by Mira Okonkwo yet. A topic or two brings more."
