@@ -76,13 +76,21 @@ def resolve_known(lines) -> list[int]:
     return list(dict.fromkeys(known))[:MAX_EXAMPLES]
 
 
+def _name(paper) -> str:
+    return paper.arxiv_id or paper.title
+
+
 def shown(paper_ids) -> str:
     """The stored examples as the form shows them back: one arXiv id or title per line."""
     papers = Paper.objects.in_bulk(list(paper_ids or []))
-    return "\n".join(papers[i].arxiv_id or papers[i].title for i in paper_ids or [] if i in papers)
+    return "\n".join(_name(papers[i]) for i in paper_ids or [] if i in papers)
 
 
 def as_shown(lines) -> str:
     """Typed lines as the form shows them: those that name a paper of the catalogue as
     ``shown`` writes it (its arXiv id or title, not "/papers/12/"), the others as typed."""
-    return "\n".join(shown(resolve_known([line])) or line for line in lines)
+    found = [resolve_known([line]) for line in lines]
+    papers = Paper.objects.in_bulk([ids[0] for ids in found if ids])
+    return "\n".join(
+        _name(papers[ids[0]]) if ids and ids[0] in papers else line for line, ids in zip(lines, found, strict=True)
+    )
