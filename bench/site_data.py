@@ -19,7 +19,7 @@ minutes of one core; 178 head topics of about 560 papers each take seconds.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -77,6 +77,32 @@ def _abstract(rng: random.Random, head: str, tail: str) -> str:
     if rng.random() < 0.2:
         sentences.append(f"Code: https://github.com/bench-lab/{head.replace(' ', '-')}-{rng.randrange(10_000)}.")
     return " ".join(sentences)
+
+
+def new_record(rng: random.Random, day: date, number: int):
+    """A paper as a day's import brings it (``PaperRecord``): announced on ``day``, written
+    as ``create_papers`` writes its papers."""
+    from papers.importers.base import PaperRecord
+
+    head, method, domain, modifier = (
+        rng.choice(HEAD_TOPICS),
+        rng.choice(METHODS),
+        rng.choice(DOMAINS),
+        rng.choice(MODIFIERS),
+    )
+    tail = f"{modifier} {method} for {domain}"
+    arxiv_id = f"{day:%y%m}.{90000 + 300 * day.day + number:05d}"  # create_papers's 9xxxx are two years old
+    return PaperRecord(
+        title=f"{rng.choice(MODIFIERS).capitalize()} {head}: {tail}",
+        abstract=_abstract(rng, head, tail),
+        arxiv_id=arxiv_id,
+        authors=[f"Author {rng.randrange(20_000)}" for _ in range(rng.randint(1, 8))],
+        categories=rng.sample(CATEGORIES, rng.randint(1, 3)),
+        announced_on=day,
+        upvotes=int(rng.paretovariate(1.3)) - 1,
+        abs_url=f"https://arxiv.org/abs/{arxiv_id}",
+        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+    )
 
 
 def create_papers(count: int, *, now: datetime, days: int = 730, seed: int = 7, batch: int = 2000) -> int:

@@ -14,6 +14,16 @@ server: **search, uncached** is what a search nobody made in the last
 ``SEARCH_CACHE_SECONDS`` costs. Under load the same 20 come back, as popular searches
 do, mostly from the shared cache (``--search-cache-seconds 0`` turns it off).
 
+The load runs twice. **Cold**: the first ``--seconds`` after a deploy or a cache flush,
+every page made afresh the first time it is asked for (a tenth of the day requests make
+their day's page). Then a day's import through the importers' path (``upsert_papers``:
+``--import-papers`` new papers for the latest day, new upvotes for the papers of the three
+days before it, their embeddings and similar papers as the import's receivers and task
+leave them), and **after an import**: the next ``--seconds``, the site as readers meet it
+every day, the pages the import changed made again (the latest day and the days beside
+it, the searches, feeds and paper pages), the other days' pages kept
+(``pages.day_marks``). The targets are judged on each.
+
 Prints requests, rps, p50 and p95 latency (connect to last byte, a fresh connection per
 request) and errors (non-200 answers, failed or timed-out connections) per page.
 ``--server-times`` also logs each request's time inside the server (an access log,
@@ -27,7 +37,7 @@ Targets: home, day and paper pages p95 < 100 ms; search p95 < 300 ms; no errors.
     .venv/bin/python -m bench.site_load --mix home=1      # one kind of page only (here: a kept page)
     .venv/bin/python -m bench.site_load --server-times    # and the time inside the server (access log)
 
-The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E``.
+The last line is ``home p95 MS day p95 MS paper p95 MS search p95 MS errors E`` after the import.
 """
 
 from __future__ import annotations
@@ -75,6 +85,7 @@ def parse_args(argv=None):
         help="log each request's time inside the server (an access log, which production "
         "does not keep: more server CPU) and print its p50 and p95",
     )
+    parser.add_argument("--import-papers", type=int, default=137, help="new papers the import between the runs brings")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and print its URL")
     parser.add_argument("--database", help="use this database (made by an earlier --keep run) as it is")
     return parser.parse_args(argv)
@@ -249,14 +260,15 @@ def serve(args, workdir: Path, database_url: str, cache_url: str) -> tuple[subpr
 
 
 @contextlib.contextmanager
-def database(args):
-    """A scratch database filled with papers, or the one ``--database`` names, as it is."""
+def database(args, cache_url: str):
+    """A scratch database filled with papers, or the one ``--database`` names, as it is
+    (until the import between the runs: ``--database`` then keeps its papers)."""
     if args.database:
-        h.setup_django(h.django_env(database_url=args.database))
+        h.setup_django(h.django_env(database_url=args.database, CACHE_URL=cache_url))
         yield args.database
         return
     with h.ScratchDatabase("site", keep=args.keep) as scratch:
-        h.setup_django(h.django_env(database_url=scratch.url))
+        h.setup_django(h.django_env(database_url=scratch.url, CACHE_URL=cache_url))
         from django.db import connection
 
         from bench import datagen, site_data
@@ -269,6 +281,31 @@ def database(args):
         if args.keep:
             h.log(f"database kept: {scratch.url}")
         yield scratch.url
+
+
+def import_a_day(count: int, seed: int) -> tuple[int, int, float]:
+    """What a day's import of the trending list does, through the importers' path: ``count``
+    new papers for a new day after the latest, new upvotes for the papers of the three days
+    before it.
+    Its receivers embed the new papers and, once it commits, mark the days it changed and
+    move the pages version (in this process, on the web processes' cache); the task finds
+    the new papers' similar papers (run here: no broker). Returns (new, changed, seconds)."""
+    from django.db.models import Max
+
+    from bench import site_data
+    from papers.importers.base import PaperRecord
+    from papers.models import Paper
+    from papers.services import upsert_papers
+
+    started = time.perf_counter()
+    latest = Paper.objects.aggregate(latest=Max("announced_on"))["latest"]
+    rng = random.Random(seed)
+    records = [site_data.new_record(rng, latest + timedelta(days=1), number) for number in range(count)]
+    recent = Paper.objects.filter(announced_on__gt=latest - timedelta(days=3), announced_on__lte=latest)
+    for arxiv_id, title, upvotes in recent.values_list("arxiv_id", "title", "upvotes"):
+        records.append(PaperRecord(title=title, arxiv_id=arxiv_id, upvotes=upvotes + rng.randint(1, 20)))
+    result = upsert_papers(records, source="bench-import")
+    return result.created, result.updated, time.perf_counter() - started
 
 
 def kind_of(path: str) -> str:
@@ -308,12 +345,11 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def report(args, results: dict, cold: list, alone: dict, cpus: tuple[float, float], inside: dict) -> None:
-    cpu, clients_cpu = cpus
+def report_start(args, cold: list, alone: dict) -> None:
     described = h.web_description(args.processes, args.threads)
     print(
-        f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s, {described}, "
-        f"DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
+        f"site load: {args.clients} concurrent clients, {args.seconds:.0f} s twice (cold, then after an import), "
+        f"{described}, DEBUG off, PostgreSQL, Redis cache, SEARCH_CACHE_SECONDS={args.search_cache_seconds}, "
         f"{args.papers} papers over {args.days} days, on 127.0.0.1"
     )
     print(h.machine_description())
@@ -331,7 +367,13 @@ def report(args, results: dict, cold: list, alone: dict, cpus: tuple[float, floa
             for kind, (values, cpu) in alone.items()
         )
     )
+
+
+def report_run(args, title: str, run: dict) -> dict[str, float]:
+    """One run's table and verdict; returns its p95 per page with a target, and errors."""
+    results, cpu, clients_cpu, inside = run["results"], run["cpu"], run["clients_cpu"], run["inside"]
     requests = sum(len(r["latencies"]) for r in results.values())
+    print(f"\n{title}")
     print(
         f"server CPU under load: {cpu:.1f} s over {requests} requests, {1000 * cpu / max(requests, 1):.1f} ms each "
         f"(the machine's other tenants are not in it; their load is the load average above); "
@@ -357,15 +399,35 @@ def report(args, results: dict, cold: list, alone: dict, cpus: tuple[float, floa
     p95 = {kind: percentile([1000 * s for s in results[kind]["latencies"]], 0.95) for kind in TARGETS_MS}
     met = all(p95[kind] < target for kind, target in TARGETS_MS.items()) and errors == 0
     targets = ", ".join(f"{kind} p95 < {target:.0f} ms" for kind, target in TARGETS_MS.items())
-    print(f"targets: {targets}, no errors: {'met' if met else 'MISSED'}")
-    print(" ".join(f"{kind} p95 {p95[kind]:.0f}" for kind in TARGETS_MS) + f" errors {errors}")
+    print(f"targets ({title.split(':')[0]}): {targets}, no errors: {'met' if met else 'MISSED'}")
+    return {**p95, "errors": errors}
+
+
+def measured_load(args, port: int, paths: Paths, server: subprocess.Popen, workdir: Path) -> dict:
+    """One load of ``args.seconds``: its results, the server's and the clients' CPU seconds,
+    and the time inside the server (``--server-times``)."""
+    h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
+    cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
+    clients_before = own_cpu_seconds()
+    results = h.run_clients(load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed, mix=args.mix))
+    return {
+        "results": results,
+        "cpu": server_cpu_seconds(server) - cpu_before,
+        "clients_cpu": own_cpu_seconds() - clients_before,
+        "inside": server_times(workdir / "access.log", lines_before),
+    }
 
 
 def main(argv=None) -> int:
     h.stop_on_signals()
     args = parse_args(argv)
-    with h.run_directory("site") as workdir, database(args) as database_url, h.PrivateRedis(workdir) as redis_server:
+    with (
+        h.run_directory("site") as workdir,
+        h.PrivateRedis(workdir) as redis_server,
+        database(args, redis_server.url(1)) as database_url,
+    ):
         paths = Paths()
+        from django.conf import settings
         from django.db import connections
 
         connections.close_all()
@@ -375,17 +437,19 @@ def main(argv=None) -> int:
             cold = cold_searches(port)
             prime(port, paths)
             alone = one_at_a_time(port, paths, args.alone, server)
-            h.log(f"load: {args.clients} clients for {args.seconds:.0f}s against 127.0.0.1:{port}")
-            cpu_before, lines_before = server_cpu_seconds(server), log_lines(workdir / "access.log")
-            clients_before = own_cpu_seconds()
-            results = h.run_clients(
-                load(port, paths, clients=args.clients, seconds=args.seconds, seed=args.seed, mix=args.mix)
-            )
-            cpu, clients_cpu = server_cpu_seconds(server) - cpu_before, own_cpu_seconds() - clients_before
+            first = measured_load(args, port, paths, server, workdir)
+            created, changed, seconds = import_a_day(args.import_papers, args.seed)
+            connections.close_all()
+            h.log(f"import: {created} new papers, {changed} with new upvotes, {seconds:.1f}s")
+            time.sleep(2 * settings.PAGE_VERSION_CHECK_SECONDS)  # every web process has read the new version
+            second = measured_load(args, port, paths, server, workdir)
         finally:
             h.stop_process(server)
-        inside = server_times(workdir / "access.log", lines_before)
-    report(args, results, cold, alone, (cpu, clients_cpu), inside)
+    report_start(args, cold, alone)
+    report_run(args, "cold: the first load after a deploy or a cache flush, every page made afresh", first)
+    imported = f"{created} new papers for a new day, {changed} papers of the 3 days before with new upvotes"
+    after = report_run(args, f"after an import: {imported}, the pages it changed made again", second)
+    print(" ".join(f"{kind} p95 {after[kind]:.0f}" for kind in TARGETS_MS) + f" errors {after['errors']}")
     return 0
 
 

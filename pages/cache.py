@@ -5,7 +5,8 @@ kept in the shared cache (``CACHE_URL``) under its URL with the *pages version* 
 at; the version changes when papers do (``pages.receivers``: an import's ``papers_stored``,
 which carries upvote changes too, a paper saved or deleted by hand, new similar-papers
 lists), so a kept page is served until then, at most ``PAGE_KEEP_SECONDS`` (what depends on
-the clock: the decay of the week going on, the tabs' "today"). ``PAGE_CACHE_SECONDS`` (0: no
+the clock: the decay of the week going on, the tabs' "today"). A past day's page
+(``for_day``) outlives a change that did not touch its day (``pages.day_marks``). ``PAGE_CACHE_SECONDS`` (0: no
 page is kept) is how long browsers and proxies may keep one.
 
 ``pages.middleware.PublicPageCacheMiddleware`` serves a kept page before the session,
@@ -22,7 +23,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from django.conf import settings
@@ -33,6 +34,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.module_loading import import_string
 
 from digestsite import cache as shared_cache
+from pages import day_marks
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +58,33 @@ def public_page(view=None, *, seconds: int | None = None, guard=None, shared: bo
         browsers = settings.PAGE_CACHE_SECONDS if seconds is None else seconds
         if request.method == "GET" and response.status_code == 200 and browsers and settings.PAGE_CACHE_SECONDS:
             patch_cache_control(response, public=True, max_age=browsers)
-            response.public_page = Mark(guard, shared)
+            response.public_page = Mark(guard, shared, getattr(response, "public_page_day", ""))
         return response
 
     wrapper.public_page_shared = shared  # copied onto the decorators above it: never_shared()
     return wrapper
 
 
+def for_day(response, day):
+    """Mark ``response`` as the page of one past ``day`` that has papers: it shows that
+    day's papers and its neighbouring days only, so it is kept through changes of other
+    days (``pages.day_marks``)."""
+    response.public_page_day = day.isoformat()
+    return response
+
+
 class Kept(NamedTuple):
-    """A kept answer: the version it was made at, what to send, and the guard to check (its
-    dotted path). Stored as a plain tuple of plain values: a release that renames this
-    class or a guard still reads the pages kept before it."""
+    """A kept answer: the version it was made at, what to send, the guard to check (its
+    dotted path) and the day it shows (``for_day``; "" for any other page). Stored as a
+    plain tuple of plain values: a release that renames this class or a guard still reads
+    the pages kept before it."""
 
     version: int
     status: int
     headers: list
     content: bytes
     guard: str
+    day: str
 
     @classmethod
     def of(cls, value) -> Kept | None:
@@ -101,6 +113,7 @@ class Mark(NamedTuple):
 
     guard: Callable | None
     shared: bool = True
+    day: str = ""
 
 
 def is_enabled() -> bool:
@@ -145,7 +158,7 @@ def lookup(key: str, *, shared: bool = True):
     ``shared`` and not in this process's memory is not looked for in the cache."""
     version, generation = _local.trusted_version(), _local.generation
     if version is not None:
-        kept = _local.get(key, version)
+        kept = _current(key, _local.get(key), version, shared=False)
         if kept is not None or not shared:
             return version, kept
     try:
@@ -158,11 +171,26 @@ def lookup(key: str, *, shared: bool = True):
         if version is None:
             version = _start_version()
         _local.trust(version, generation)
-    kept = Kept.of(found.get(key))
-    if kept is None or kept.version != version:
-        return version, None
-    _local.put(key, kept)
+    kept = _current(key, Kept.of(found.get(key)), version, shared=True)
+    if kept is not None:
+        _local.put(key, kept)
     return version, kept
+
+
+def _current(key: str, kept: Kept | None, version, *, shared: bool) -> Kept | None:
+    """``kept`` if it was made at ``version``, or is a day's page whose day has not changed
+    since: then kept again at ``version`` in this process, and in the cache if it came from
+    there (``shared``), so that the marks are read once per page and process, and the
+    cache's copy is written again once, not by every process that holds its own."""
+    if kept is None or kept.version == version:
+        return kept
+    if not kept.day or kept.version > version or not day_marks.still_current(kept.day, kept.version, version):
+        return None
+    kept = kept._replace(version=version)
+    if shared:
+        shared_cache.set(key, tuple(kept), settings.PAGE_KEEP_SECONDS)
+    _local.put(key, kept)
+    return kept
 
 
 def keep(key: str, version, response) -> None:
@@ -176,7 +204,7 @@ def keep(key: str, version, response) -> None:
     guard = f"{marked.guard.__module__}.{marked.guard.__qualname__}" if marked.guard else ""
     if guard and _guard(guard) is not marked.guard:  # not found by its name (a lambda): never kept
         return
-    kept = (version, response.status_code, list(response.items()), response.content, guard)
+    kept = (version, response.status_code, list(response.items()), response.content, guard, marked.day)
     if marked.shared:
         shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
     _local.put(key, Kept(*kept))
@@ -187,27 +215,47 @@ def _start_version():
     never comes back to one older pages were kept at."""
     try:
         cache.add(VERSION_KEY, time.time_ns(), None)
-        return cache.get(VERSION_KEY)
+        version = cache.get(VERSION_KEY)
     except Exception:
         logger.warning("cache unreadable", exc_info=True)
         return None
+    if version is not None:
+        day_marks.begin(version)
+    return version
 
 
-def bump() -> None:
-    """Every kept page is out of date (the papers changed): in this process at once, in the
-    others once they read the version again (``PAGE_VERSION_CHECK_SECONDS``)."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # no version yet (or evicted): a new one from the clock
-        cache.set(VERSION_KEY, time.time_ns(), None)
-    except Exception:
-        logger.warning("cache unwritable: kept pages stay until PAGE_KEEP_SECONDS", exc_info=True)
+def bump(days: Iterable = (day_marks.ALL,)) -> None:
+    """Every kept page is out of date (the papers changed), but the pages of past days
+    other than ``days`` (``day_marks.ALL``: every day; none: no day page shows what changed):
+    in this process at once, in the others once they read the version again
+    (``PAGE_VERSION_CHECK_SECONDS``). The days are marked between two moves of the version
+    (``pages.day_marks`` says why)."""
+    days = list(days)
+    version = _move_version()
+    if days and version is not None:
+        day_marks.mark(days, version)
+        _move_version()
     _local.distrust()
 
 
-def bump_on_commit() -> None:
+def _move_version():
+    """The new pages version, or None when the cache cannot be written."""
+    try:
+        return cache.incr(VERSION_KEY)
+    except ValueError:  # no version yet (or evicted): a new one from the clock
+        version = time.time_ns()
+        cache.set(VERSION_KEY, version, None)
+        day_marks.begin(version)
+        return version
+    except Exception:
+        logger.warning("cache unwritable: kept pages stay until PAGE_KEEP_SECONDS", exc_info=True)
+        return None
+
+
+def bump_on_commit(days: Iterable = (day_marks.ALL,)) -> None:
     """Once the change is committed: a page made before it would otherwise be kept as new."""
-    transaction.on_commit(bump, robust=True)
+    days = list(days)
+    transaction.on_commit(lambda: bump(days), robust=True)
 
 
 def version() -> int | None:
@@ -250,15 +298,12 @@ class _LocalPages:
             self.generation += 1
             self._version = None
 
-    def get(self, key: str, version) -> Kept | None:
+    def get(self, key: str) -> Kept | None:
+        """The page kept here under ``key``, whatever its version (``_current`` checks it)."""
         with self._lock:
             kept = self._pages.get(key)
-            if kept is None:
-                return None
-            if kept.version != version:
-                self._forget(key)
-                return None
-            self._pages.move_to_end(key)
+            if kept is not None:
+                self._pages.move_to_end(key)
             return kept
 
     def put(self, key: str, kept: Kept) -> None:

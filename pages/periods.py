@@ -10,6 +10,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from papers.models import Paper
+
 DAILY, WEEKLY, MONTHLY = "day", "week", "month"
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -77,7 +79,7 @@ def local_day(moment: datetime) -> date:
 
 def listed_on(paper) -> date:
     """The day ``paper`` is listed under (``papers.models.listing_day``, in Python)."""
-    return paper.announced_on or local_day(paper.first_seen_at)
+    return Paper.listing_date(paper)  # a Paper, or any row with its two dates
 
 
 def long_date(day: date) -> str:

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from digestsite import cache as shared_cache
 from pages import cache as page_cache
-from pages import periods
+from pages import day_marks, periods
 from pages.periods import DAILY, Period
 from papers.latex import to_unicode
 from papers.models import Paper, listing_day, listing_day_sql
@@ -175,6 +175,31 @@ def _days_around(period: Period, *, is_latest: bool) -> tuple[date | None, date 
         cursor.execute(sql, params)
         before, after = cursor.fetchone()
     return _as_date(before), _as_date(after)
+
+
+def listing_days(ids) -> set[date]:
+    """The days the papers ``ids`` are listed under (one query)."""
+    days = _dated().filter(pk__in=list(ids)).values_list("day", flat=True).distinct()
+    return {_as_date(day) for day in days.order_by()}
+
+
+def days_beside(days) -> set[date]:
+    """The nearest day before and after each of ``days`` that has papers: one query, two
+    index lookups a day; none for more days than ``day_marks.MAX_MARKED_DAYS``, which mark
+    every day anyway."""
+    days = sorted(days)
+    if not days or len(days) > day_marks.MAX_MARKED_DAYS:
+        return set()
+    day_sql, day_params = listing_day_sql(connection)
+    before = f"(SELECT {day_sql} FROM {_TABLE} WHERE {day_sql} < %s ORDER BY 1 DESC LIMIT 1)"  # noqa: S608
+    after = f"(SELECT {day_sql} FROM {_TABLE} WHERE {day_sql} > %s ORDER BY 1 LIMIT 1)"  # noqa: S608
+    params = []
+    for day in days:
+        params += [*day_params, *day_params, day] * 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join([before, after] * len(days)), params)
+        found = cursor.fetchone()
+    return {_as_date(day) for day in found if day is not None}
 
 
 def _day(day: date):

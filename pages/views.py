@@ -12,6 +12,7 @@ from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from pages import cache as page_cache
 from pages import periods, selectors
 from pages.cache import public_page
 from pages.forms import ApiForm, SearchForm
@@ -44,7 +45,10 @@ def _period_page(request, kind: str, first_day):
     if first_day is None:
         raise Http404("No such date")
     listing = selectors.listing(periods.period_of(kind, first_day))
-    return render(request, "pages/listing.html", {"listing": listing})
+    response = render(request, "pages/listing.html", {"listing": listing})
+    if kind == DAILY and listing.papers:  # an empty day's page points at the nearest days: any import may move them
+        page_cache.for_day(response, first_day)
+    return response
 
 
 @require_GET

@@ -100,6 +100,10 @@ class Paper(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("pages:paper", args=[self.pk])
 
+    def listing_date(self):
+        """``listing_day()`` of this paper, in Python."""
+        return self.announced_on or timezone.localtime(self.first_seen_at).date()
+
     @property
     def url(self) -> str:
         """Where a reader should land: the paper page, else the abstract page or PDF,

@@ -148,6 +148,7 @@ def _upsert(papers: list[CleanPaper], *, source: str, progress) -> ImportResult:
     bar = progress(len(papers)) if progress else None
     created: list[Paper] = []
     changed: list[Paper] = []
+    earlier_days = set()  # days that changed papers were listed under before this import
     unchanged = skipped = 0
     try:
         with transaction.atomic():
@@ -161,7 +162,7 @@ def _upsert(papers: list[CleanPaper], *, source: str, progress) -> ImportResult:
                         skipped += 1
                     elif row is None:
                         new_papers.append(_new_paper(paper, source=source, now=now))
-                    elif _apply(row, paper):
+                    elif _apply_noting_day(row, paper, earlier_days):
                         row.updated_at = now
                         changed_papers.append(row)
                     else:
@@ -173,7 +174,7 @@ def _upsert(papers: list[CleanPaper], *, source: str, progress) -> ImportResult:
                 if bar is not None:
                     bar.update(len(chunk))
             if created or changed:
-                papers_stored.send(sender=Paper, papers=created + changed)
+                papers_stored.send(sender=Paper, papers=created + changed, earlier_days=earlier_days)
     finally:
         if bar is not None:
             bar.close()
@@ -186,6 +187,15 @@ def _new_paper(clean: CleanPaper, *, source: str, now) -> Paper:
     fields["upvotes"] = clean.upvotes or 0
     fields["comment_count"] = clean.comment_count or 0
     return Paper(**fields, source=source[:40], first_seen_at=now, updated_at=now)
+
+
+def _apply_noting_day(paper: Paper, clean: CleanPaper, earlier_days: set) -> bool:
+    """``_apply``, adding the paper's listing day to ``earlier_days`` if it moves."""
+    earlier = paper.listing_date()
+    changed = _apply(paper, clean)
+    if changed and paper.listing_date() != earlier:
+        earlier_days.add(earlier)
+    return changed
 
 
 def _apply(paper: Paper, clean: CleanPaper) -> bool:
