@@ -75,9 +75,9 @@ def for_day(response, day):
 
 class Kept(NamedTuple):
     """A kept answer: the version it was made at, what to send, the guard to check (its
-    dotted path) and the day it shows (``for_day``; "" for any other page). Stored as a
-    plain tuple of plain values: a release that renames this class or a guard still reads
-    the pages kept before it."""
+    dotted path), the day it shows (``for_day``; "" for any other page) and when it was
+    made (``time.time()``). Stored as a plain tuple of plain values: a release that renames
+    this class or a guard still reads the pages kept before it."""
 
     version: int
     status: int
@@ -85,10 +85,11 @@ class Kept(NamedTuple):
     content: bytes
     guard: str
     day: str
+    made_at: float
 
     @classmethod
     def of(cls, value) -> Kept | None:
-        if isinstance(value, tuple) and len(value) == len(cls._fields) and isinstance(value[-1], str):
+        if isinstance(value, tuple) and len(value) == len(cls._fields) and isinstance(value[4], str):
             return cls(*value)
         return None  # not a kept page, or one kept in an older form: made again
 
@@ -179,16 +180,21 @@ def lookup(key: str, *, shared: bool = True):
 
 def _current(key: str, kept: Kept | None, version, *, shared: bool) -> Kept | None:
     """``kept`` if it was made at ``version``, or is a day's page whose day has not changed
-    since: then kept again at ``version`` in this process, and in the cache if it came from
-    there (``shared``), so that the marks are read once per page and process, and the
-    cache's copy is written again once, not by every process that holds its own."""
+    since, made less than ``PAGE_KEEP_SECONDS`` ago (a release's new templates reach every
+    page within that time): then kept again at ``version`` in this process, and in the
+    cache if it came from there (``shared``), so that the marks are read once per page and
+    process, and the cache's copy is written again once, not by every process that holds
+    its own."""
     if kept is None or kept.version == version:
         return kept
-    if not kept.day or kept.version > version or not day_marks.still_current(kept.day, kept.version, version):
+    if not kept.day or kept.version > version:
+        return None
+    age = time.time() - kept.made_at
+    if age >= settings.PAGE_KEEP_SECONDS or not day_marks.still_current(kept.day, kept.version, version):
         return None
     kept = kept._replace(version=version)
     if shared:
-        shared_cache.set(key, tuple(kept), settings.PAGE_KEEP_SECONDS)
+        shared_cache.set(key, tuple(kept), max(1, round(settings.PAGE_KEEP_SECONDS - age)))
     _local.put(key, kept)
     return kept
 
@@ -204,7 +210,7 @@ def keep(key: str, version, response) -> None:
     guard = f"{marked.guard.__module__}.{marked.guard.__qualname__}" if marked.guard else ""
     if guard and _guard(guard) is not marked.guard:  # not found by its name (a lambda): never kept
         return
-    kept = (version, response.status_code, list(response.items()), response.content, guard, marked.day)
+    kept = (version, response.status_code, list(response.items()), response.content, guard, marked.day, time.time())
     if marked.shared:
         shared_cache.set(key, kept, settings.PAGE_KEEP_SECONDS)
     _local.put(key, Kept(*kept))

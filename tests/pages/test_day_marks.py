@@ -50,6 +50,26 @@ def test_an_import_of_one_day_keeps_the_other_days_pages(
         assert client.get(DAY_9).content == kept
 
 
+def test_a_day_page_is_kept_through_imports_no_longer_than_page_keep_seconds(
+    client, papers, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A release's new templates reach every day page within PAGE_KEEP_SECONDS, however
+    many imports it is kept through."""
+    clock = [1_000_000.0]
+    monkeypatch.setattr(page_cache.time, "time", lambda: clock[0])
+    client.get(DAY_9)
+    clock[0] += settings.PAGE_KEEP_SECONDS - 1
+    page_cache.bump(days=["2026-03-13"])
+    made = []
+    monkeypatch.setattr(page_cache, "keep", lambda key, version, response: made.append(key))
+    client.get(DAY_9)
+    assert made == []  # kept through the import
+    clock[0] += 1
+    page_cache.bump(days=["2026-03-13"])
+    client.get(DAY_9)
+    assert len(made) == 1  # made again: an hour old
+
+
 def test_the_day_an_import_changed_is_made_again(client, papers, django_capture_on_commit_callbacks):
     speech = "Speech Recognition for Low-Resource Languages"
     assert titles(client.get(DAY_13).content.decode(), papers)[-1] == speech

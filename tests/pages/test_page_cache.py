@@ -151,11 +151,11 @@ def test_a_kept_page_whose_guard_is_gone_is_answered_by_the_view(client, papers)
 
     client.get("/search", {"q": "video"})
     key = page_cache.page_key(RequestFactory().get("/search?q=video"))
-    version, status, headers, _content, guard, day = page_cache.Kept.of(cache.get(key))
-    cache.set(key, (version, status, headers, b"kept", guard, day), 60)
+    version, status, headers, _content, guard, day, made_at = page_cache.Kept.of(cache.get(key))
+    cache.set(key, (version, status, headers, b"kept", guard, day, made_at), 60)
     page_cache.forget_local()  # this process holds nothing: the shared cache's copy is read
     assert client.get("/search", {"q": "video"}).content == b"kept"
-    cache.set(key, (version, status, headers, b"kept", "pages.views.renamed_in_a_release", day), 60)
+    cache.set(key, (version, status, headers, b"kept", "pages.views.renamed_in_a_release", day, made_at), 60)
     page_cache.forget_local()
     assert b"Video" in client.get("/search", {"q": "video"}).content  # made by the view
 
@@ -194,7 +194,7 @@ def test_another_process_import_shows_once_the_version_is_read_again(client, pap
 
 def test_the_memory_a_process_gives_kept_pages_is_bounded(client, papers, settings):
     settings.PAGE_LOCAL_MEGABYTES = 1
-    big = page_cache.Kept(1, 200, [], b"x" * 100_000, "", "")
+    big = page_cache.Kept(1, 200, [], b"x" * 100_000, "", "", 0.0)
     for number in range(15):
         page_cache._local.put(f"k{number}", big)
     held = [number for number in range(15) if page_cache._local.get(f"k{number}") is not None]
