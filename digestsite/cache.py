@@ -2,12 +2,18 @@
 nothing and writes are dropped, each logged, and the caller computes as if uncached."""
 
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
 logger = logging.getLogger(__name__)
+
+LOCK_SECONDS = 30  # a computation's lock outlives a holder that died by this much at most
+POLL_SECONDS = 0.025
 
 
 class _ReusedClient(RedisCacheClient):
@@ -72,3 +78,33 @@ def delete(key: str) -> None:
         cache.delete(key)
     except Exception:
         logger.warning("cache unwritable", exc_info=True)
+
+
+def computed_once(key: str, compute: Callable[[], Any], seconds: float, *, wait: float = 10.0):
+    """The value cached under ``key``, computed by one caller at a time across processes:
+    the first to ask takes a lock (``key`` + ``:computing``, for ``LOCK_SECONDS``) and
+    computes and stores it; the others asking meanwhile wait for it, reading the cache every
+    ``POLL_SECONDS``, for at most ``wait`` seconds, then compute it themselves (a holder that
+    died or is very slow). Without it, a search everyone asks for right after an import was
+    ranked by every process asked for it before the first had finished: three times over in
+    ``bench/site_load.py``. With the cache down, each caller computes."""
+    lock = f"{key}:computing"
+    try:
+        first = cache.add(lock, 1, LOCK_SECONDS)
+    except Exception:
+        logger.warning("cache unreadable", exc_info=True)
+        return compute()
+    if not first:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            value = get(key)
+            if value is not None:
+                return value
+    try:
+        value = compute()
+        set(key, value, seconds)
+        return value
+    finally:
+        if first:
+            delete(lock)

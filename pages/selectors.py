@@ -373,13 +373,22 @@ def search(
     text = " ".join((text or "").split())
     digest = hashlib.blake2b(f"{text}\n{day}\n{since}\n{limit}".encode(), digest_size=16).hexdigest()
     key = f"pages:found:{page_cache.version()}:{digest}"  # "found": rows with their snippets
-    cached = shared_cache.get(key)
-    if cached is None:
+    ranked = []  # this caller's own ranking, if it made it: its papers are loaded already
+
+    def rank() -> dict:
         found = search_papers(text, limit=limit, first_day=day or since, last_day=day)
-        rows = [_found_row(found.query, r) for r in found.papers]
-        cached = {"rows": rows, "total": found.total, "seconds": found.seconds}
-        shared_cache.set(key, cached, settings.SEARCH_CACHE_SECONDS)
-        by_id = {r.paper.pk: r.paper for r in found.papers}
+        ranked.append(found)
+        return {
+            "rows": [_found_row(found.query, r) for r in found.papers],
+            "total": found.total,
+            "seconds": found.seconds,
+        }
+
+    cached = shared_cache.get(key)
+    if cached is None:  # ranked once however many ask for it meanwhile (right after an import, many do)
+        cached = shared_cache.computed_once(key, rank, settings.SEARCH_CACHE_SECONDS)
+    if ranked:
+        by_id = {r.paper.pk: r.paper for r in ranked[0].papers}
     else:
         ids = [row[0] for row in cached["rows"]]
         by_id = _entries(ids) if entries else Paper.objects.only(*LIST_FIELDS, "published_at").in_bulk(ids)

@@ -146,3 +146,36 @@ def test_a_result_without_the_searched_words_says_it_is_close_in_meaning(papers)
     assert Found(paper, *row[1:]).note == "Close in meaning, without the words searched for"
     assert _found_row(parsed("video"), RankedPaper(paper, 0.4, matched_terms=["video"]))[3] == ""
     assert _found_row(parsed("author:Tanaka"), RankedPaper(paper, 0.4, matched_terms=[]))[3] == ""
+
+
+@pytest.mark.django_db(transaction=True)  # the threads' own connections see the papers
+def test_a_search_many_ask_for_at_once_is_ranked_once(papers, monkeypatch):
+    """Right after an import every popular search is asked for by several web threads
+    before the first has ranked it: one ranks, the others read its ranking."""
+    import threading
+    import time
+
+    from pages import selectors
+
+    ranked, real = [], selectors.search_papers
+
+    def slow_ranking(*args, **kwargs):
+        ranked.append(args)
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "search_papers", slow_ranking)
+    results, start = [], threading.Barrier(4)
+
+    def ask():
+        start.wait()
+        results.append([found.paper.pk for found in selectors.search("video", entries=True).papers])
+        connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ranked) == 1
+    assert len(results) == 4 and results[0] and all(result == results[0] for result in results)
