@@ -11,9 +11,10 @@ day (``ALL``: a paper saved or deleted by hand), were last marked before it was 
 
 The marks live beside the pages in the shared cache: a Redis hash when ``CACHE_URL`` is
 Redis (raised in a WATCH/MULTI transaction, so a mark only ever moves up whatever order
-two imports write in), else a dict in this process's cache. They start with a ``START`` mark, the version the
-pages version started at: marks lost (evicted) make every page kept before they were
-begun again be made again, never one from before a change they no longer record.
+two imports write in), else a dict in this process's cache. They begin with a ``START``
+mark, the version the pages version started at: when the marks are lost (evicted), every
+page kept before they begin again is made again, never served on a change they no longer
+record.
 
 How a change is ordered (``pages.cache.bump``, after the commit): the version is moved to
 ``s``, the days are marked ``s``, the version is moved again. A page made at a version

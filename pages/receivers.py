@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -34,7 +34,7 @@ def _changed_days(ids: list[int], earlier: set) -> set:
     try:
         days = selectors.listing_days(ids) | earlier
         return days | selectors.days_beside(days)
-    except DatabaseError:
+    except Exception:  # whatever it was, a page is never kept out of date for it
         logger.warning("the import's days are unknown: every day page is made again", exc_info=True)
         return {day_marks.ALL}
 
