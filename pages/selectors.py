@@ -33,7 +33,7 @@ from pages import day_marks, periods
 from pages.periods import DAILY, Period
 from papers.latex import to_unicode
 from papers.models import Paper, listing_day, listing_day_sql
-from ranking.api import search_papers, similar_paper_ids, snippet_pieces, stored_similar_ids
+from ranking.api import search_papers, similar_paper_ids, snippet_pieces, stored_similar_sql
 
 MAX_LISTED = 100
 SIMILAR_SHOWN = 6
@@ -238,19 +238,19 @@ def latest_days(days: int) -> list:
 
 
 def paper_page(pk: int):
-    """The paper and its similar papers (at most ``SIMILAR_SHOWN``): two indexed queries
-    when its neighbours are stored (``ranking.api.stored_similar_ids``; the paper and the
-    shown ones are one query). A paper without stored neighbours (no embedding, or its
+    """The paper and its similar papers (at most ``SIMILAR_SHOWN``): one query when its
+    neighbours are stored (the paper, and the papers its stored list names:
+    ``ranking.api.stored_similar_sql``; under load the round trip, not the query, was most
+    of a made paper page's time). A paper without stored neighbours (no embedding, or its
     import's task has not run yet) has them searched for (``similar_paper_ids``), kept
-    ``SIMILAR_CACHE_SECONDS`` per paper and version of it: two queries when kept, three
+    ``SIMILAR_CACHE_SECONDS`` per paper and version of it: three queries when kept, four
     on PostgreSQL otherwise."""
-    ids = stored_similar_ids(pk)
-    if ids is None:
-        return _paper_with_searched_neighbours(pk)
-    paper, found = _paper_and_entries(pk, ids)
+    paper, similar, listed = _paper_and_neighbours(pk)
     if paper is None:
         return None, []
-    return paper, [found[i] for i in ids if i in found][:SIMILAR_SHOWN]
+    if not listed:
+        return _paper_with_searched_neighbours(pk)
+    return paper, similar[:SIMILAR_SHOWN]
 
 
 # The paper page's columns in the model's field order (``Paper.from_db`` takes them so); the
@@ -280,43 +280,49 @@ def _aware(value):
     return value
 
 
-def _paper_and_entries(pk: int, ids: list[int]) -> tuple[Paper | None, dict[int, Entry]]:
-    """A paper and the entries of ``ids`` in one query (SQL: the ORM's compiling cost a
-    paper page more CPU than the query)."""
+def _paper_and_neighbours(pk: int) -> tuple[Paper | None, list[Entry], bool]:
+    """A paper, the entries of its stored neighbours in order, and whether it has a stored
+    list, in one query (SQL: the ORM's compiling cost a paper page more CPU than the query)."""
     pk = int(pk)
-    wanted = [pk, *(int(i) for i in ids)]
     columns, params = [], []
     for name in _PAGE_FIELDS:
         sql, extra = _page_column(name)
         columns.append(sql)
         params += ([pk] if "CASE" in sql else []) + extra
-    placeholders = ", ".join(["%s"] * len(wanted))
-    sql = f"SELECT {', '.join(columns)} FROM {_TABLE} WHERE id IN ({placeholders})"  # noqa: S608 (our columns)
+    stored = stored_similar_sql(connection.vendor)
+    sql = (
+        f"SELECT {', '.join(columns)}, -1, {stored.listed} FROM {_TABLE} WHERE id = %s "  # noqa: S608 (our columns)
+        f"UNION ALL SELECT {', '.join(columns)}, n.pos, 0 "
+        f"FROM ({stored.rows}) AS n JOIN {_TABLE} ON {_TABLE}.id = n.nid"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *wanted])
+        cursor.execute(sql, [*params, pk, pk, *params, pk])
         rows = cursor.fetchall()
-    paper, entries = None, {}
-    for row in rows:
-        values = dict(zip(_PAGE_FIELDS, row, strict=True))
+    paper, entries, has_list = None, [], False
+    for row in sorted(rows, key=lambda row: row[-2]):
+        values = dict(zip(_PAGE_FIELDS, row, strict=False))
         values["authors"] = _json(values["authors"])
         if values["id"] == pk:
+            has_list = bool(row[-1])
             values["categories"] = _json(values["categories"])
             for name in _MOMENT_FIELDS:
                 values[name] = _aware(values[name])
             values["announced_on"] = _as_date(values["announced_on"])
             paper = Paper.from_db(connection.alias, _PAGE_FIELDS, [values[name] for name in _PAGE_FIELDS])
         else:
-            entries[values["id"]] = Entry(
-                values["id"],
-                values["title"],
-                values["abstract"] or "",
-                values["authors"],
-                values["upvotes"],
-                values["arxiv_id"],
-                values["abs_url"],
-                values["pdf_url"],
+            entries.append(
+                Entry(
+                    values["id"],
+                    values["title"],
+                    values["abstract"] or "",
+                    values["authors"],
+                    values["upvotes"],
+                    values["arxiv_id"],
+                    values["abs_url"],
+                    values["pdf_url"],
+                )
             )
-    return paper, entries
+    return paper, entries, has_list
 
 
 def _paper_with_searched_neighbours(pk: int):

@@ -57,6 +57,7 @@ __all__ = [
     "store_neighbours",
     "store_topic_embeddings",
     "stored_similar_ids",
+    "stored_similar_sql",
     "topic_problem",
 ]
 
@@ -106,6 +107,12 @@ def stored_similar_ids(paper_id: int) -> list[int] | None:
     """Ids of the papers nearest to this one, closest first, as stored after its import
     (more than a page shows: one may have been deleted since); None when it has no list."""
     return neighbours.stored_ids(paper_id)
+
+
+def stored_similar_sql(vendor: str) -> neighbours.StoredIdsSql:
+    """``stored_similar_ids`` as SQL, for a query that reads the papers with them
+    (``ranking.neighbours.StoredIdsSql``)."""
+    return neighbours.stored_ids_sql(vendor)
 
 
 def store_neighbours(paper_ids) -> int:

@@ -21,6 +21,7 @@ whose task failed): ``manage.py store_neighbours`` computes them, batch by batch
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection, transaction
@@ -52,6 +53,29 @@ def stored_ids(paper_id: int) -> list[int] | None:
         return None
     ids = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
     return [int(i) for i in ids]
+
+
+class StoredIdsSql(NamedTuple):
+    """SQL reading a paper's stored neighbours, for a query that reads them with the papers
+    they name in one round trip (``pages.selectors.paper_page``); each has one parameter,
+    the paper's id. ``rows``: a row per neighbour (``nid``, its id; ``pos``, its place,
+    closest first). ``listed``: 1 when the paper has a list (perhaps empty), else 0."""
+
+    rows: str
+    listed: str
+
+
+def stored_ids_sql(vendor: str) -> StoredIdsSql:
+    table = PaperNeighbours._meta.db_table
+    if vendor == "postgresql":
+        elements = f"jsonb_array_elements_text({table}.ids) WITH ORDINALITY AS e(value, pos)"
+        rows = f"SELECT (e.value)::bigint AS nid, e.pos AS pos FROM {table} CROSS JOIN LATERAL {elements}"  # noqa: S608
+    else:
+        rows = f"SELECT CAST(e.value AS INTEGER) AS nid, e.key AS pos FROM {table}, json_each({table}.ids) AS e"  # noqa: S608
+    return StoredIdsSql(
+        rows=f"{rows} WHERE {table}.paper_id = %s",
+        listed=f"(SELECT COUNT(*) FROM {table} WHERE paper_id = %s)",  # noqa: S608 (our table)
+    )
 
 
 def update(paper_ids) -> int:

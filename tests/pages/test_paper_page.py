@@ -58,3 +58,25 @@ def test_similar_papers_are_neighbours_by_meaning(client, papers):
 def test_code_links_found_in_the_abstract(client, papers):
     html = client.get(papers["2603.10001"].get_absolute_url()).content.decode()
     assert 'href="https://github.com/example/sparse-frames" rel="noopener nofollow">Code' in html
+
+
+def test_similar_papers_follow_the_stored_list_and_skip_a_deleted_one(client, papers, monkeypatch):
+    """Read with the paper in one query: the list's order, a paper deleted since left out;
+    an empty list is shown as such, never searched for again."""
+    from pages import selectors
+    from ranking.models import PaperNeighbours
+
+    paper, others = papers["2603.10001"], [papers[key] for key in ("2603.07002", "2603.09001", "2603.10003")]
+    gone = Paper.objects.create(key="title:gone", title="A Paper Deleted Since")
+    PaperNeighbours.objects.update_or_create(
+        paper=paper,
+        defaults={"ids": [others[0].pk, gone.pk, others[1].pk, others[2].pk], "cosines": [0.9] * 4, "farthest": 0.5},
+    )
+    Paper.objects.filter(pk=gone.pk).delete()
+    shown, similar = selectors.paper_page(paper.pk)
+    assert shown.title == paper.title and shown.abstract == paper.abstract and shown.categories == ["cs.CV"]
+    assert [entry.id for entry in similar] == [other.pk for other in others]
+    monkeypatch.setattr(selectors, "similar_paper_ids", lambda *a, **k: pytest.fail("searched"))
+    PaperNeighbours.objects.filter(paper=paper).update(ids=[], cosines=[])
+    assert selectors.paper_page(paper.pk) == (shown, [])  # an empty list: nothing searched for
+    assert selectors.paper_page(999_999) == (None, [])

@@ -45,10 +45,10 @@ def test_listing_pages(client, crowded, django_assert_num_queries, url, queries)
         assert client.get(url).status_code == 200
 
 
-def test_a_paper_page_is_two_queries_with_its_neighbours_stored(client, crowded, django_assert_num_queries):
+def test_a_paper_page_is_one_query_with_its_neighbours_stored(client, crowded, django_assert_num_queries):
     store_neighbours(list(Paper.objects.values_list("id", flat=True)))  # as the import's task leaves them
     url = crowded["2603.10001"].get_absolute_url()
-    with django_assert_num_queries(2):  # its stored neighbours' ids; the paper and the six shown
+    with django_assert_num_queries(1):  # the paper, and the papers its stored list names
         first = client.get(url).content
     assert first.count(b'class="entry"') == 6 and b"Listed 13 March 2026" in first
     with django_assert_num_queries(0):  # the page itself, kept until the papers change
