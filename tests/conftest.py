@@ -58,6 +58,18 @@ def clean_redis(redis_url):
     client.flushdb()
 
 
+@pytest.fixture
+def redis_cache(settings, clean_redis, redis_url):
+    """The cache as in production: Redis (the test database of it, flushed), no page held
+    in this process from before."""
+    from pages import cache as page_cache
+
+    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": redis_url}}
+    page_cache.forget_local()
+    yield redis_url
+    page_cache.forget_local()
+
+
 @pytest.fixture(scope="session")
 def spamassassin_bin():
     path = shutil.which("spamassassin")

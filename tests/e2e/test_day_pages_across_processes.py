@@ -5,9 +5,6 @@ once; an older day's page is still the one made before the import (``pages.day_m
 
 import os
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import UTC, datetime
 
@@ -18,7 +15,7 @@ from papers.importers.base import PaperRecord
 from papers.models import Paper
 from papers.services import upsert_papers
 from tests.e2e.test_pipeline import _database_url
-from tests.site.test_web_server import ROOT, _free_port
+from tests.site.test_web_server import _free_port, start_web
 
 DAYS = ["2026-03-09", "2026-03-11", "2026-03-13"]
 
@@ -30,16 +27,7 @@ def _fetch(port: int, path: str) -> str:
 
 
 @pytest.fixture
-def shared_cache(settings, clean_redis, redis_url):
-    """This process's cache is the web processes' Redis (its import marks the days there)."""
-    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": redis_url}}
-    page_cache.forget_local()
-    yield redis_url
-    page_cache.forget_local()
-
-
-@pytest.fixture
-def web(transactional_db, shared_cache, settings, tmp_path):
+def web(transactional_db, redis_cache, settings, tmp_path):
     """``python -m digestsite.web``: two processes of one thread, the version read afresh
     on every request (no process trusts an old one)."""
     for number, day in enumerate(DAYS):
@@ -61,32 +49,15 @@ def web(transactional_db, shared_cache, settings, tmp_path):
         "SECRET_KEY": settings.SECRET_KEY,
         "VAR_DIR": str(tmp_path),
         "DATABASE_URL": _database_url(),
-        "CACHE_URL": shared_cache,
+        "CACHE_URL": redis_cache,
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": "1",
         "PAGE_VERSION_CHECK_SECONDS": "0",
         "TIME_ZONE": settings.TIME_ZONE,
     }
-    with open(tmp_path / "web.log", "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "digestsite.web"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_web(env, tmp_path / "web.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _fetch(port, "/healthz")
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "web.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the web process did not answer"
-                time.sleep(0.2)
         yield port
     finally:
         os.killpg(server.pid, signal.SIGKILL)

@@ -25,21 +25,12 @@ def _import(records, capture):
         upsert_papers(records, source="test")
 
 
-@pytest.fixture
-def on_redis(settings, clean_redis, redis_url):
-    """The shared cache as in production (marks in a Redis hash)."""
-    settings.CACHES = {"default": {"BACKEND": "digestsite.cache.RedisCache", "LOCATION": redis_url}}
-    page_cache.forget_local()
-    yield clean_redis
-    page_cache.forget_local()
-
-
 @pytest.mark.parametrize("cache_kind", ["in process", "redis"])
 def test_an_import_of_one_day_keeps_the_other_days_pages(
     cache_kind, client, papers, request, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     if cache_kind == "redis":
-        request.getfixturevalue("on_redis")
+        request.getfixturevalue("redis_cache")
     kept = client.get(DAY_9).content
     new_upvotes = PaperRecord(title="Speech Recognition for Low-Resource Languages", arxiv_id="2603.10003", upvotes=9)
     _import([new_upvotes], django_capture_on_commit_callbacks)
@@ -171,7 +162,7 @@ def test_pages_of_empty_days_and_weeks_are_made_again_after_any_import(client, p
 def test_a_mark_only_ever_moves_up(cache_kind, request):
     """Two imports may write their marks in either order: the later version stays."""
     if cache_kind == "redis":
-        request.getfixturevalue("on_redis")
+        request.getfixturevalue("redis_cache")
     day_marks.mark(["2026-03-09"], 20)
     day_marks.mark(["2026-03-09"], 10)
     assert not day_marks.still_current("2026-03-09", 20, 30)

@@ -81,6 +81,33 @@ def _get(url: str) -> int:
         return response.status
 
 
+def start_web(env: dict, log_path: Path) -> subprocess.Popen:
+    """``python -m digestsite.web`` with ``env`` (its ``PORT`` set), in its own process
+    group, once it answers ``/healthz``; its output in ``log_path``."""
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "digestsite.web"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            assert _get(f"http://127.0.0.1:{env['PORT']}/healthz") == 200
+            return server
+        except OSError:
+            if server.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            pytest.fail("the web process did not answer:\n" + log_path.read_text()[-3000:])
+
+
 def test_it_serves_from_its_workers_and_stops_on_sigterm(tmp_path):
     """As the Procfile starts it: two processes of two threads answer; SIGTERM (honcho's,
     systemd's) stops master and workers, where uWSGI's own default would reload."""
@@ -94,25 +121,8 @@ def test_it_serves_from_its_workers_and_stops_on_sigterm(tmp_path):
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": "2",
     }
-    with open(tmp_path / "web.log", "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "digestsite.web"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_web(env, tmp_path / "web.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert _get(f"http://127.0.0.1:{port}/healthz") == 200
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "web.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the web process did not answer"
-                time.sleep(0.2)
         workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         assert len(workers) == 2
         server.send_signal(signal.SIGTERM)
