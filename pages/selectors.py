@@ -300,7 +300,7 @@ def _paper_and_neighbours(pk: int) -> tuple[Paper | None, list[Entry], bool]:
         rows = cursor.fetchall()
     paper, entries, has_list = None, [], False
     for row in sorted(rows, key=lambda row: row[-2]):
-        values = dict(zip(_PAGE_FIELDS, row, strict=False))
+        values = dict(zip(_PAGE_FIELDS, row[:-2], strict=True))  # then its place, and whether it has a list
         values["authors"] = _json(values["authors"])
         if values["id"] == pk:
             has_list = bool(row[-1])
