@@ -105,3 +105,15 @@ def test_load_sample_papers_is_idempotent_and_always_recent():
     # Each load is an import the dashboard lists, like any other source.
     runs = list(ImportRun.objects.order_by("started_at").values_list("format", "status", "created", "unchanged"))
     assert runs == [("sample", "ok", 40, 0), ("sample", "ok", 0, 40)]
+
+
+def test_an_import_with_tasks_in_process_logs_no_warning(tmp_path, caplog, django_capture_on_commit_callbacks):
+    """The embedded default (no broker): the import's follow-up task runs in-process with
+    nothing to warn of. A bare ``memory://`` broker made kombu warn of a missing host on
+    every import."""
+    page = tmp_path / "page.txt"
+    page.write_text(feeds.text_page(feeds.samples(3)), encoding="utf-8")
+    with caplog.at_level("WARNING"), django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert run("import_papers", str(page)) == "created 3, updated 0, unchanged 0"
+    assert callbacks  # the follow-up task was queued and ran
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == []
